@@ -1,0 +1,65 @@
+"""Every error OEC Sync raises on purpose, and whether trying again can help.
+
+    OecSyncError
+    ├── PermanentError              retrying the same input gives the same failure
+    │   ├── NotACatalogueError      a download that is no catalogue (wrong header, binary, truncated)
+    │   ├── InvalidRowError         one row of a catalogue; reported and skipped
+    │   ├── InvalidSystemFileError  an OEC file we would write breaks an OEC rule
+    │   └── UnsafeNameError         a system name that cannot become a file name in the repo
+    └── RetryableError              the outside world; the bus and the publisher retry these
+        ├── BrokerUnavailableError
+        └── GitHubUnavailableError
+
+The bus dead-letters a message whose handler raised a PermanentError at once and requeues
+one that raised a RetryableError; nothing matches on error strings.
+"""
+
+from __future__ import annotations
+
+
+class OecSyncError(Exception):
+    """Base of every error raised on purpose."""
+
+
+class PermanentError(OecSyncError):
+    """The same input will fail the same way."""
+
+
+class RetryableError(OecSyncError):
+    """A later attempt may succeed."""
+
+
+class NotACatalogueError(PermanentError):
+    def __init__(self, file: str, reason: str) -> None:
+        super().__init__(f"{file}: not a catalogue: {reason}")
+        self.file = file
+        self.reason = reason
+
+
+class InvalidRowError(PermanentError):
+    def __init__(self, file: str, row: int, column: str | None, reason: str) -> None:
+        where = f"{file}, row {row}" + (f", column {column}" if column else "")
+        super().__init__(f"{where}: {reason}")
+        self.file = file
+        self.row = row
+        self.column = column
+        self.reason = reason
+
+
+class InvalidSystemFileError(PermanentError):
+    def __init__(self, file: str, problems: list[str]) -> None:
+        super().__init__(f"{file}: " + "; ".join(problems))
+        self.file = file
+        self.problems = problems
+
+
+class UnsafeNameError(PermanentError):
+    pass
+
+
+class BrokerUnavailableError(RetryableError):
+    pass
+
+
+class GitHubUnavailableError(RetryableError):
+    pass
