@@ -54,7 +54,7 @@ class PlanetRecord(BaseModel):
     letter: str | None = None
     host: str | None = None
     host_aliases: list[str] = []
-    list: str = "Confirmed planets"
+    status: str = Field("Confirmed planets", description="the OEC status list of the planet")
     ra: float | None = Field(None, description="right ascension, degrees (J2000)")
     dec: float | None = Field(None, description="declination, degrees (J2000)")
     updated: dt.date | None = Field(None, description="the source's date for this row")
