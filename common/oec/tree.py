@@ -1,0 +1,78 @@
+"""Reading OEC system files with lxml, and writing them back byte for byte.
+
+OEC files have no XML declaration, are UTF-8 with raw non-ASCII, use one TAB per level and
+end with a newline; serialising the parsed tree with ``encoding="unicode"`` plus that final
+newline reproduces every file of the catalogue exactly (checked on all 7,035 files).
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from common.records import Value
+
+# Comments and whitespace must survive a round trip; entity resolution and network access
+# have no business in a catalogue file.
+_PARSER = etree.XMLParser(
+    remove_blank_text=False,
+    remove_comments=False,
+    resolve_entities=False,
+    no_network=True,
+    huge_tree=False,
+)
+
+OBJECT_TAGS = ("system", "binary", "star", "planet")
+VALUE_ATTRIBUTES = ("errorminus", "errorplus", "lowerlimit", "upperlimit", "type", "unit")
+
+
+def parse_system(text: str | bytes) -> etree._Element:
+    """The root ``<system>`` element of a system file's text."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return etree.fromstring(data, _PARSER)
+
+
+def serialize(root: etree._Element) -> str:
+    """The file text of a system tree, as OEC stores it."""
+    return etree.tostring(root, encoding="unicode") + "\n"
+
+
+def names_of(element: etree._Element) -> list[str]:
+    """The ``<name>`` texts of an object, primary first."""
+    return [(n.text or "").strip() for n in element.findall("name") if (n.text or "").strip()]
+
+
+def value_of(element: etree._Element) -> Value:
+    """One field element as a Value (text and the OEC value attributes)."""
+    text = (element.text or "").strip() or None
+    attributes = {a: element.get(a) for a in VALUE_ATTRIBUTES if element.get(a) is not None}
+    return Value(value=text, **attributes)
+
+
+def values_of(element: etree._Element) -> dict[str, Value]:
+    """The single-valued fields of an object (not names, not child objects), by tag."""
+    values: dict[str, Value] = {}
+    for child in element:
+        if not isinstance(child.tag, str) or child.tag in OBJECT_TAGS or child.tag == "name":
+            continue
+        if child.tag == "list":
+            continue
+        values.setdefault(child.tag, value_of(child))
+    return values
+
+
+def lists_of(planet: etree._Element) -> list[str]:
+    """The OEC lists a planet is in."""
+    return [(e.text or "").strip() for e in planet.findall("list")]
+
+
+def path_of(element: etree._Element) -> str:
+    """The lxml path that finds ``element`` again in the same file text."""
+    return element.getroottree().getpath(element)
+
+
+def find(root: etree._Element, path: str) -> etree._Element:
+    """The element at ``path`` (from :func:`path_of`); KeyError when the file has none."""
+    found = root.getroottree().xpath(path)
+    if len(found) != 1:
+        raise KeyError(path)
+    return found[0]
