@@ -7,6 +7,8 @@ newline reproduces every file of the catalogue exactly (checked on all 7,035 fil
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 from common.records import Value
@@ -31,9 +33,14 @@ def parse_system(text: str | bytes) -> etree._Element:
     return etree.fromstring(data, _PARSER)
 
 
+# lxml closes empty elements as ``<a/>``; OEC files (written by ElementTree) say ``<a />``.
+# ``>`` inside text and attribute values is always escaped, so ``/>`` only ends a tag.
+_SELF_CLOSING = re.compile(r"(?<! )/>")
+
+
 def serialize(root: etree._Element) -> str:
     """The file text of a system tree, as OEC stores it."""
-    return etree.tostring(root, encoding="unicode") + "\n"
+    return _SELF_CLOSING.sub(" />", etree.tostring(root, encoding="unicode")) + "\n"
 
 
 def names_of(element: etree._Element) -> list[str]:
