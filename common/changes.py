@@ -26,6 +26,8 @@ class FieldChange(BaseModel):
     new: Value
     source: Source
     source_date: dt.date | None = None
+    source_dated_by: str = ""
+    source_catalogue: str | None = None
     source_url: str | None = None
     source_row: int | None = None
 

@@ -1,0 +1,227 @@
+"""Every event on the bus, versioned, with deterministic ids.
+
+JSON on the wire. ``message_id`` is derived from the content that makes a message what it
+is (run, catalogue, row ...), never from the clock, so a redelivery or a replay carries the
+same id and consumers can recognise it.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import gzip
+import hashlib
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import BaseModel, Field
+
+from common.changes import SystemPatch
+from common.matching import Match, MatchKind
+from common.records import PlanetRecord, RejectedRow, Source
+
+SCHEMA_VERSION = 1
+
+
+class RoutingKey(StrEnum):
+    RUN_STARTED = "run.started"
+    CATALOGUE_DOWNLOADED = "catalogue.downloaded"
+    CATALOGUE_FAILED = "catalogue.failed"
+    RUN_PLANNED = "run.planned"
+    PLANET_MATCHED = "planet.matched"
+    PLANET_FAILED = "planet.failed"
+    SYSTEM_CHANGED = "system.changed"
+    PLANET_UNCHANGED = "planet.unchanged"
+    RUN_COMPLETED = "run.completed"
+    PR_OPENED = "pr.opened"
+    PR_UPDATED = "pr.updated"
+
+
+def stable_id(*parts: object) -> str:
+    """A short hash of the parts: the same parts always give the same id."""
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Message(BaseModel):
+    routing_key: ClassVar[RoutingKey]
+
+    schema_version: int = SCHEMA_VERSION
+    message_id: str = ""
+    run_id: str
+    produced_at: dt.datetime = Field(default_factory=utcnow)
+
+    def model_post_init(self, __context: object) -> None:
+        if not self.message_id:
+            self.message_id = stable_id(self.routing_key, self.run_id, *self.identity())
+
+    def identity(self) -> tuple[object, ...]:
+        """What makes this message unique within its run."""
+        return ()
+
+
+class RunStarted(Message):
+    routing_key = RoutingKey.RUN_STARTED
+    catalogues: list[Source]  # the catalogue events the publisher must wait for
+
+
+class CatalogueDownloaded(Message):
+    """One catalogue download; carries the bytes so a replay works without shared disks."""
+
+    routing_key = RoutingKey.CATALOGUE_DOWNLOADED
+    source: Source
+    url: str
+    sha256: str
+    size: int
+    fetched_at: dt.datetime
+    content_gzip_b64: str
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.source, self.sha256)
+
+    @classmethod
+    def from_bytes(
+        cls, run_id: str, source: Source, url: str, data: bytes, fetched_at: dt.datetime
+    ) -> CatalogueDownloaded:
+        return cls(
+            run_id=run_id,
+            source=source,
+            url=url,
+            sha256=cls.digest(data),
+            size=len(data),
+            fetched_at=fetched_at,
+            content_gzip_b64=base64.b64encode(gzip.compress(data, mtime=0)).decode(),
+        )
+
+    @staticmethod
+    def digest(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+    def content(self) -> bytes:
+        return gzip.decompress(base64.b64decode(self.content_gzip_b64))
+
+
+class CatalogueFailed(Message):
+    routing_key = RoutingKey.CATALOGUE_FAILED
+    source: Source
+    url: str
+    error: str
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.source, self.url)
+
+
+class CatalogueCounts(BaseModel):
+    rows: int = 0
+    records: int = 0
+    skipped_status: int = 0
+    rejected: int = 0
+    matched: int = 0
+    new_planets: int = 0
+    new_systems: int = 0
+    ambiguous: int = 0
+    unchanged: int = 0
+    changed: int = 0
+    failed: int = 0
+
+
+class RunPlanned(Message):
+    """The indexer's promise: this many planet.matched messages follow for the catalogue."""
+
+    routing_key = RoutingKey.RUN_PLANNED
+    source: Source
+    catalogue: str
+    commit: str
+    planets: int
+    counts: CatalogueCounts
+    rejected: list[RejectedRow] = []
+    ambiguous: list[str] = []
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.source,)
+
+
+class PlanetMatched(Message):
+    routing_key = RoutingKey.PLANET_MATCHED
+    record: PlanetRecord
+    match: Match
+    commit: str
+    system_text: str | None = None  # the matched file at `commit`, so mergers need no checkout
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.record.source, self.record.row, self.record.name)
+
+
+class PlanetOutcome(Message):
+    source: Source
+    row: int
+    planet: str
+    match_kind: MatchKind
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.source, self.row, self.planet)
+
+
+class SystemChanged(PlanetOutcome):
+    routing_key = RoutingKey.SYSTEM_CHANGED
+    patch: SystemPatch
+
+
+class PlanetUnchanged(PlanetOutcome):
+    routing_key = RoutingKey.PLANET_UNCHANGED
+    reason: str = ""
+
+
+class PlanetFailed(PlanetOutcome):
+    routing_key = RoutingKey.PLANET_FAILED
+    error: str
+
+
+class RunCompleted(Message):
+    routing_key = RoutingKey.RUN_COMPLETED
+    systems: int
+    branches_written: int
+    queued: int
+
+
+class PullRequestEvent(Message):
+    branch: str
+    file: str
+    url: str | None = None
+
+    def identity(self) -> tuple[object, ...]:
+        return (self.branch,)
+
+
+class PullRequestOpened(PullRequestEvent):
+    routing_key = RoutingKey.PR_OPENED
+
+
+class PullRequestUpdated(PullRequestEvent):
+    routing_key = RoutingKey.PR_UPDATED
+
+
+MESSAGE_TYPES: dict[RoutingKey, type[Message]] = {
+    m.routing_key: m
+    for m in (
+        RunStarted,
+        CatalogueDownloaded,
+        CatalogueFailed,
+        RunPlanned,
+        PlanetMatched,
+        SystemChanged,
+        PlanetUnchanged,
+        PlanetFailed,
+        RunCompleted,
+        PullRequestOpened,
+        PullRequestUpdated,
+    )
+}
+
+
+def decode(routing_key: str, body: bytes) -> Message:
+    """The typed message for a routing key and its JSON body."""
+    return MESSAGE_TYPES[RoutingKey(routing_key)].model_validate_json(body)

@@ -1,0 +1,211 @@
+"""From a run's patches to one proposal per system file: final text, branch, PR text.
+
+This is the publisher's domain logic, pure apart from reading system texts through the
+callable it is given: fold all patches of a file, render it once, check it against OEC's
+rules, and describe it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable
+
+from pydantic import BaseModel
+
+from common import prtext, rules
+from common.changes import FieldChange, SystemPatch
+from common.errors import InvalidSystemFileError, UnsafeNameError
+from common.gitrepo import branch_name
+from common.oec import edit, render, tree, validate
+from common.oec.names import normalise, split_planet_name
+from common.records import PlanetRecord
+
+# Two new hosts closer than this are one star seen by two catalogues under different names.
+SAME_HOST_ARCSEC = 10.0
+
+
+class Proposal(BaseModel):
+    file: str
+    system: str
+    branch: str
+    new: bool
+    base_commit: str
+    text: str
+    changes: list[FieldChange]
+    new_planets: list[PlanetRecord]
+    title: str
+    body: str
+    commit_message: str
+
+
+class Refusal(BaseModel):
+    file: str
+    reason: str
+
+
+def _describe(
+    file: str,
+    text: str,
+    base: str,
+    changes: list[FieldChange],
+    planets: list[PlanetRecord],
+    new: bool,
+) -> Proposal:
+    system = tree.names_of(tree.parse_system(text))[0]
+    return Proposal(
+        file=file,
+        system=system,
+        branch=branch_name(file),
+        new=new,
+        base_commit=base,
+        text=text,
+        changes=changes,
+        new_planets=planets,
+        title=prtext.title(system, changes, planets, new),
+        body=prtext.body(file, system, changes, planets, new),
+        commit_message=prtext.commit_message(file, system, changes, planets, new),
+    )
+
+
+def existing_file_proposal(
+    file: str, patches: list[SystemPatch], text: str
+) -> Proposal | Refusal | None:
+    """The proposal for one existing file, a refusal, or None when nothing changes."""
+    folded = rules.fold(patches, text)
+    if folded.is_empty:
+        return None
+    try:
+        new_text = edit.apply_patch(text, folded.changes, folded.new_planets)
+    except KeyError as exc:
+        return Refusal(file=file, reason=f"patch does not fit the file: {exc}")
+    if new_text == text:
+        return None
+    if problems := validate.new_problems(text, new_text, file):
+        return Refusal(file=file, reason="; ".join(problems))
+    planets = [p.record for p in folded.new_planets]
+    return _describe(file, new_text, folded.base_commit, folded.changes, planets, False)
+
+
+def _host_keys(record: PlanetRecord) -> set[str]:
+    names = record.host_names
+    if not names and (split := split_planet_name(record.name)):
+        names = [split[0]]
+    return {normalise(n) for n in names}
+
+
+def _separation_arcsec(a: PlanetRecord, b: PlanetRecord) -> float:
+    """Great-circle distance (haversine) between two records' hosts, arcsec."""
+    assert a.ra is not None and a.dec is not None and b.ra is not None and b.dec is not None
+    ra1, dec1, ra2, dec2 = map(math.radians, (a.ra, a.dec, b.ra, b.dec))
+    h = (
+        math.sin((dec2 - dec1) / 2) ** 2
+        + math.cos(dec1) * math.cos(dec2) * math.sin((ra2 - ra1) / 2) ** 2
+    )
+    return math.degrees(2 * math.asin(min(1.0, math.sqrt(h)))) * 3600
+
+
+def group_new_hosts(records: list[PlanetRecord]) -> list[list[PlanetRecord]]:
+    """Records of new systems grouped by host: shared host name or within 10″."""
+    parent = list(range(len(records)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    by_key: dict[str, int] = {}
+    for i, record in enumerate(records):
+        for key in _host_keys(record):
+            if key in by_key:
+                parent[root(i)] = root(by_key[key])
+            else:
+                by_key[key] = i
+    placed = [(i, r) for i, r in enumerate(records) if r.ra is not None and r.dec is not None]
+    placed.sort(key=lambda item: item[1].dec or 0.0)
+    window = SAME_HOST_ARCSEC / 3600
+    for n, (i, a) in enumerate(placed):
+        for j, b in placed[n + 1 :]:
+            if (b.dec or 0.0) - (a.dec or 0.0) > window:
+                break
+            if _separation_arcsec(a, b) <= SAME_HOST_ARCSEC:
+                parent[root(j)] = root(i)
+    groups: dict[int, list[PlanetRecord]] = defaultdict(list)
+    for i, record in enumerate(records):
+        groups[root(i)].append(record)
+    return list(groups.values())
+
+
+def _planets_of_host(records: list[PlanetRecord]) -> list[PlanetRecord]:
+    """One record per planet: the same planet from both catalogues merged by precedence."""
+    groups: list[tuple[set[str], list[PlanetRecord]]] = []
+    for record in records:
+        keys = {normalise(n) for n in record.all_names}
+        for group_keys, group in groups:
+            if group_keys & keys:
+                group.append(record)
+                group_keys |= keys
+                break
+        else:
+            groups.append((keys, [record]))
+    return sorted((rules.merge_records(g) for _, g in groups), key=lambda r: r.name)
+
+
+def new_system_proposal(
+    records: list[PlanetRecord], base: str, exists: Callable[[str], bool]
+) -> Proposal | Refusal:
+    planets = _planets_of_host(records)
+    host = planets[0]
+    if not host.host:
+        split = split_planet_name(host.name)
+        if split is None:
+            return Refusal(file="", reason=f"no host name for new planet {host.name}")
+        planets = [p.model_copy(update={"host": split[0]}) for p in planets]
+    try:
+        file_name, text = render.render_new_system(planets)
+    except UnsafeNameError as exc:
+        return Refusal(file="", reason=str(exc))
+    file = f"systems/{file_name}"
+    if exists(file):
+        return Refusal(file=file, reason="a system file of that name exists but did not match")
+    try:
+        validate.ensure_valid(text, file)
+    except InvalidSystemFileError as exc:
+        return Refusal(file=file, reason=str(exc))
+    return _describe(file, text, base, [], planets, True)
+
+
+def build(
+    patches: list[SystemPatch], read_text: Callable[[str], str | None], base: str
+) -> tuple[list[Proposal], list[Refusal]]:
+    """Every proposal of a run, sorted by file, and every file refused with the reason."""
+    by_file: dict[str, list[SystemPatch]] = defaultdict(list)
+    new_records: list[PlanetRecord] = []
+    for patch in patches:
+        if patch.new_system:
+            new_records += patch.new_system
+        elif not patch.is_empty:
+            by_file[patch.file].append(patch)
+    proposals: list[Proposal] = []
+    refusals: list[Refusal] = []
+    for file in sorted(by_file):
+        text = read_text(file)
+        if text is None:
+            refusals.append(Refusal(file=file, reason="file not found at the index commit"))
+            continue
+        result = existing_file_proposal(file, by_file[file], text)
+        if isinstance(result, Proposal):
+            proposals.append(result)
+        elif isinstance(result, Refusal):
+            refusals.append(result)
+    taken = {p.file for p in proposals}
+    for group in group_new_hosts(new_records):
+        result = new_system_proposal(group, base, lambda f: f in taken or read_text(f) is not None)
+        if isinstance(result, Proposal):
+            taken.add(result.file)
+            proposals.append(result)
+        else:
+            refusals.append(result)
+    proposals.sort(key=lambda p: p.file)
+    return proposals, refusals

@@ -1,0 +1,169 @@
+"""What a maintainer reads: commit messages, pull-request titles and bodies.
+
+Everything here is a pure function of the changes, so the same changes always produce the
+same text (which is how a re-run recognises a proposal it already made).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from common.changes import ChangeKind, FieldChange
+from common.records import PlanetRecord, Source, Value
+
+SOURCE_NAMES = {Source.NASA: "NASA Exoplanet Archive", Source.EU: "exoplanet.eu"}
+FEEDBACK = (
+    "Close this pull request to reject it: OEC Sync will not propose the same values again "
+    "until the source changes them. Edit the branch or comment to correct it; merged or "
+    "closed branches are deleted by OEC Sync."
+)
+RULES = (
+    "A value is added when OEC has none. An existing value is replaced only when the source "
+    "differs by more than its rounding or 0.1 % and the source's date is later than the "
+    "planet's `lastupdate`. Limits, minimum masses, discovery methods, spectral types and "
+    "positions never overwrite what OEC has."
+)
+
+
+def show(value: Value | None) -> str:
+    """A value as a maintainer writes it: ``19.4 ±1.5``, ``< 0.25``, ``1.2 +0.1 −0.2``."""
+    if value is None:
+        return "—"
+    if value.value is None:
+        parts = []
+        if value.lowerlimit is not None:
+            parts.append(f"> {value.lowerlimit}")
+        if value.upperlimit is not None:
+            parts.append(f"< {value.upperlimit}")
+        text = " and ".join(parts) or "—"
+    else:
+        text = value.value
+        if value.errorplus is not None and value.errorplus == value.errorminus:
+            text += f" ±{value.errorplus}"
+        elif value.errorplus is not None:
+            text += f" +{value.errorplus} −{value.errorminus}"
+    if value.type == "msini":
+        text += " (m sin i)"
+    return text
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _source_cell(change: FieldChange) -> str:
+    name = SOURCE_NAMES[change.source]
+    linked = f"[{name}]({change.source_url})" if change.source_url else name
+    return f"{linked}, row {change.source_row}" if change.source_row else linked
+
+
+def _date_cell(change: FieldChange) -> str:
+    if change.source_date is None:
+        return "undated"
+    note = f" ({change.source_dated_by})" if change.source_dated_by else ""
+    return f"{change.source_date.isoformat()}{note}"
+
+
+def sources_of(changes: list[FieldChange], planets: list[PlanetRecord]) -> list[Source]:
+    found = {c.source for c in changes} | {p.source for p in planets}
+    return sorted(found, key=list(Source).index)
+
+
+def title(
+    system: str, changes: list[FieldChange], new_planets: list[PlanetRecord], new_system: bool
+) -> str:
+    """One line under 72 characters saying what kind of change this is."""
+    if new_system:
+        n = len(new_planets)
+        return f"New system {system} ({n} planet{'s' if n != 1 else ''})"
+    parts: list[str] = []
+    if new_planets:
+        names = ", ".join(p.name for p in new_planets)
+        parts.append(f"add {names}")
+    fields = [c for c in changes if c.field != "lastupdate"]
+    updated = sorted({c.field for c in fields if c.kind is ChangeKind.UPDATED})
+    added = sorted({c.field for c in fields if c.kind is ChangeKind.ADDED})
+    if updated:
+        parts.append("update " + ", ".join(updated))
+    if added:
+        parts.append("add " + ", ".join(added))
+    text = f"{system}: " + "; ".join(parts)
+    return text if len(text) <= 72 else text[:69].rstrip(" ,;") + "..."
+
+
+def change_line(change: FieldChange) -> str:
+    return (
+        f"{change.object} {change.field}: {show(change.old)} -> {show(change.new)}"
+        f" ({SOURCE_NAMES[change.source]}, {_date_cell(change)}"
+        + (f", row {change.source_row}" if change.source_row else "")
+        + ")"
+    )
+
+
+def planet_line(record: PlanetRecord) -> str:
+    date = record.updated.isoformat() if record.updated else "undated"
+    return f"new planet {record.name} ({SOURCE_NAMES[record.source]}, {date}, row {record.row})"
+
+
+def commit_message(
+    file: str,
+    system: str,
+    changes: list[FieldChange],
+    new_planets: list[PlanetRecord],
+    new_system: bool,
+) -> str:
+    lines = [title(system, changes, new_planets, new_system), ""]
+    lines += [f"- {planet_line(p)}" for p in new_planets]
+    lines += [f"- {change_line(c)}" for c in changes]
+    lines += ["", f"File: {file}", "Proposed by OEC Sync; every value names its source."]
+    return "\n".join(lines) + "\n"
+
+
+def body(
+    file: str,
+    system: str,
+    changes: list[FieldChange],
+    new_planets: list[PlanetRecord],
+    new_system: bool,
+) -> str:
+    """The pull-request body: what, from where, how many, and how to say no."""
+    names = " and ".join(SOURCE_NAMES[s] for s in sources_of(changes, new_planets))
+    what = "a new system file" if new_system else "changes"
+    out = [f"OEC Sync proposes {what} for **{system}** (`{file}`) from {names}.", ""]
+    if new_planets:
+        out += [
+            "### New planets",
+            "",
+            "| Planet | Source | Source date | Values |",
+            "|---|---|---|---|",
+        ]
+        for p in new_planets:
+            values = ", ".join(f"{k} {show(v)}" for k, v in p.planet.items())
+            link = f"[{SOURCE_NAMES[p.source]}]({p.url})" if p.url else SOURCE_NAMES[p.source]
+            date = p.updated.isoformat() if p.updated else "undated"
+            out.append(f"| {_cell(p.name)} | {link}, row {p.row} | {date} | {_cell(values)} |")
+        out.append("")
+    if changes:
+        out += [
+            "### Changed values",
+            "",
+            "| Object | Field | Old | New | Source | Source date |",
+            "|---|---|---|---|---|---|",
+        ]
+        for c in changes:
+            out.append(
+                f"| {_cell(c.object)} | {c.field} | {_cell(show(c.old))} | "
+                f"{_cell(show(c.new))} | {_source_cell(c)} | {_date_cell(c)} |"
+            )
+        out.append("")
+    kinds = Counter(c.kind for c in changes if c.field != "lastupdate")
+    out += [
+        f"**Counts:** {kinds[ChangeKind.UPDATED]} values updated, "
+        f"{kinds[ChangeKind.ADDED]} added, {len(new_planets)} new planets.",
+        "",
+        f"**Rules:** {RULES}",
+        "",
+        f"**Feedback:** {FEEDBACK}",
+        "",
+    ]
+    return "\n".join(out)

@@ -1,0 +1,30 @@
+"""What the publisher reports about each system it handled."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from common.proposals import Proposal
+
+
+class PublishState(StrEnum):
+    OPENED = "opened"  # a new branch (and PR) was created
+    UPDATED = "updated"  # the branch existed with another change and now holds this one
+    UP_TO_DATE = "up to date"  # the branch already holds exactly this change
+    QUEUED = "queued"  # over the per-run cap; proposed in a later run
+    SUPPRESSED = "suppressed"  # a maintainer closed this very change unmerged
+    FAILED = "failed"  # push or PR failed; retried next run
+
+
+class Published(BaseModel):
+    proposal: Proposal
+    state: PublishState
+    url: str | None = None
+    error: str | None = None
+
+
+class Sink(Protocol):
+    def publish(self, proposals: list[Proposal], max_prs: int) -> list[Published]: ...
