@@ -138,6 +138,8 @@ def decide(
         return None  # a limit never replaces a measurement
     if old.type != "msini" and new.type == "msini" and field == "mass":
         return None  # a minimum mass never replaces a true mass
+    if field == "mass" and old.type == "msini" and new.type != "msini" and new.value is not None:
+        return ChangeKind.UPDATED  # a true mass replaces a minimum mass, even the same number
     if new.value is not None and old.value is not None:
         return None if same_value(old.value, new.value) else ChangeKind.UPDATED
     if new.value is not None:

@@ -216,7 +216,8 @@ FIELD_ORDER: dict[str, tuple[str, ...]] = {
     BINARY: (
         "name", "separation", "positionangle", "semimajoraxis", "period", "eccentricity",
         "inclination", "periastron", "longitude", "ascendingnode", "meananomaly",
-        "periastrontime", "transittime", "maximumrvtime", "magB", "magV", "magR", "magI", "magJ", "magH", "magK",
+        "periastrontime", "transittime", "maximumrvtime",
+        "magB", "magV", "magR", "magI", "magJ", "magH", "magK",
     ),
     STAR: (
         "name", "mass", "radius", "temperature", "magV", "metallicity", "spectraltype", "age",
@@ -257,3 +258,16 @@ def file_name_for(system_name: str) -> str:
 def is_number(text: str) -> bool:
     """True for decimal text OEC's CI accepts in a numeric tag or attribute."""
     return NUMBER_PATTERN.fullmatch(text) is not None
+
+
+def binary_list(parent_tag: str, grandparent_tag: str | None) -> str | None:
+    """The binary-system list OEC's CI requires for a planet at this position, if any.
+
+    CI adds "P-type" to every ``.//binary/planet`` and "S-type" to every
+    ``.//binary/star/planet``; a planet of a star outside any binary is in neither.
+    """
+    if parent_tag == BINARY:
+        return P_TYPE
+    if parent_tag == STAR and grandparent_tag == BINARY:
+        return S_TYPE
+    return None

@@ -1,0 +1,174 @@
+"""A catalogue download as a table of text cells, each row tied to its line in the file.
+
+The csv module does the splitting because it reports where each record ends, which is what
+a maintainer needs to find a row in an editor; pandas then holds the well-formed rows. Every
+cell stays text so numbers reach OEC exactly as the source wrote them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from common.errors import NotACatalogueError
+from common.records import RejectedRow
+
+# exoplanet.eu's 2022 exports start with "# name,planet_status,...": a header, not a comment.
+_HASH_HEADER = re.compile(r"#\s*name\s*,")
+
+
+@dataclass
+class Table:
+    file: str
+    comments: list[str]
+    header: list[str]
+    frame: pd.DataFrame = field(repr=False)  # well-formed rows; index = 1-based line number
+    rows: int  # data rows in the file, malformed ones included
+    rejected: list[RejectedRow]
+
+
+def decode(data: bytes, file: str) -> str:
+    """The text of a download, or NotACatalogueError when it is empty or not text."""
+    if not data.strip():
+        raise NotACatalogueError(file, "the file is empty")
+    if b"\x00" in data:
+        raise NotACatalogueError(file, "binary data (NUL bytes), not CSV text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        byte = data[error.start]
+        raise NotACatalogueError(
+            file, f"not UTF-8 text (byte 0x{byte:02x} at offset {error.start})"
+        ) from None
+
+
+def find_header(text: str, file: str) -> tuple[list[str], int, int]:
+    """The leading comment lines, the header's 1-based line number and its offset in text."""
+    comments: list[str] = []
+    position, line = 0, 1
+    while position < len(text):
+        end = text.find("\n", position)
+        end = len(text) if end < 0 else end + 1
+        current = text[position:end].rstrip("\r\n")
+        if current.startswith("#") and not _HASH_HEADER.match(current):
+            comments.append(current)
+        elif current.strip():
+            return comments, line, position
+        position, line = end, line + 1
+    raise NotACatalogueError(file, "no header line after the comments")
+
+
+def header_names(fields: list[str]) -> list[str]:
+    names = [name.strip() for name in fields]
+    if names:
+        names[0] = names[0].lstrip("#").strip()
+    return names
+
+
+def read_header(text: str, file: str) -> list[str]:
+    """The column names of a download, without reading its rows."""
+    _, _, offset = find_header(text, file)
+    first_line = text[offset:].split("\n", 1)[0]
+    return header_names(next(csv.reader([first_line])))
+
+
+def read_table(data: bytes, file: str, required: Iterable[str]) -> Table:
+    """Split a download into comments, header and rows; malformed rows become RejectedRows.
+
+    Raises NotACatalogueError when the download as a whole cannot be trusted: not text, no
+    header, a required column missing, no data rows, or a truncated end (an unclosed quote,
+    or a last line cut short without its newline).
+    """
+    text = decode(data, file)
+    comments, header_line, offset = find_header(text, file)
+    reader = csv.reader(io.StringIO(text[offset:], newline=""), strict=True)
+    header = header_names(next(reader))
+    _check_header(header, file, required)
+
+    width = len(header)
+    good: list[list[str]] = []
+    lines: list[int] = []
+    rejected: list[RejectedRow] = []
+    rows = 0
+    last_short = False
+    consumed = reader.line_num
+    while True:
+        start = header_line + consumed
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            if _quote_left_open(text, offset, consumed):
+                raise NotACatalogueError(
+                    file, f"truncated: the quote opened in the row on line {start} never closes"
+                ) from None
+            consumed = reader.line_num
+            rows += 1
+            rejected.append(RejectedRow(file=file, row=start, reason=f"malformed CSV: {error}"))
+            continue
+        consumed = reader.line_num
+        if not fields:
+            continue
+        rows += 1
+        last_short = len(fields) < width
+        if len(fields) != width:
+            reason = f"{len(fields)} fields where the header has {width}"
+            rejected.append(RejectedRow(file=file, row=start, reason=reason))
+            continue
+        good.append(fields)
+        lines.append(start)
+
+    if last_short and not text.endswith("\n"):
+        raise NotACatalogueError(
+            file, f"truncated: the last row (line {rejected[-1].row}) is cut short"
+        )
+    if rows == 0:
+        raise NotACatalogueError(file, "a header but no data rows")
+    if not good:
+        raise NotACatalogueError(file, f"none of the {rows} rows has the header's {width} fields")
+    frame = pd.DataFrame(good, columns=header, index=pd.Index(lines, name="line"))
+    return Table(file, comments, header, frame, rows, rejected)
+
+
+def _check_header(header: list[str], file: str, required: Iterable[str]) -> None:
+    missing = [name for name in required if name not in header]
+    if missing:
+        raise NotACatalogueError(file, f"the header has no {', '.join(missing)} column")
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise NotACatalogueError(file, f"the header names column {name!r} twice")
+        seen.add(name)
+
+
+def _quote_left_open(text: str, offset: int, consumed: int) -> bool:
+    """True when the record after `consumed` lines of the table opens a quote it never closes.
+
+    An odd number of quote characters from the record's start to the end of the file means
+    the download stopped inside a quoted field.
+    """
+    start = offset
+    for _ in range(consumed):
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return False
+    return text.count('"', start) % 2 == 1
+
+
+def iter_rows(frame: pd.DataFrame, columns: Iterable[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line, {column: cell}) for every row, over the given columns that the table has."""
+    present = [name for name in dict.fromkeys(columns) if name in frame.columns]
+    values = [frame[name].tolist() for name in present]
+    lines = frame.index.tolist()
+    if not present:
+        for line in lines:
+            yield line, {}
+        return
+    for line, cells in zip(lines, zip(*values, strict=True), strict=True):
+        yield line, dict(zip(present, cells, strict=True))

@@ -1,0 +1,746 @@
+"""An alias index over an OEC checkout, pinned to one commit, and catalogue-row matching.
+
+The index reads every system file of ``systems/`` and ``systems_kepler/`` from the git object
+database at one commit (``git ls-tree`` + one ``git cat-file --batch``), never from the working
+tree, so uncommitted edits cannot leak into a run. For every ``<name>`` of a system, binary,
+star or planet it stores the normalised key (:func:`common.oec.names.normalise`) with the file,
+the lxml path of the element, its kind and primary name. It also stores *composed* planet
+names: every name of the planet's host (the parent star or binary; for a file with a single
+star also the system and binary names above it) joined with the planet's letter, so
+``"KIC 6541920 b"`` finds ``Kepler-11 b``. System positions are kept for a sky-position
+fallback.
+
+Matching refuses instead of guessing: when the names of a row point at two distinct objects
+the answer is AMBIGUOUS with the candidates listed.
+
+``systems_kepler/`` is consulted only when ``systems/`` has nothing at all for a row (no planet,
+no host, no position). It holds the frozen Kepler candidate list: 2,700+ of its KOI names are
+copies of planets that ``systems/`` holds as confirmed, and its letters were assigned per file
+(``KOI-0179 b`` there is ``KOI-179.01``; ``KOI-179 b`` in ``systems/`` is ``KOI-179.02``), so
+looking at both folders at once would make every Kepler planet with a KOI alias ambiguous.
+Pass ``tiers=(("systems", "systems_kepler"),)`` to :meth:`AliasIndex.match` for the strict view.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import re
+import subprocess
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+from astropy.coordinates import angular_separation
+from lxml import etree
+
+from common.matching import Match, MatchKind
+from common.oec.names import normalise, split_planet_name
+from common.oec.tree import names_of, parse_system, path_of
+from common.records import PlanetRecord
+
+__all__ = [
+    "DEFAULT_RADIUS_ARCSEC",
+    "DEFAULT_TIERS",
+    "FOLDERS",
+    "AliasIndex",
+    "IndexEntry",
+    "PositionHit",
+    "parse_dec",
+    "parse_ra",
+]
+
+FOLDERS = ("systems", "systems_kepler")
+DEFAULT_TIERS: tuple[tuple[str, ...], ...] = (("systems",), ("systems_kepler",))
+
+# 5″: systems_kepler positions are rounded to whole seconds of RA (up to 7.5″ · cos δ off, so
+# about 5″ at Kepler-field declinations) and catalogue positions drift with proper motion
+# between epochs (0.3″/yr over the 16 years from J2000 to Gaia is 5″). Wider radii start to
+# take in wide binaries that OEC keeps as separate systems.
+DEFAULT_RADIUS_ARCSEC = 5.0
+
+_FORMAT = 1  # bump when the pickled state changes shape
+_VIA = ("name", "alias", "composed")
+_NAME, _ALIAS, _COMPOSED = 0, 1, 2
+_OBJECT_TAGS = ("system", "binary", "star", "planet")
+_HOST_KINDS = frozenset({"system", "binary", "star"})
+
+
+class _Obj(NamedTuple):
+    """One object of a system file."""
+
+    path: str
+    kind: str
+    primary: str  # "" for a nameless binary
+    parent: int  # index of the parent object in the file, -1 for the system
+    letter: str  # the planet letter (casefolded) from the primary name, "" when none
+
+
+class _FileData(NamedTuple):
+    """What the index keeps of one system file; plain data so it pickles fast."""
+
+    blob: str
+    objects: tuple[_Obj, ...]
+    # (key, object index, via, OEC name); composed names carry the composed text
+    keys: tuple[tuple[str, int, int, str], ...]
+    ra: float | None  # degrees
+    dec: float | None
+
+
+_Ref = tuple[str, tuple[str, int, int, str]]  # (file, key entry)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """One object a name points at."""
+
+    file: str  # path relative to the repo, "/" separated
+    path: str  # lxml path of the element, e.g. "/system/star/planet[2]"
+    kind: str  # "system", "binary", "star" or "planet"
+    primary: str  # the object's first <name> ("" for a nameless binary)
+    name: str  # the OEC name that matched (composed text for composed names)
+    via: str  # "name" (primary), "alias" or "composed"
+
+    def label(self) -> str:
+        return f"{self.file}:{self.path} ({self.primary or self.name})"
+
+
+@dataclass(frozen=True, slots=True)
+class PositionHit:
+    """A system within the search radius of a position."""
+
+    file: str
+    path: str  # always "/system"
+    primary: str
+    separation_arcsec: float
+
+
+# --- positions ---------------------------------------------------------------------------
+
+_SEXAGESIMAL = re.compile(
+    r"^\s*([+-]?)\s*(\d+(?:\.\d*)?)(?:\s+(\d+(?:\.\d*)?))?(?:\s+(\d+(?:\.\d*)?))?\s*$"
+)
+
+
+def _sexagesimal(text: str | None) -> tuple[float, float] | None:
+    if not text or not (m := _SEXAGESIMAL.match(text)):
+        return None
+    sign = -1.0 if m[1] == "-" else 1.0
+    value = float(m[2]) + float(m[3] or 0) / 60 + float(m[4] or 0) / 3600
+    return sign, value
+
+
+def parse_ra(text: str | None) -> float | None:
+    """OEC ``rightascension`` (``"hh mm ss.s"``) in degrees, None when absent or malformed."""
+    parsed = _sexagesimal(text)
+    if parsed is None or parsed[0] < 0 or parsed[1] >= 24:
+        return None
+    return parsed[1] * 15.0
+
+
+def parse_dec(text: str | None) -> float | None:
+    """OEC ``declination`` (``"±dd mm ss.s"``) in degrees, None when absent or malformed."""
+    parsed = _sexagesimal(text)
+    if parsed is None or parsed[1] > 90:
+        return None
+    return parsed[0] * parsed[1]
+
+
+def _unit_vectors(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    ra_r, dec_r = np.radians(ra), np.radians(dec)
+    cos_dec = np.cos(dec_r)
+    return np.column_stack((cos_dec * np.cos(ra_r), cos_dec * np.sin(ra_r), np.sin(dec_r)))
+
+
+# --- git ------------------------------------------------------------------------------------
+
+
+def _git(repo: Path, *args: str, input: bytes | None = None) -> bytes:
+    result = subprocess.run(
+        ["git", "-C", str(repo), *args], input=input, capture_output=True, check=False
+    )
+    if result.returncode != 0:
+        message = result.stderr.decode(errors="replace").strip()
+        raise RuntimeError(f"git {' '.join(args)} failed in {repo}: {message}")
+    return result.stdout
+
+
+def _resolve(repo: Path, commit: str | None) -> str:
+    return _git(repo, "rev-parse", "--verify", f"{commit or 'HEAD'}^{{commit}}").decode().strip()
+
+
+def _is_system_file(path: str) -> bool:
+    folder, _, name = path.partition("/")
+    return folder in FOLDERS and "/" not in name and name.endswith(".xml")
+
+
+def _ls_tree(repo: Path, commit: str) -> dict[str, str]:
+    """System file path -> blob sha at ``commit``."""
+    out = _git(repo, "ls-tree", "-r", "-z", "--full-tree", commit, "--", *FOLDERS)
+    files: dict[str, str] = {}
+    for entry in out.split(b"\0"):
+        if not entry:
+            continue
+        meta, _, path = entry.decode().partition("\t")
+        _mode, kind, sha = meta.split()
+        if kind == "blob" and _is_system_file(path):
+            files[path] = sha
+    return files
+
+
+def _cat_blobs(repo: Path, shas: Iterable[str]) -> dict[str, bytes]:
+    """Blob contents by sha, read with one ``git cat-file --batch`` process."""
+    wanted = list(dict.fromkeys(shas))
+    if not wanted:
+        return {}
+    out = _git(repo, "cat-file", "--batch", input="\n".join(wanted).encode() + b"\n")
+    blobs: dict[str, bytes] = {}
+    pos = 0
+    view = memoryview(out)
+    while pos < len(out):
+        end = out.index(b"\n", pos)
+        header = out[pos:end].decode().split()
+        if len(header) != 3:
+            raise RuntimeError(f"git cat-file: object {header[0]} is missing")
+        sha, size = header[0], int(header[2])
+        start = end + 1
+        blobs[sha] = bytes(view[start : start + size])
+        pos = start + size + 1  # content is followed by a newline
+    return blobs
+
+
+def _diff(repo: Path, old: str, new: str) -> tuple[list[str], dict[str, str]]:
+    """(removed paths, {added or changed path: new blob sha}) between two commits."""
+    out = _git(repo, "diff", "--raw", "-z", "-M", "--no-abbrev", old, new, "--", *FOLDERS)
+    fields = out.decode().split("\0")
+    removed: list[str] = []
+    changed: dict[str, str] = {}
+    i = 0
+    while i < len(fields) and fields[i]:
+        meta = fields[i].lstrip(":").split()
+        status, new_sha = meta[4], meta[3]
+        if status[0] in "RC":
+            old_path, new_path = fields[i + 1], fields[i + 2]
+            i += 3
+        else:
+            old_path = new_path = fields[i + 1]
+            i += 2
+        if status[0] in "RD":
+            removed.append(old_path)
+        if status[0] != "D" and _is_system_file(new_path):
+            changed[new_path] = new_sha
+    return [p for p in removed if _is_system_file(p)], changed
+
+
+# --- reading one file -------------------------------------------------------------------------
+
+
+def _planet_letter(primary: str) -> str:
+    split = split_planet_name(primary)
+    if split is None or len(split[1]) != 1 or not split[1].isalpha():
+        return ""
+    return split[1].casefold()
+
+
+def _read_file(blob: str, data: bytes) -> _FileData:
+    root = parse_system(data)
+    elements = list(root.iter(*_OBJECT_TAGS))
+    position = {el: i for i, el in enumerate(elements)}
+    objects: list[_Obj] = []
+    all_names: list[list[str]] = []
+    for el in elements:
+        names = names_of(el)
+        parent = el.getparent()
+        kind = str(el.tag)
+        objects.append(
+            _Obj(
+                path=path_of(el),
+                kind=kind,
+                primary=names[0] if names else "",
+                parent=position[parent] if parent is not None else -1,
+                letter=_planet_letter(names[0]) if kind == "planet" and names else "",
+            )
+        )
+        all_names.append(names)
+    single_star = sum(1 for o in objects if o.kind == "star") == 1
+
+    keys: list[tuple[str, int, int, str]] = []
+    for i, (obj, names) in enumerate(zip(objects, all_names, strict=True)):
+        seen: set[str] = set()
+        for n, name in enumerate(names):
+            key = normalise(name)
+            if key and key not in seen:
+                seen.add(key)
+                keys.append((key, i, _NAME if n == 0 else _ALIAS, name))
+        if obj.kind != "planet" or not obj.letter:
+            continue
+        for host in _host_names(objects, all_names, i, single_star):
+            key = normalise(f"{host} {obj.letter}")
+            if key and key not in seen:
+                seen.add(key)
+                keys.append((key, i, _COMPOSED, f"{host} {obj.letter}"))
+    ra = parse_ra(root.findtext("rightascension"))
+    dec = parse_dec(root.findtext("declination"))
+    if ra is None or dec is None:
+        ra = dec = None
+    return _FileData(blob, tuple(objects), tuple(keys), ra, dec)
+
+
+def _host_names(
+    objects: list[_Obj], all_names: list[list[str]], planet: int, single_star: bool
+) -> Iterator[str]:
+    """Names a planet's host goes by: its parent's, and every ancestor's in a one-star file."""
+    parent = objects[planet].parent
+    yield from all_names[parent]
+    if single_star:
+        ancestor = objects[parent].parent
+        while ancestor >= 0:
+            yield from all_names[ancestor]
+            ancestor = objects[ancestor].parent
+
+
+# --- the index --------------------------------------------------------------------------------
+
+
+class AliasIndex:
+    """Normalised names of every OEC object at one commit; see the module docstring."""
+
+    def __init__(self, repo: Path, commit: str, files: dict[str, _FileData]) -> None:
+        self.repo = Path(repo)
+        self.commit = commit
+        self._files = files
+        self.errors: dict[str, str] = {}  # file -> why it could not be read
+        self._texts: dict[str, str] = {}
+        self._keys: dict[str, list[_Ref]] = {}
+        for file, data in files.items():
+            self._add_keys(file, data)
+        self._build_positions()
+
+    # construction ---------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, repo: Path, commit: str | None = None) -> AliasIndex:
+        """Index every system file of ``repo`` at ``commit`` (default HEAD)."""
+        repo = Path(repo)
+        sha = _resolve(repo, commit)
+        blobs = _ls_tree(repo, sha)
+        index = cls(repo, sha, {})
+        index._read(blobs)
+        return index
+
+    def refresh(self, repo: Path | None = None, commit: str | None = None) -> AliasIndex:
+        """Move the index to ``commit`` (default HEAD), re-reading only the files that changed.
+
+        Works in place and returns ``self``. Falls back to a full build when the pinned commit
+        is no longer in the repository.
+        """
+        repo = Path(repo) if repo is not None else self.repo
+        sha = _resolve(repo, commit)
+        try:
+            _resolve(repo, self.commit)
+        except RuntimeError:
+            fresh = AliasIndex.build(repo, sha)
+            self.__setstate__(fresh.__getstate__())
+            return self
+        self.repo = repo
+        if sha != self.commit:
+            removed, changed = _diff(repo, self.commit, sha)
+            for file in [*removed, *changed]:
+                self._remove(file)
+            self._read(changed)
+            self.commit = sha
+        return self
+
+    def _read(self, blobs: dict[str, str]) -> None:
+        contents = _cat_blobs(self.repo, blobs.values())
+        for file, sha in blobs.items():
+            data = contents[sha]
+            try:
+                parsed = _read_file(sha, data)
+            except (etree.XMLSyntaxError, ValueError) as exc:
+                self.errors[file] = str(exc)
+                continue
+            self._files[file] = parsed
+            self._texts[file] = data.decode("utf-8")
+            self._add_keys(file, parsed)
+        self._build_positions()
+
+    def _add_keys(self, file: str, data: _FileData) -> None:
+        for entry in data.keys:
+            self._keys.setdefault(entry[0], []).append((file, entry))
+
+    def _remove(self, file: str) -> None:
+        self.errors.pop(file, None)
+        self._texts.pop(file, None)
+        data = self._files.pop(file, None)
+        if data is None:
+            return
+        for key in {entry[0] for entry in data.keys}:
+            kept = [ref for ref in self._keys[key] if ref[0] != file]
+            if kept:
+                self._keys[key] = kept
+            else:
+                del self._keys[key]
+
+    def _build_positions(self) -> None:
+        placed = sorted(f for f, d in self._files.items() if d.ra is not None)
+        self._pos_files = placed
+        ra = np.array([self._files[f].ra for f in placed], dtype=float)
+        dec = np.array([self._files[f].dec for f in placed], dtype=float)
+        self._pos_ra, self._pos_dec = ra, dec
+        self._pos_xyz = _unit_vectors(ra, dec) if placed else np.zeros((0, 3))
+
+    # persistence ----------------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Texts and the key map are left out: texts are in git, keys are rebuilt in ~0.1 s.
+        return {
+            "format": _FORMAT,
+            "repo": str(self.repo),
+            "commit": self.commit,
+            "files": self._files,
+            "errors": self.errors,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if state.get("format") != _FORMAT:
+            raise ValueError(f"alias index format {state.get('format')}, expected {_FORMAT}")
+        self.__init__(Path(state["repo"]), state["commit"], state["files"])  # type: ignore[misc]
+        self.errors = dict(state["errors"])
+
+    def save(self, path: Path) -> None:
+        Path(path).write_bytes(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL))
+
+    @classmethod
+    def load(cls, path: Path, repo: Path | None = None) -> AliasIndex:
+        """An index saved by :meth:`save`; ``repo`` overrides where its blobs are read from."""
+        index = pickle.loads(Path(path).read_bytes())
+        if not isinstance(index, cls):
+            raise TypeError(f"{path} does not hold an AliasIndex")
+        if repo is not None:
+            index.repo = Path(repo)
+        return index
+
+    # plain queries ---------------------------------------------------------------------------
+
+    @property
+    def files(self) -> int:
+        """How many system files are indexed."""
+        return len(self._files)
+
+    def file_names(self) -> list[str]:
+        return sorted(self._files)
+
+    @property
+    def names(self) -> int:
+        """How many (key, object) pairs come from real ``<name>`` tags."""
+        return sum(1 for d in self._files.values() for e in d.keys if e[2] != _COMPOSED)
+
+    def system_text(self, file: str) -> str:
+        """The text of ``file`` at the pinned commit."""
+        return self.system_texts([file])[file]
+
+    def system_texts(self, files: Iterable[str]) -> dict[str, str]:
+        """Texts of several files at the pinned commit, read from git in one process."""
+        wanted = list(files)
+        missing = [f for f in wanted if f not in self._texts]
+        if missing:
+            unknown = [f for f in missing if f not in self._files]
+            if unknown:
+                raise KeyError(f"not in the index at {self.commit[:12]}: {unknown[0]}")
+            blobs = _cat_blobs(self.repo, (self._files[f].blob for f in missing))
+            for f in missing:
+                self._texts[f] = blobs[self._files[f].blob].decode("utf-8")
+        return {f: self._texts[f] for f in wanted}
+
+    def blob(self, file: str) -> str:
+        """The git blob sha of ``file`` at the pinned commit."""
+        return self._files[file].blob
+
+    def find_names(
+        self, name: str, *, composed: bool = False, kinds: Iterable[str] | None = None
+    ) -> list[IndexEntry]:
+        """Every object one of whose names normalises like ``name`` (one entry per object)."""
+        wanted = frozenset(kinds) if kinds is not None else None
+        entries: dict[tuple[str, int], IndexEntry] = {}
+        for file, (_key, i, via, oec_name) in self._keys.get(normalise(name), ()):
+            obj = self._files[file].objects[i]
+            if (via == _COMPOSED and not composed) or (wanted and obj.kind not in wanted):
+                continue
+            entry = IndexEntry(file, obj.path, obj.kind, obj.primary, oec_name, _VIA[via])
+            best = entries.get((file, i))
+            if best is None or _VIA.index(best.via) > via:
+                entries[(file, i)] = entry
+        return sorted(entries.values(), key=lambda e: (e.file, e.path))
+
+    def shared_keys(self, folders: Iterable[str] = FOLDERS) -> dict[str, list[IndexEntry]]:
+        """Keys of real names held by more than one object of the same class (planet / host).
+
+        An object and its ancestors sharing a name (a star named like its system) count as one
+        host, as :meth:`match` treats them.
+        """
+        allowed = frozenset(folders)
+        out: dict[str, list[IndexEntry]] = {}
+        for key, refs in self._keys.items():
+            for planets in (True, False):
+                picked: dict[tuple[str, int], IndexEntry] = {}
+                for file, (_k, i, via, oec_name) in refs:
+                    obj = self._files[file].objects[i]
+                    if via == _COMPOSED or (obj.kind == "planet") != planets:
+                        continue
+                    if file.partition("/")[0] not in allowed:
+                        continue
+                    entry = IndexEntry(file, obj.path, obj.kind, obj.primary, oec_name, _VIA[via])
+                    picked.setdefault((file, i), entry)
+                distinct = self._distinct(picked)
+                if len(distinct) > 1:
+                    out.setdefault(key, []).extend(distinct)
+        return out
+
+    def _distinct(self, picked: dict[tuple[str, int], IndexEntry]) -> list[IndexEntry]:
+        """Drop objects whose descendant in the same file is also picked."""
+        paths = {(e.file, e.path) for e in picked.values()}
+        return [
+            e
+            for e in picked.values()
+            if not any(f == e.file and p.startswith(e.path + "/") for f, p in paths)
+        ]
+
+    def match_host_position(
+        self,
+        ra: float,
+        dec: float,
+        radius_arcsec: float = DEFAULT_RADIUS_ARCSEC,
+        folders: Iterable[str] = FOLDERS,
+    ) -> list[PositionHit]:
+        """Systems within ``radius_arcsec`` of (``ra``, ``dec``) in degrees, nearest first."""
+        if not self._pos_files or not (math.isfinite(ra) and math.isfinite(dec)):
+            return []
+        query = _unit_vectors(np.array([ra]), np.array([dec]))[0]
+        # Chord length preselects on the unit sphere; astropy gives the exact separation.
+        chord = 2.0 * math.sin(math.radians(radius_arcsec / 3600.0) / 2.0)
+        d2 = np.sum((self._pos_xyz - query) ** 2, axis=1)
+        near = np.flatnonzero(d2 <= (chord * 1.000001) ** 2)
+        if near.size == 0:
+            return []
+        sep = (
+            np.degrees(
+                angular_separation(
+                    math.radians(ra),
+                    math.radians(dec),
+                    np.radians(self._pos_ra[near]),
+                    np.radians(self._pos_dec[near]),
+                )
+            )
+            * 3600.0
+        )
+        allowed = frozenset(folders)
+        hits = [
+            PositionHit(f, "/system", self._files[f].objects[0].primary, float(s))
+            for f, s in zip((self._pos_files[i] for i in near), sep, strict=True)
+            if s <= radius_arcsec and f.partition("/")[0] in allowed
+        ]
+        return sorted(hits, key=lambda h: h.separation_arcsec)
+
+    # matching -------------------------------------------------------------------------------
+
+    def match(
+        self,
+        record: PlanetRecord,
+        *,
+        radius_arcsec: float = DEFAULT_RADIUS_ARCSEC,
+        tiers: Sequence[Sequence[str]] = DEFAULT_TIERS,
+    ) -> Match:
+        """Where ``record`` belongs in OEC; see :class:`common.matching.MatchKind`.
+
+        Each tier of folders is tried in turn and the first that says anything answers.
+        Within a tier: the record's planet names, then composed names (host names + letter),
+        then host names, then the position. Two distinct objects anywhere in that chain make
+        the answer AMBIGUOUS.
+        """
+        query = _Query.of(record)
+        for tier in tiers:
+            found = self._match_tier(query, frozenset(tier), radius_arcsec)
+            if found is not None:
+                return found
+        return Match(kind=MatchKind.NONE)
+
+    def _lookup(
+        self, keys: Iterable[str], folders: frozenset[str], planets: bool, composed: bool
+    ) -> dict[tuple[str, int], tuple[int, str]]:
+        """(file, object) -> (best via, OEC name) for objects of one class under ``keys``."""
+        hits: dict[tuple[str, int], tuple[int, str]] = {}
+        for key in keys:
+            for file, (_k, i, via, oec_name) in self._keys.get(key, ()):
+                if via == _COMPOSED and not composed:
+                    continue
+                if file[: file.index("/")] not in folders:
+                    continue
+                obj = self._files[file].objects[i]
+                if (obj.kind == "planet") != planets:
+                    continue
+                best = hits.get((file, i))
+                if best is None or best[0] > via:
+                    hits[(file, i)] = (via, oec_name)
+        return hits
+
+    def _label(self, file: str, i: int) -> str:
+        obj = self._files[file].objects[i]
+        return f"{file}:{obj.path} ({obj.primary or 'nameless ' + obj.kind})"
+
+    def _match_tier(self, q: _Query, folders: frozenset[str], radius: float) -> Match | None:
+        planets = self._lookup(q.names, folders, planets=True, composed=False)
+        composed = self._lookup(q.composed, folders, planets=True, composed=True)
+        for ref, (_via, oec_name) in composed.items():
+            planets.setdefault(ref, (_COMPOSED, oec_name))
+        hosts = self._reduce_hosts(self._lookup(q.hosts, folders, planets=False, composed=False))
+
+        if len(planets) > 1:
+            return _ambiguous(self._label(f, i) for f, i in planets)
+        if planets:
+            (file, i), (via, oec_name) = next(iter(planets.items()))
+            strangers = [ref for ref in hosts if ref[0] != file]
+            if strangers:
+                return _ambiguous([self._label(file, i), *(self._label(*r) for r in strangers)])
+            return Match(
+                kind=MatchKind.PLANET,
+                file=file,
+                path=self._files[file].objects[i].path,
+                via=_VIA[via],
+                matched_name=oec_name,
+            )
+        if len(hosts) > 1:
+            return _ambiguous(self._label(f, i) for f, i in hosts)
+        if hosts:
+            (file, i), (via, oec_name) = next(iter(hosts.items()))
+            return self._host_match(file, i, q, _VIA[via], oec_name)
+
+        if q.ra is None or q.dec is None:
+            return None
+        near = self.match_host_position(q.ra, q.dec, radius, folders)
+        if not near:
+            return None
+        if len(near) > 1:
+            return _ambiguous(f"{h.file}:/system ({h.primary})" for h in near)
+        file = near[0].file
+        star = self._star_by_position(file, q)
+        if isinstance(star, list):
+            return _ambiguous(self._label(file, s) for s in star)
+        return self._host_match(file, star, q, "position", None)
+
+    def _reduce_hosts(
+        self, hits: dict[tuple[str, int], tuple[int, str]]
+    ) -> dict[tuple[str, int], tuple[int, str]]:
+        """One host per distinct object: ancestors of another hit in the file are dropped, a
+        system stands for its only star, or for its only child when that is a binary."""
+        out: dict[tuple[str, int], tuple[int, str]] = {}
+        for (file, i), hit in hits.items():
+            objects = self._files[file].objects
+            path = objects[i].path + "/"
+            if any(f == file and objects[j].path.startswith(path) for f, j in hits):
+                continue
+            j = self._host_element(file, i)
+            if (file, j) not in out or out[(file, j)][0] > hit[0]:
+                out[(file, j)] = hit
+        return out
+
+    def _host_element(self, file: str, i: int) -> int:
+        objects = self._files[file].objects
+        if objects[i].kind != "system":
+            return i
+        stars = [j for j, o in enumerate(objects) if o.kind == "star"]
+        if len(stars) == 1:
+            return stars[0]
+        children = [j for j, o in enumerate(objects) if o.parent == i]
+        if len(children) == 1 and objects[children[0]].kind == "binary":
+            return children[0]
+        return i
+
+    def _star_by_position(self, file: str, q: _Query) -> int | list[int]:
+        """The star of a system found by position, or the candidates when it is not clear."""
+        objects = self._files[file].objects
+        stars = [j for j, o in enumerate(objects) if o.kind == "star"]
+        if len(stars) == 1:
+            return stars[0]
+        if not stars:
+            return [0]
+        # Several stars: a component letter in the row's host name ("HD 41004 B") decides.
+        components = {c for c in q.components if c}
+        chosen = [
+            j
+            for j in stars
+            if any(
+                normalise(name).rsplit(" ", 1)[-1] in components
+                for name in self._names_of(file, j)
+                if " " in normalise(name)
+            )
+        ]
+        return chosen[0] if len(chosen) == 1 else stars
+
+    def _names_of(self, file: str, i: int) -> list[str]:
+        return [e[3] for e in self._files[file].keys if e[1] == i and e[2] != _COMPOSED]
+
+    def _host_match(self, file: str, i: int, q: _Query, via: str, oec_name: str | None) -> Match:
+        objects = self._files[file].objects
+        host = objects[i]
+        # A planet with the row's letter already under this host, not found by any name: most
+        # likely the same planet under a name OEC does not know. Adding it would duplicate it.
+        if q.letters:
+            prefix = host.path + "/"
+            same = [
+                j
+                for j, o in enumerate(objects)
+                if o.kind == "planet" and o.letter in q.letters and o.path.startswith(prefix)
+            ]
+            if same:
+                return _ambiguous([self._label(file, i), *(self._label(file, j) for j in same)])
+        return Match(kind=MatchKind.HOST, file=file, path=host.path, via=via, matched_name=oec_name)
+
+
+def _ambiguous(labels: Iterable[str]) -> Match:
+    return Match(kind=MatchKind.AMBIGUOUS, candidates=sorted(dict.fromkeys(labels)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """The normalised keys of one catalogue row."""
+
+    names: tuple[str, ...]
+    composed: tuple[str, ...]
+    hosts: tuple[str, ...]
+    letters: frozenset[str]
+    components: frozenset[str]
+    ra: float | None
+    dec: float | None
+
+    @classmethod
+    def of(cls, record: PlanetRecord) -> _Query:
+        names = [n for n in record.all_names if n and n.strip()]
+        hosts = list(record.host_names)
+        letters: list[str] = []
+        if record.letter and record.letter.strip():
+            letters.append(record.letter.strip())
+        split_hosts: list[str] = []
+        for i, name in enumerate(names):
+            split = split_planet_name(name)
+            if split is None:
+                continue
+            split_hosts.append(split[0])
+            if i == 0 and not letters:
+                letters.append(split[1])
+        composed = [normalise(n) for n in names]
+        composed += [normalise(f"{h} {letter}") for h in hosts for letter in letters]
+        components = frozenset(
+            normalise(h).rsplit(" ", 1)[-1] for h in hosts if re.search(r"[\s\d][A-Z]$", h.strip())
+        )
+        return cls(
+            names=tuple(dict.fromkeys(k for n in names if (k := normalise(n)))),
+            composed=tuple(dict.fromkeys(k for k in composed if k)),
+            hosts=tuple(dict.fromkeys(k for h in [*hosts, *split_hosts] if (k := normalise(h)))),
+            letters=frozenset(normalise(x) for x in letters if len(x) == 1 and x.isalpha()),
+            components=components,
+            ra=record.ra,
+            dec=record.dec,
+        )

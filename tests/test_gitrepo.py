@@ -1,0 +1,79 @@
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from common.gitrepo import (
+    BranchCommit,
+    blob_sha,
+    branch_name,
+    head_commit,
+    read_files,
+    write_branches,
+)
+from tests.gitutil import git, make_repo
+
+
+@pytest.mark.parametrize(
+    ("file", "branch"),
+    [
+        ("systems/11 Com.xml", "oec-sync/11_Com"),
+        ("systems/Kepler-11.xml", "oec-sync/Kepler-11"),
+        ("systems/α Cen.xml", "oec-sync/α_Cen"),
+        ("systems/-dash.xml", "oec-sync/%2Ddash"),
+        ("systems/a_b c.xml", "oec-sync/a%5Fb_c"),
+        ("systems/x..y.xml", "oec-sync/x%2E%2Ey"),
+        ("systems/what?.xml", "oec-sync/what%3F"),
+    ],
+)
+def test_branch_names_are_valid_refs_and_distinct(file: str, branch: str) -> None:
+    assert branch_name(file) == branch
+    subprocess.run(["git", "check-ref-format", f"refs/heads/{branch}"], check=True)
+
+
+def test_files_differing_only_in_spaces_and_underscores_get_different_branches() -> None:
+    assert branch_name("systems/a b.xml") != branch_name("systems/a_b.xml")
+
+
+def test_write_branches_commits_one_file_and_leaves_head_and_worktree(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "oec")
+    head = head_commit(repo)
+    file = "systems/11 Com.xml"
+    original = (repo / file).read_text(encoding="utf-8")
+    edited = original.replace("<period errorminus", "<period  errorminus", 1)
+    commit = BranchCommit(branch_name(file), head, file, edited, "11 Com: update period\n")
+
+    written = write_branches(repo, [commit])
+
+    assert written == [commit]
+    assert head_commit(repo) == head
+    assert git(repo, "status", "--porcelain") == ""
+    assert git(repo, "diff", "--name-only", head, "oec-sync/11_Com").splitlines() == [file]
+    assert git(repo, "rev-parse", "oec-sync/11_Com^").strip() == head
+    assert git(repo, "log", "-1", "--format=%s", "oec-sync/11_Com").strip() == "11 Com: update period"
+    assert read_files(repo, "oec-sync/11_Com", [file])[file] == edited
+    assert blob_sha(edited.encode()) == git(repo, "rev-parse", f"oec-sync/11_Com:{file}").strip()
+
+
+def test_second_write_of_the_same_change_writes_nothing(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "oec")
+    head = head_commit(repo)
+    file = "systems/11 Com.xml"
+    text = (repo / file).read_text(encoding="utf-8") + "<!-- -->\n"
+    commit = BranchCommit(branch_name(file), head, file, text, "m\n")
+    write_branches(repo, [commit])
+    tip = git(repo, "rev-parse", "oec-sync/11_Com").strip()
+
+    assert write_branches(repo, [commit]) == []
+    assert git(repo, "rev-parse", "oec-sync/11_Com").strip() == tip
+
+    changed = BranchCommit(commit.branch, head, file, text + "<!-- 2 -->\n", "m2\n")
+    assert write_branches(repo, [changed]) == [changed]
+    assert git(repo, "rev-parse", "oec-sync/11_Com^").strip() == head
+
+
+def test_read_files_reports_missing_files(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "oec")
+    texts = read_files(repo, head_commit(repo), ["systems/11 Com.xml", "systems/nope.xml"])
+    assert texts["systems/nope.xml"] is None
+    assert texts["systems/11 Com.xml"] == (repo / "systems/11 Com.xml").read_text("utf-8")

@@ -1,0 +1,164 @@
+"""Merge rules on real OEC files with values from real catalogue rows."""
+
+import datetime as dt
+
+from common import rules
+from common.changes import ChangeKind
+from common.matching import Match, MatchKind
+from common.oec.tree import find, parse_system, value_of
+from common.records import PlanetRecord, Source, Value
+from tests.paths import SAMPLE
+
+ELEVEN_COM = (SAMPLE / "oec/systems/11 Com.xml").read_text(encoding="utf-8")
+PLANET = "/system/star/planet"
+NASA_DATE = dt.date(2024, 10, 15)  # the PSCompPars download's header date
+
+
+def nasa_11_com_b(**planet: Value) -> PlanetRecord:
+    """11 Com b as PSCompPars_2024-10-15 has it (row 90 of the web download)."""
+    values = {
+        "period": Value(value="323.21", errorminus="0.05", errorplus="0.06"),
+        "semimajoraxis": Value(value="1.178"),
+        "mass": Value(value="15.464", errorminus="0.125", errorplus="0.123", type="msini"),
+        "eccentricity": Value(value="0.238", errorminus="0.007", errorplus="0.007"),
+        "discoverymethod": Value(value="RV"),
+        "discoveryyear": Value(value="2007"),
+    }
+    values.update(planet)
+    return PlanetRecord(
+        source=Source.NASA,
+        catalogue="PSCompPars_2024-10-15_webUI_defaultcols.csv",
+        row=90,
+        name="11 Com b",
+        host="11 Com",
+        updated=NASA_DATE,
+        dated_by="NASA catalogue date",
+        planet=values,
+        star={"temperature": Value(value="4874"), "radius": Value(value="13.76")},
+        system={"distance": Value(value="93.1846", errorminus="1.9238", errorplus="1.9238")},
+    )
+
+
+MATCH = Match(kind=MatchKind.PLANET, file="systems/11 Com.xml", path=PLANET, via="name")
+
+
+def by_field(result: rules.MergeResult) -> dict[tuple[str, str], ChangeKind]:
+    assert result.patch is not None
+    return {(c.path, c.field): c.kind for c in result.patch.changes}
+
+
+def test_newer_different_values_replace_and_missing_ones_are_added() -> None:
+    result = rules.merge(nasa_11_com_b(), MATCH, ELEVEN_COM, "c0ffee")
+    kinds = by_field(result)
+    assert kinds[(PLANET, "period")] is ChangeKind.UPDATED  # 326.03 -> 323.21, 24/10 > 15/09
+    assert kinds[(PLANET, "eccentricity")] is ChangeKind.UPDATED
+    assert kinds[(PLANET, "mass")] is ChangeKind.UPDATED  # msini 19.4 -> 15.464
+    assert kinds[("/system/star", "temperature")] is ChangeKind.UPDATED
+    assert kinds[("/system", "distance")] is ChangeKind.UPDATED
+    # Text fields are a maintainer's call: 2008 in OEC stays although NASA says 2007.
+    assert (PLANET, "discoveryyear") not in kinds
+    assert (PLANET, "discoverymethod") not in kinds
+
+
+def test_older_source_only_adds() -> None:
+    record = nasa_11_com_b(radius=Value(value="1.09"))
+    record = record.model_copy(update={"updated": dt.date(2015, 1, 1)})
+    kinds = by_field(rules.merge(record, MATCH, ELEVEN_COM, "c0ffee"))
+    assert kinds == {(PLANET, "radius"): ChangeKind.ADDED}
+
+
+def test_values_within_tolerance_are_unchanged() -> None:
+    record = nasa_11_com_b(
+        period=Value(value="326.0300000", errorminus="0.32", errorplus="0.32"),
+        semimajoraxis=Value(value="1.2905"),
+        mass=Value(value="19.4", errorminus="1.5", errorplus="1.5", type="msini"),
+        eccentricity=Value(value="0.231"),
+    )
+    record = record.model_copy(update={"star": {}, "system": {}})
+    result = rules.merge(record, MATCH, ELEVEN_COM, "c0ffee")
+    assert not result.changed
+
+
+def test_limit_never_replaces_measurement_and_msini_never_replaces_true_mass() -> None:
+    old = Value(value="1.0", errorminus="0.1", errorplus="0.1")
+    assert rules.decide("mass", old, Value(upperlimit="2"), NASA_DATE, dt.date(2015, 1, 1)) is None
+    msini = Value(value="2.0", type="msini")
+    assert rules.decide("mass", old, msini, NASA_DATE, dt.date(2015, 1, 1)) is None
+    true_mass = Value(value="2.0")
+    assert rules.decide("mass", msini, true_mass, NASA_DATE, dt.date(2015, 1, 1)) is ChangeKind.UPDATED
+    limit = Value(upperlimit="0.25")
+    assert rules.decide("eccentricity", limit, Value(value="0.1"), NASA_DATE, dt.date(2015, 1, 1))
+
+
+def test_undated_objects_are_only_completed() -> None:
+    old = Value(value="1.0")
+    assert rules.decide("mass", old, Value(value="3.0"), NASA_DATE, None) is None
+    assert rules.decide("mass", None, Value(value="3.0"), None, None) is ChangeKind.ADDED
+
+
+def test_implausible_values_are_dropped_with_a_reason() -> None:
+    record = nasa_11_com_b(eccentricity=Value(value="1.2"), radius=Value(value="-1"))
+    result = rules.merge(record, MATCH, ELEVEN_COM, "c0ffee")
+    kinds = by_field(result)
+    assert (PLANET, "eccentricity") not in kinds
+    assert (PLANET, "radius") not in kinds
+    assert any("eccentricity 1.2" in note for note in result.notes)
+    assert any("radius -1" in note for note in result.notes)
+
+
+def test_confirmed_planet_above_60_jupiter_masses_is_not_written() -> None:
+    assert rules.implausible("mass", Value(value="75"), rules.NEW_OBJECT_STATUS)
+    assert rules.implausible("mass", Value(value="75"), None) is None
+
+
+def test_fold_prefers_newer_source_then_nasa_and_moves_lastupdate_forward() -> None:
+    nasa = rules.merge(nasa_11_com_b(), MATCH, ELEVEN_COM, "c0ffee").patch
+    eu_record = nasa_11_com_b(period=Value(value="323.2", errorminus="0.1", errorplus="0.1"))
+    eu_record = eu_record.model_copy(
+        update={"source": Source.EU, "updated": dt.date(2025, 3, 1), "row": 7}
+    )
+    eu = rules.merge(eu_record, MATCH, ELEVEN_COM, "c0ffee").patch
+    assert nasa is not None and eu is not None
+    folded = rules.fold([nasa, eu], ELEVEN_COM)
+    chosen = {(c.path, c.field): c for c in folded.changes}
+    assert chosen[(PLANET, "period")].source is Source.EU  # 2025-03-01 beats 2024-10-15
+    assert chosen[(PLANET, "lastupdate")].new.value == "25/03/01"
+    assert chosen[(PLANET, "lastupdate")].old == Value(value="15/09/20")
+    assert len([c for c in folded.changes if c.field == "period"]) == 1
+
+    same_day = eu_record.model_copy(update={"updated": NASA_DATE})
+    eu_same_day = rules.merge(same_day, MATCH, ELEVEN_COM, "c0ffee").patch
+    assert eu_same_day is not None
+    folded = rules.fold([eu_same_day, nasa], ELEVEN_COM)
+    assert {(c.path, c.field): c for c in folded.changes}[(PLANET, "period")].source is Source.NASA
+
+
+def test_lastupdate_never_moves_backwards() -> None:
+    root = parse_system(ELEVEN_COM)
+    find(root, PLANET).find("lastupdate").text = "25/01/01"
+    text = ELEVEN_COM.replace("<lastupdate>15/09/20", "<lastupdate>25/01/01")
+    record = nasa_11_com_b(radius=Value(value="1.09")).model_copy(update={"updated": NASA_DATE})
+    patch = rules.merge(record, MATCH, text, "c0ffee").patch
+    assert patch is not None
+    folded = rules.fold([patch], text)
+    assert [c.field for c in folded.changes if c.path == PLANET] == ["radius"]
+    assert value_of(find(parse_system(text), PLANET).find("lastupdate")).value == "25/01/01"
+
+
+def test_new_planet_goes_to_the_host_and_non_confirmed_ones_do_not() -> None:
+    record = nasa_11_com_b().model_copy(update={"name": "11 Com c", "aliases": []})
+    host = Match(kind=MatchKind.HOST, file="systems/11 Com.xml", path="/system/star")
+    patch = rules.merge(record, host, ELEVEN_COM, "c0ffee").patch
+    assert patch is not None
+    assert [p.record.name for p in patch.new_planets] == ["11 Com c"]
+    assert patch.new_planets[0].parent_path == "/system/star"
+
+    controversial = record.model_copy(update={"status": "Controversial"})
+    assert not rules.merge(controversial, host, ELEVEN_COM, "c0ffee").changed
+
+
+def test_ambiguous_matches_change_nothing() -> None:
+    ambiguous = Match(kind=MatchKind.AMBIGUOUS, candidates=["a", "b"])
+    result = rules.merge(nasa_11_com_b(), ambiguous, None, "c0ffee")
+    assert not result.changed
+    assert "ambiguous" in result.notes[0]
