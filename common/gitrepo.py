@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,3 +169,152 @@ def read_files(repo: Path, commit: str, files: list[str]) -> dict[str, str | Non
         texts[file] = out[pos : pos + size].decode("utf-8")
         pos += size + 1
     return texts
+
+
+def list_files(repo: Path, commit: str) -> set[str]:
+    """Every file path in ``commit``."""
+    return set(git(repo, "ls-tree", "-r", "-z", "--name-only", commit).split("\0")) - {""}
+
+
+SCRATCH_REF = "refs/oec-sync-scratch"
+
+
+def _top_level(file: str) -> str | None:
+    """The top-level directory of ``file`` (None for a file at the root of the repo)."""
+    head, sep, _ = file.partition("/")
+    return head if sep else None
+
+
+def tree_entries(repo: Path, commit: str) -> dict[str, tuple[str, str]] | None:
+    """Every file of ``commit``: path -> (mode, blob), one git call; None if it is unknown."""
+    done = subprocess.run(
+        ["git", "-C", str(repo), "ls-tree", "-r", "-z", "--full-tree", commit],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        return None
+    entries: dict[str, tuple[str, str]] = {}
+    for record in done.stdout.split(b"\0"):
+        if record:
+            meta, _, path = record.partition(b"\t")
+            mode, _, oid = meta.decode().split(" ")
+            entries[path.decode("utf-8")] = (mode, oid)
+    return entries
+
+
+def write_branches_batched(
+    repo: Path, commits: list[BranchCommit], when: dt.datetime | None = None
+) -> list[BranchCommit]:
+    """``write_branches`` for many branches in a large directory: the same commits, faster.
+
+    ``write_branches`` makes fast-import load and rewrite the whole directory tree (OEC's
+    ``systems/`` holds 4,000 entries) for every branch, and stores each tree in full. Here
+    one fast-import first walks a scratch chain that changes one file at a time (each tree
+    stored as a small delta of the previous one, the big tree parsed once) and reports each
+    resulting directory tree (``ls``); then every branch's commit is the base commit with
+    that directory swapped in. The commits, trees and refs are identical to what
+    ``write_branches`` writes for the same input and ``when``; only time and pack size
+    differ (1,000 branches of OEC: ~4 s and 3 MB instead of ~28 s and 100 MB here).
+    """
+    tips = existing_tips(repo, commits)
+    todo = [c for c in commits if not up_to_date(c, tips)]
+    if not todo:
+        return []
+    stamp = int((when or dt.datetime.now(dt.UTC)).timestamp())
+    by_base: dict[str, list[BranchCommit]] = {}
+    for c in todo:
+        by_base.setdefault(c.base, []).append(c)
+    nested = [c for c in todo if _top_level(c.file) is not None]
+
+    # Phase 1: per base, one scratch chain; after each link, ask for its top-level tree.
+    chain = bytearray()
+    mark = 0
+    marks: list[tuple[BranchCommit, str]] = []
+    for base, group in by_base.items():
+        group = [c for c in group if _top_level(c.file) is not None]
+        if not group:
+            continue
+        files = tree_entries(repo, base)
+        if files is None:
+            raise subprocess.CalledProcessError(128, ["git", "ls-tree", base], b"", "bad base")
+        previous: BranchCommit | None = None
+        for c in group:
+            mark += 1
+            chain += f"commit {SCRATCH_REF}\nmark :{mark}\n".encode()
+            chain += f"committer {AUTHOR} {stamp} +0000\ndata 0\n".encode()
+            if previous is None:
+                chain += f"from {base}\n".encode()
+            elif previous.file != c.file:
+                # Put the previous link's file back as the base has it.
+                if previous.file in files:
+                    mode, oid = files[previous.file]
+                    chain += f"M {mode} {oid} ".encode() + _quote_path(previous.file) + b"\n"
+                else:
+                    chain += b"D " + _quote_path(previous.file) + b"\n"
+            content = c.text.encode("utf-8")
+            chain += b"M 100644 inline " + _quote_path(c.file) + b"\n"
+            chain += b"data %d\n%s\n\n" % (len(content), content)
+            chain += f"ls :{mark} ".encode() + _quote_path(_top_level(c.file) or "") + b"\n"
+            marks.append((c, f":{mark}"))
+            previous = c
+        chain += f"reset {SCRATCH_REF}\nfrom {'0' * 40}\n\n".encode()
+
+    proc = subprocess.Popen(
+        ["git", "-C", str(repo), "fast-import", "--quiet", "--force", "--done"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def feed() -> None:
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(bytes(chain))
+            proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # fast-import died; its stderr says why
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    trees: dict[str, str] = {}
+    for c, _ in marks:
+        answer = proc.stdout.readline().decode("utf-8")
+        kind = answer.split(" ", 2)
+        if len(kind) < 3 or kind[1] != "tree":
+            writer.join()
+            proc.kill()
+            _, err = proc.communicate()
+            raise subprocess.CalledProcessError(
+                proc.returncode or 1,
+                ["git", "fast-import"],
+                b"",
+                err.decode(errors="replace") or f"unexpected answer: {answer!r}",
+            )
+        trees[c.branch] = kind[2].split("\t", 1)[0]
+    writer.join()
+
+    # Phase 2: the real commits, exactly as write_branches writes them.
+    stream = bytearray()
+    for c in todo:
+        message = c.message.encode("utf-8")
+        stream += f"commit refs/heads/{c.branch}\n".encode()
+        stream += f"author {AUTHOR} {stamp} +0000\n".encode()
+        stream += f"committer {AUTHOR} {stamp} +0000\n".encode()
+        stream += b"data %d\n%s\n" % (len(message), message)
+        stream += f"from {c.base}\n".encode()
+        top = _top_level(c.file)
+        if top is None:
+            content = c.text.encode("utf-8")
+            stream += b"M 100644 inline " + _quote_path(c.file) + b"\n"
+            stream += b"data %d\n%s\n" % (len(content), content)
+        else:
+            stream += f"M 040000 {trees[c.branch]} ".encode() + _quote_path(top) + b"\n"
+    _, err = proc.communicate(bytes(stream) + b"done\n")
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(
+            proc.returncode, ["git", "fast-import"], b"", err.decode(errors="replace")
+        )
+    assert len(trees) == len(nested)
+    return todo

@@ -60,14 +60,16 @@ def last_place(text: str) -> float:
     return 0.5 * 10.0 ** int(exponent) if isinstance(exponent, int) else 0.0
 
 
-def same_value(old: str, new: str) -> bool:
+def same_value(old: str, new: str, absolute: float = 0.0) -> bool:
     """True when ``new`` says nothing ``old`` does not: equal within rounding or 0.1 %.
 
-    The tolerance is the larger of half a unit in the last place of the coarser text and
-    ``RELATIVE_TOLERANCE`` of the larger magnitude.
+    The tolerance is the largest of half a unit in the last place of the coarser text,
+    ``RELATIVE_TOLERANCE`` of the larger magnitude, and ``absolute``.
     """
     a, b = parse_number(old), parse_number(new)
     if a is None or b is None:
         return old.strip() == new.strip()
-    tolerance = max(last_place(old), last_place(new), RELATIVE_TOLERANCE * max(abs(a), abs(b)))
+    tolerance = max(
+        last_place(old), last_place(new), RELATIVE_TOLERANCE * max(abs(a), abs(b)), absolute
+    )
     return abs(a - b) <= tolerance

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Collection, Mapping
 
 from pydantic import BaseModel
 
 from common import prtext, rules
 from common.changes import FieldChange, SystemPatch
-from common.errors import InvalidSystemFileError, UnsafeNameError
+from common.errors import InvalidSystemFileError
 from common.gitrepo import branch_name
 from common.oec import edit, render, tree, validate
 from common.oec.names import normalise, split_planet_name
@@ -76,8 +76,8 @@ def existing_file_proposal(
     if folded.is_empty:
         return None
     try:
-        new_text = edit.apply_patch(text, folded.changes, folded.new_planets)
-    except KeyError as exc:
+        new_text = edit.apply_patch(text, folded.changes, folded.new_planets, file=file)
+    except (KeyError, ValueError, InvalidSystemFileError) as exc:
         return Refusal(file=file, reason=f"patch does not fit the file: {exc}")
     if new_text == text:
         return None
@@ -152,34 +152,59 @@ def _planets_of_host(records: list[PlanetRecord]) -> list[PlanetRecord]:
     return sorted((rules.merge_records(g) for _, g in groups), key=lambda r: r.name)
 
 
-def new_system_proposal(
-    records: list[PlanetRecord], base: str, exists: Callable[[str], bool]
-) -> Proposal | Refusal:
+def _new_host(records: list[PlanetRecord]) -> list[PlanetRecord] | Refusal:
+    """The planets of one new host, merged across catalogues, each naming the host."""
     planets = _planets_of_host(records)
-    host = planets[0]
-    if not host.host:
-        split = split_planet_name(host.name)
-        if split is None:
-            return Refusal(file="", reason=f"no host name for new planet {host.name}")
-        planets = [p.model_copy(update={"host": split[0]}) for p in planets]
-    try:
-        file_name, text = render.render_new_system(planets)
-    except UnsafeNameError as exc:
-        return Refusal(file="", reason=str(exc))
-    file = f"systems/{file_name}"
-    if exists(file):
-        return Refusal(file=file, reason="a system file of that name exists but did not match")
-    try:
-        validate.ensure_valid(text, file)
-    except InvalidSystemFileError as exc:
-        return Refusal(file=file, reason=str(exc))
-    return _describe(file, text, base, [], planets, True)
+    if planets[0].host:
+        return planets
+    split = split_planet_name(planets[0].name)
+    if split is None:
+        return Refusal(file="", reason=f"no host name for new planet {planets[0].name}")
+    return [p.model_copy(update={"host": split[0]}) for p in planets]
+
+
+def new_system_proposals(
+    records: list[PlanetRecord], base: str, existing: Collection[str]
+) -> tuple[list[Proposal], list[Refusal]]:
+    """One new file per new host (grouped by :func:`group_new_hosts`), or a refusal."""
+    proposals: list[Proposal] = []
+    refusals: list[Refusal] = []
+    hosts: list[list[PlanetRecord]] = []
+    for group in group_new_hosts(records):
+        host = _new_host(group)
+        if isinstance(host, Refusal):
+            refusals.append(host)
+        else:
+            hosts.append(host)
+    taken = set(existing)
+    for planets, rendered in zip(hosts, render.render_new_systems(hosts), strict=True):
+        if isinstance(rendered, Exception):
+            refusals.append(Refusal(file="", reason=f"{planets[0].host}: {rendered}"))
+            continue
+        file_name, text = rendered
+        file = f"systems/{file_name}"
+        if file in taken:
+            refusals.append(Refusal(file=file, reason="a system file of that name exists"))
+            continue
+        if problems := validate.problems(text, file):
+            refusals.append(Refusal(file=file, reason="; ".join(problems)))
+            continue
+        taken.add(file)
+        proposals.append(_describe(file, text, base, [], planets, True))
+    return proposals, refusals
 
 
 def build(
-    patches: list[SystemPatch], read_text: Callable[[str], str | None], base: str
+    patches: list[SystemPatch],
+    texts: Mapping[str, str | None],
+    existing: Collection[str],
+    base: str,
 ) -> tuple[list[Proposal], list[Refusal]]:
-    """Every proposal of a run, sorted by file, and every file refused with the reason."""
+    """Every proposal of a run, sorted by file, and every file refused with the reason.
+
+    ``texts`` holds the text at ``base`` of every file the patches change; ``existing`` is
+    every file path at ``base``, so that no new system can take an existing file's name.
+    """
     by_file: dict[str, list[SystemPatch]] = defaultdict(list)
     new_records: list[PlanetRecord] = []
     for patch in patches:
@@ -190,7 +215,7 @@ def build(
     proposals: list[Proposal] = []
     refusals: list[Refusal] = []
     for file in sorted(by_file):
-        text = read_text(file)
+        text = texts.get(file)
         if text is None:
             refusals.append(Refusal(file=file, reason="file not found at the index commit"))
             continue
@@ -199,13 +224,8 @@ def build(
             proposals.append(result)
         elif isinstance(result, Refusal):
             refusals.append(result)
-    taken = {p.file for p in proposals}
-    for group in group_new_hosts(new_records):
-        result = new_system_proposal(group, base, lambda f: f in taken or read_text(f) is not None)
-        if isinstance(result, Proposal):
-            taken.add(result.file)
-            proposals.append(result)
-        else:
-            refusals.append(result)
+    new, refused = new_system_proposals(new_records, base, existing)
+    proposals += new
+    refusals += refused
     proposals.sort(key=lambda p: p.file)
     return proposals, refusals

@@ -18,10 +18,12 @@ FEEDBACK = (
     "closed branches are deleted by OEC Sync."
 )
 RULES = (
-    "A value is added when OEC has none. An existing value is replaced only when the source "
-    "differs by more than its rounding or 0.1 % and the source's date is later than the "
-    "planet's `lastupdate`. Limits, minimum masses, discovery methods, spectral types and "
-    "positions never overwrite what OEC has."
+    "A value is added when OEC has none. An existing value is replaced only when the source's "
+    "date is later than the planet's `lastupdate`, the values differ by more than their "
+    "rounding or 0.1 %, and the new value is better: OEC's has no uncertainty, the new one is "
+    "more precise, or they disagree beyond their combined uncertainty. Limits, minimum "
+    "masses, discovery methods and years, spectral types and positions never overwrite what "
+    "OEC has."
 )
 
 
@@ -167,3 +169,27 @@ def body(
         "",
     ]
     return "\n".join(out)
+
+
+# An HTML comment is invisible on GitHub but survives in the PR body, so a lost or fresh state
+# database can still tell which change set an open pull request carries.
+_MARKER_PREFIX = "<!-- oec-sync fingerprint: "
+_MARKER_SUFFIX = " -->"
+
+
+def with_fingerprint(text: str, fingerprint: str) -> str:
+    """``text`` (a PR body) ending in the invisible marker of its change set."""
+    return f"{text.rstrip()}\n\n{_MARKER_PREFIX}{fingerprint}{_MARKER_SUFFIX}\n"
+
+
+def fingerprint_of(text: str | None) -> str | None:
+    """The fingerprint a PR body carries, or None for a body without the marker."""
+    if not text:
+        return None
+    start = text.rfind(_MARKER_PREFIX)
+    if start < 0:
+        return None
+    start += len(_MARKER_PREFIX)
+    end = text.find(_MARKER_SUFFIX, start)
+    value = text[start:end].strip() if end > 0 else ""
+    return value if value and all(c in "0123456789abcdef" for c in value) else None

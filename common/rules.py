@@ -4,12 +4,17 @@ Pure functions: a canonical record, what the index matched, and the system file'
 a field-level :class:`SystemPatch` out. The rules, field by field:
 
 1. **Add** a value OEC does not have (no tag, or an empty one), from any source, any date.
-2. **Replace** a value only when both hold:
+2. **Replace** a value only when all three hold:
    - it differs beyond the tolerance of :func:`common.numbers.same_value` (half a unit in
-     the last written place of either text, or 0.1 % — whichever is larger), and
+     the last written place of either text, or 0.1 % — whichever is larger; magnitudes
+     also need to differ by more than 0.05 mag, the scatter between photometric systems);
    - the source's date for the row is later than the OEC object's date. A planet's date is
      its ``<lastupdate>``; a star's or system's is the newest ``<lastupdate>`` of the planets
-     under it. An object without any date is never overwritten, only completed.
+     under it. An object without any date is never overwritten, only completed;
+   - it is better, not just other (:func:`improves`): OEC's value has no uncertainty, or
+     the new one is more precise, or the two disagree by more than their combined
+     uncertainty. Another paper's equally good value is churn, and a catalogue's row date
+     does not say how old its value is (NASA's composite table mixes references).
    How rows are dated is the readers' business and is stated in each record's ``dated_by``:
    exoplanet.eu's per-row ``updated``; NASA's ``rowupdate`` in the ``ps`` table; for
    ``pscomppars``, which has no per-row date, the catalogue's own release date (the web
@@ -34,6 +39,7 @@ reference of every value and flags limits explicitly.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable
 
 from lxml import etree
@@ -48,7 +54,8 @@ TEXT_FIELDS = frozenset({"discoverymethod", "spectraltype", "discoveryyear"})
 ADD_ONLY_FIELDS = TEXT_FIELDS | {"rightascension", "declination"}
 EDITABLE_LISTS = frozenset({"Confirmed planets", "Controversial"})
 NEW_OBJECT_STATUS = "Confirmed planets"
-MAX_CONFIRMED_MASS_MJUP = 60.0  # OEC's CI flags confirmed planets above this
+MAX_CONFIRMED_MASS_MJUP = 60.0
+MAGNITUDE_TOLERANCE = 0.05  # mag  # OEC's CI flags confirmed planets above this
 
 # (low, high) inclusive bounds a value must lie in before we write it; OEC units.
 PLAUSIBLE_RANGE: dict[str, tuple[float, float]] = {
@@ -66,6 +73,25 @@ PLAUSIBLE_RANGE: dict[str, tuple[float, float]] = {
     "discoveryyear": (1900.0, 2100.0),
 }
 POSITIVE_FIELDS = frozenset({"mass", "radius", "period", "semimajoraxis", "distance"})
+
+
+def _sigma(value: Value) -> float | None:
+    """The mean of a value's two errors, or None when it has none."""
+    plus, minus = parse_number(value.errorplus), parse_number(value.errorminus)
+    return None if plus is None or minus is None else (plus + minus) / 2
+
+
+def improves(old: Value, new: Value) -> bool:
+    """Whether a measured ``new`` is better than a measured, different ``old``."""
+    old_sigma, new_sigma = _sigma(old), _sigma(new)
+    if old_sigma is None:
+        return True
+    if new_sigma is not None and new_sigma < old_sigma:
+        return True
+    a, b = parse_number(old.value), parse_number(new.value)
+    if a is None or b is None:
+        return False
+    return abs(b - a) > math.hypot(old_sigma, new_sigma or 0.0)
 
 
 def parse_lastupdate(text: str | None) -> dt.date | None:
@@ -141,7 +167,9 @@ def decide(
     if field == "mass" and old.type == "msini" and new.type != "msini" and new.value is not None:
         return ChangeKind.UPDATED  # a true mass replaces a minimum mass, even the same number
     if new.value is not None and old.value is not None:
-        return None if same_value(old.value, new.value) else ChangeKind.UPDATED
+        if same_value(old.value, new.value, MAGNITUDE_TOLERANCE if field.startswith("mag") else 0):
+            return None
+        return ChangeKind.UPDATED if improves(old, new) else None
     if new.value is not None:
         return ChangeKind.UPDATED  # a measurement replaces a limit
     old_limits = (old.lowerlimit, old.upperlimit)

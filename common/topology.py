@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypedDict
 
 from common.messages import RoutingKey
 
@@ -28,4 +30,168 @@ PUBLISHER = WorkQueue(
         RoutingKey.PLANET_FAILED,
     ),
 )
-WORK_QUEUES = (INDEXER, MERGER, PUBLISHER)
+# The snapshot archive's bookkeeping (common/archive.py Recorder, consumed by the publisher
+# process, which holds DATA_DIR): the downloads and how their runs ended.
+ARCHIVE = WorkQueue(
+    "oec-sync.archive",
+    (
+        RoutingKey.CATALOGUE_DOWNLOADED,
+        RoutingKey.CATALOGUE_FAILED,
+        RoutingKey.RUN_PLANNED,
+        RoutingKey.RUN_COMPLETED,
+    ),
+)
+WORK_QUEUES = (INDEXER, MERGER, PUBLISHER, ARCHIVE)
+
+
+# --- The broker's side of the topology (common/bus/rabbitmq.py declares exactly this) ---
+
+
+class QueueType(StrEnum):
+    """``x-queue-type``: https://www.rabbitmq.com/docs/queues#optional-arguments"""
+
+    QUORUM = "quorum"
+    STREAM = "stream"
+
+
+class ExchangeType(StrEnum):
+    TOPIC = "topic"
+    DIRECT = "direct"
+
+
+class DeadLetterStrategy(StrEnum):
+    """https://www.rabbitmq.com/docs/quorum-queues#dead-lettering"""
+
+    # The dead-lettering queue keeps a message until the dead-letter queue has confirmed it,
+    # so a dead letter is never lost on the way to `.dead` (needs x-overflow reject-publish).
+    AT_LEAST_ONCE = "at-least-once"
+
+
+class Overflow(StrEnum):
+    REJECT_PUBLISH = "reject-publish"
+
+
+QueueArguments = TypedDict(
+    "QueueArguments",
+    {
+        "x-queue-type": QueueType,
+        # https://www.rabbitmq.com/docs/quorum-queues#poison-message-handling
+        "x-delivery-limit": int,
+        # https://www.rabbitmq.com/docs/dlx
+        "x-dead-letter-exchange": str,
+        "x-dead-letter-routing-key": str,
+        "x-dead-letter-strategy": DeadLetterStrategy,
+        "x-overflow": Overflow,
+        # https://www.rabbitmq.com/docs/streams#retention
+        "x-max-age": str,
+        "x-max-length-bytes": int,
+    },
+    total=False,
+)
+
+
+class Header(StrEnum):
+    """AMQP headers the bus writes or reads. ``x-`` ones without ``oec`` are RabbitMQ's."""
+
+    RUN_ID = "x-oec-run-id"
+    SOURCE = "x-oec-source"
+    REPLAY = "x-oec-replay"  # set on replayed messages and on everything they cause
+    DELIVERY_COUNT = "x-delivery-count"  # quorum queues: earlier failed deliveries
+    DEATH = "x-death"  # https://www.rabbitmq.com/docs/dlx#effects
+    FIRST_DEATH_REASON = "x-first-death-reason"
+    FIRST_DEATH_QUEUE = "x-first-death-queue"
+    STREAM_OFFSET = "x-stream-offset"  # https://www.rabbitmq.com/docs/streams#consuming
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    arguments: QueueArguments
+    exchange: str
+    binding_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Names and arguments of everything on the broker, under one ``prefix``.
+
+    The default prefix gives the names above (``oec-sync.indexer``); tests use a prefix of
+    their own so that runs on one broker never see each other's messages.
+    """
+
+    prefix: str = EXCHANGE
+    delivery_limit: int = 5
+    stream_max_age: str = "7D"
+    stream_max_bytes: int = 5 * 2**30
+
+    @property
+    def exchange(self) -> str:
+        """The durable topic exchange every event is published to."""
+        return self.prefix
+
+    @property
+    def dead_letter_exchange(self) -> str:
+        """Direct exchange; a work queue dead-letters with its own name as routing key."""
+        return f"{self.prefix}.dlx"
+
+    @property
+    def stream(self) -> str:
+        """The replay log: every event, in order, kept for ``stream_max_age``."""
+        return f"{self.prefix}.events"
+
+    def queue(self, work: WorkQueue) -> str:
+        return f"{self.prefix}.{work.name.rpartition('.')[2]}"
+
+    def dead_queue(self, work: WorkQueue) -> str:
+        return f"{self.queue(work)}.dead"
+
+    def work_queue(self, name: str) -> WorkQueue:
+        """The work queue a declared name (``<prefix>.merger``) or a role (``merger``) means."""
+        for work in WORK_QUEUES:
+            if name in {self.queue(work), work.name.rpartition(".")[2]}:
+                return work
+        raise KeyError(name)
+
+    def work_arguments(self, work: WorkQueue) -> QueueArguments:
+        return {
+            "x-queue-type": QueueType.QUORUM,
+            "x-delivery-limit": self.delivery_limit,
+            "x-dead-letter-exchange": self.dead_letter_exchange,
+            "x-dead-letter-routing-key": self.queue(work),
+            "x-dead-letter-strategy": DeadLetterStrategy.AT_LEAST_ONCE,
+            "x-overflow": Overflow.REJECT_PUBLISH,
+        }
+
+    def queues(self) -> list[QueueSpec]:
+        """Every queue with its arguments and bindings, in declaration order."""
+        specs: list[QueueSpec] = []
+        for work in WORK_QUEUES:
+            specs.append(
+                QueueSpec(
+                    self.queue(work),
+                    self.work_arguments(work),
+                    self.exchange,
+                    tuple(work.routing_keys),
+                )
+            )
+            specs.append(
+                QueueSpec(
+                    self.dead_queue(work),
+                    {"x-queue-type": QueueType.QUORUM},
+                    self.dead_letter_exchange,
+                    (self.queue(work),),
+                )
+            )
+        stream_arguments: QueueArguments = {
+            "x-queue-type": QueueType.STREAM,
+            "x-max-age": self.stream_max_age,
+            "x-max-length-bytes": self.stream_max_bytes,
+        }
+        specs.append(QueueSpec(self.stream, stream_arguments, self.exchange, ("#",)))
+        return specs
+
+    def exchanges(self) -> list[tuple[str, ExchangeType]]:
+        return [
+            (self.exchange, ExchangeType.TOPIC),
+            (self.dead_letter_exchange, ExchangeType.DIRECT),
+        ]

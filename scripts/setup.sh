@@ -5,4 +5,9 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+# Reinstall only when the project's requirements changed since the last install.
+stamp=.venv/.oec-sync-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+  touch "$stamp"
+fi

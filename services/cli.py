@@ -45,7 +45,8 @@ def run_command(
     from services import embedded
 
     settings = Settings()
-    console = Console(stderr=True)
+    # Piped output gets rich's 80 columns, too narrow for the summary table.
+    console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
     locations = {s: loc for s, loc in ((Source.NASA, nasa), (Source.EU, eu)) if loc}
     if not locations:
         raise typer.BadParameter("give --nasa and/or --eu")
@@ -79,3 +80,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+from services import commands  # noqa: E402, F401, I001  (registers the distributed commands)
+from services import snapshots  # noqa: E402, F401  (registers `oec-sync snapshots`)

@@ -24,7 +24,7 @@ from common.records import Source
 from services.fetcher.handler import fetch
 from services.indexer.handler import IndexerHandler
 from services.merger.handler import handle as merge_handler
-from services.publisher.handler import PublisherHandler, RunState, git_reader
+from services.publisher.handler import GitTexts, PublisherHandler, RunState
 from services.publisher.local import LocalSink
 
 
@@ -93,7 +93,7 @@ def run(
         progress.advance(index_task)
 
         bus = MemoryBus()
-        publisher = PublisherHandler(LocalSink(repo, outbox), git_reader(repo), max_prs)
+        publisher = PublisherHandler(LocalSink(repo, outbox), GitTexts(repo), max_prs)
         merge_task = progress.add_task("merge", total=None)
 
         def planned(message: Message) -> Iterable[Message]:

@@ -51,7 +51,8 @@ def test_newer_different_values_replace_and_missing_ones_are_added() -> None:
     result = rules.merge(nasa_11_com_b(), MATCH, ELEVEN_COM, "c0ffee")
     kinds = by_field(result)
     assert kinds[(PLANET, "period")] is ChangeKind.UPDATED  # 326.03 -> 323.21, 24/10 > 15/09
-    assert kinds[(PLANET, "eccentricity")] is ChangeKind.UPDATED
+    # 0.231 ±0.005 -> 0.238 ±0.007: less precise and within 1σ combined: churn, not news.
+    assert (PLANET, "eccentricity") not in kinds
     assert kinds[(PLANET, "mass")] is ChangeKind.UPDATED  # msini 19.4 -> 15.464
     assert kinds[("/system/star", "temperature")] is ChangeKind.UPDATED
     assert kinds[("/system", "distance")] is ChangeKind.UPDATED
@@ -162,3 +163,18 @@ def test_ambiguous_matches_change_nothing() -> None:
     result = rules.merge(nasa_11_com_b(), ambiguous, None, "c0ffee")
     assert not result.changed
     assert "ambiguous" in result.notes[0]
+
+
+def test_improves_needs_more_precision_or_a_significant_difference() -> None:
+    old = Value(value="0.05129", errorminus="0.01919", errorplus="0.01868")  # BD+20 594 b
+    assert not rules.improves(old, Value(value="0.07", errorminus="0.03", errorplus="0.03"))
+    assert rules.improves(old, Value(value="0.0497", errorminus="0.005", errorplus="0.005"))
+    assert rules.improves(old, Value(value="0.2", errorminus="0.03", errorplus="0.03"))
+    assert rules.improves(Value(value="144.0"), Value(value="162.127"))  # AB Aur distance
+
+
+def test_magnitudes_need_more_than_photometric_scatter() -> None:
+    old, newer = Value(value="4.74"), Value(value="4.72307", errorminus="0.023", errorplus="0.023")
+    assert rules.decide("magV", old, newer, NASA_DATE, dt.date(2015, 9, 20)) is None
+    brighter = Value(value="4.6", errorminus="0.02", errorplus="0.02")
+    assert rules.decide("magV", old, brighter, NASA_DATE, dt.date(2015, 9, 20)) is ChangeKind.UPDATED

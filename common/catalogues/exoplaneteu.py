@@ -8,23 +8,26 @@ export is already in OEC units; positions come in degrees.
 from __future__ import annotations
 
 import html
+import re
 from urllib.parse import quote
 
 from common.catalogues.fields import (
+    Columns,
     Row,
     check_position,
+    convert_rows,
     degrees_text,
     hours_text,
     measured,
     planet_letter,
     split_names,
     text_value,
-    transit_time,
+    texts,
+    transit_times,
 )
 from common.catalogues.methods import oec_method
-from common.catalogues.table import iter_rows, read_table
-from common.errors import InvalidRowError
-from common.records import Catalogue, PlanetRecord, RejectedRow, Source, Value
+from common.catalogues.table import read_table
+from common.records import Catalogue, PlanetRecord, Source, Value
 
 # exoplanet.eu's planet_status -> OEC status list. Candidates have no OEC list on purpose:
 # "Kepler Objects of Interest" is for KOIs, not for exoplanet.eu's candidates.
@@ -35,6 +38,7 @@ EU_STATUSES = {
 }
 
 SEARCH_URL = "https://exoplanet.eu/catalog/?q="
+_MARKUP = re.compile(r"<[^>]*>")
 
 # Each measured column X comes with X_error_min (sometimes negative) and X_error_max.
 _PLANET_COLUMNS = {
@@ -66,20 +70,25 @@ _MEASURED = [
     "tzero_tr",
     "star_distance",
 ]
-_COLUMNS = [
+_TEXTS = [
     "name",
     "planet_status",
     "alternate_names",
     "star_name",
     "star_alternate_names",
     "detection_type",
-    "discovered",
     "updated",
     "star_sp_type",
+]
+_NUMBERS = [
+    "discovered",
     "ra",
     "dec",
     *(f"{base}{suffix}" for base in _MEASURED for suffix in ("", "_error_min", "_error_max")),
 ]
+
+
+Values = dict[str, list[Value | None]]
 
 
 def read_eu(
@@ -94,24 +103,20 @@ def read_eu(
     _check_statuses(statuses)
     table = read_table(data, name, required=("name", "planet_status"))
     wanted = table.frame["planet_status"].str.strip().isin(statuses)
-    records: list[PlanetRecord] = []
-    rejected = list(table.rejected)
-    for line, cells in iter_rows(table.frame[wanted], _COLUMNS):
-        row = Row(name, line, cells)
-        try:
-            records.append(_record(row))
-        except InvalidRowError as error:
-            rejected.append(
-                RejectedRow(file=name, row=line, column=error.column, reason=error.reason)
-            )
-    rejected.sort(key=lambda reject: reject.row)
+    columns = Columns(table.frame[wanted], name, _TEXTS, _NUMBERS)
+    planet, star, system = _planet_values(columns), _star_values(columns), _system_values(columns)
+
+    def convert(row: Row) -> PlanetRecord:
+        return _record(row, row.pick(planet), row.pick(star), row.pick(system))
+
+    records, bad_rows = convert_rows(columns, convert)
     return Catalogue(
         source=Source.EU,
         file=name,
         rows=table.rows,
         skipped_status=int((~wanted).sum()),
         records=records,
-        rejected=rejected,
+        rejected=sorted([*table.rejected, *bad_rows], key=lambda reject: reject.row),
     )
 
 
@@ -126,11 +131,80 @@ def _check_statuses(statuses: frozenset[str]) -> None:
         raise ValueError(f"unknown exoplanet.eu statuses {unknown}; known: {sorted(EU_STATUSES)}")
 
 
-def _record(row: Row) -> PlanetRecord:
+def _measured(
+    columns: Columns,
+    base: str,
+    *,
+    types: list[str | None] | None = None,
+    unit: str | None = None,
+) -> list[Value | None]:
+    plus, minus = f"{base}_error_max", f"{base}_error_min"
+    return measured(columns, base, plus, minus, types=types, unit=unit)
+
+
+def _planet_values(columns: Columns) -> Values:
+    methods = [oec_method(text) for text in columns.text("detection_type")]
+    return {
+        "mass": _masses(columns),
+        **{tag: _measured(columns, base) for tag, base in _PLANET_COLUMNS.items()},
+        "transittime": transit_times(_measured(columns, "tzero_tr", unit="BJD")),
+        "discoverymethod": [text_value(method) if method else None for method in methods],
+        "discoveryyear": columns.years("discovered"),
+    }
+
+
+def _masses(columns: Columns) -> list[Value | None]:
+    """The masses, typed msini where they are only minimum masses.
+
+    That is where a row has mass_sini alone, or (the 2023 exports) a mass that merely
+    repeats mass_sini for a planet with neither an inclination nor a transit, so nothing
+    could have turned the minimum mass into a true one.
+    """
+    copies = zip(
+        columns.number("mass"),
+        columns.number("mass_sini"),
+        columns.number("inclination"),
+        columns.text("detection_type"),
+        strict=True,
+    )
+    kinds: list[str | None] = [
+        "msini" if _is_copy(mass, sini) and inclination is None and not _transits(methods) else None
+        for mass, sini, inclination, methods in copies
+    ]
+    masses = _measured(columns, "mass", types=kinds)
+    minimum_masses = _measured(columns, "mass_sini", types=["msini"] * columns.size)
+    return [
+        mass if mass is not None else minimum
+        for mass, minimum in zip(masses, minimum_masses, strict=True)
+    ]
+
+
+def _transits(methods: str) -> bool:
+    return any(oec_method(method) == "transit" for method in methods.split(","))
+
+
+def _is_copy(mass: str | None, sini: str | None) -> bool:
+    return mass is not None and sini is not None and float(mass) == float(sini)
+
+
+def _star_values(columns: Columns) -> Values:
+    values = {tag: _measured(columns, base) for tag, base in _STAR_COLUMNS.items()}
+    values["spectraltype"] = texts(columns, "star_sp_type")
+    return values
+
+
+def _system_values(columns: Columns) -> Values:
+    return {"distance": _measured(columns, "star_distance")}
+
+
+def _record(
+    row: Row, planet: dict[str, Value], star: dict[str, Value], system: dict[str, Value]
+) -> PlanetRecord:
     name = _name(row, "name")
     if not name:
         raise row.invalid("name", "no planet name")
     host = _name(row, "star_name") or None
+    host_aliases = _names(row, "star_alternate_names", host)
     ra, dec = row.real("ra"), row.real("dec")
     check_position(row, ra, dec)
     updated = row.date("updated")
@@ -139,76 +213,49 @@ def _record(row: Row) -> PlanetRecord:
         catalogue=row.file,
         row=row.line,
         name=name,
-        aliases=_names(row, "alternate_names", name),
+        aliases=_planet_aliases(row, name, [host, *host_aliases]),
         letter=planet_letter(name),
         host=host,
-        host_aliases=_names(row, "star_alternate_names", host),
+        host_aliases=host_aliases,
         status=EU_STATUSES[row.text("planet_status")],
         ra=ra,
         dec=dec,
         updated=updated,
         dated_by="exoplanet.eu updated" if updated is not None else "",
         url=SEARCH_URL + quote(name, safe=""),
-        planet=_planet(row),
-        star=_star(row),
-        system=_system(row, ra, dec),
+        planet=planet,
+        star=star,
+        system={**_position(ra, dec), **system},
     )
 
 
 def _name(row: Row, column: str) -> str:
-    # Names carry HTML entities ("24 Bo&ouml;"); a name is never "nan", so read it raw.
-    return html.unescape(row.cells.get(column, "")).strip()
+    return clean_name(row.raw(column))
 
 
 def _names(row: Row, column: str, own: str | None) -> list[str]:
-    names = (html.unescape(name) for name in split_names(row.cells.get(column, "")))
+    names = (clean_name(name) for name in split_names(row.raw(column)))
     return list(dict.fromkeys(name for name in names if name and name != own))
 
 
-def _measured(
-    row: Row, base: str, *, type: str | None = None, unit: str | None = None
-) -> Value | None:
-    return measured(row, base, f"{base}_error_max", f"{base}_error_min", type=type, unit=unit)
+def _planet_aliases(row: Row, name: str, host_names: list[str | None]) -> list[str]:
+    # exoplanet.eu sometimes lists a star's name among the planet's ("CD Cet b" has alias
+    # "GJ 1057", its host's alias); a planet alias that names the host would match the star.
+    return [alias for alias in _names(row, "alternate_names", name) if alias not in host_names]
 
 
-def _planet(row: Row) -> dict[str, Value]:
-    method = oec_method(row.text("detection_type"))
-    values: dict[str, Value | None] = {
-        "mass": _mass(row),
-        **{tag: _measured(row, base) for tag, base in _PLANET_COLUMNS.items()},
-        "transittime": transit_time(_measured(row, "tzero_tr", unit="BJD")),
-        "discoverymethod": Value(value=method) if method else None,
-        "discoveryyear": row.year("discovered"),
-    }
-    return {tag: value for tag, value in values.items() if value is not None}
+def clean_name(text: str) -> str:
+    """A name as plain text: entities decoded ("24 Bo&ouml;" -> "24 Boö"), markup dropped
+    ("Fornacis &lambda;<sup>2</sup>  b" -> "Fornacis λ2 b"), spaces collapsed."""
+    if "&" in text or "<" in text:
+        text = _MARKUP.sub("", html.unescape(text))
+    return " ".join(text.split())
 
 
-def _mass(row: Row) -> Value | None:
-    """The mass, typed msini when it is only a minimum mass.
-
-    That is when the row has mass_sini alone, or (the 2023 exports) a mass that merely
-    repeats mass_sini for a planet without an inclination, so nothing could turn the
-    minimum mass into a true one.
-    """
-    mass, sini = row.number("mass"), row.number("mass_sini")
-    if mass is None:
-        return _measured(row, "mass_sini", type="msini")
-    copied = sini is not None and float(mass) == float(sini) and row.number("inclination") is None
-    return _measured(row, "mass", type="msini" if copied else None)
-
-
-def _star(row: Row) -> dict[str, Value]:
-    values: dict[str, Value | None] = {
-        tag: _measured(row, base) for tag, base in _STAR_COLUMNS.items()
-    }
-    values["spectraltype"] = text_value(row, "star_sp_type")
-    return {tag: value for tag, value in values.items() if value is not None}
-
-
-def _system(row: Row, ra: float | None, dec: float | None) -> dict[str, Value]:
-    values: dict[str, Value | None] = {
-        "rightascension": Value(value=hours_text(ra)) if ra is not None else None,
-        "declination": Value(value=degrees_text(dec)) if dec is not None else None,
-        "distance": _measured(row, "star_distance"),
-    }
-    return {tag: value for tag, value in values.items() if value is not None}
+def _position(ra: float | None, dec: float | None) -> dict[str, Value]:
+    position: dict[str, Value] = {}
+    if ra is not None:
+        position["rightascension"] = Value(value=hours_text(ra))
+    if dec is not None:
+        position["declination"] = Value(value=degrees_text(dec))
+    return position

@@ -12,19 +12,23 @@ import datetime as dt
 import re
 from urllib.parse import quote
 
+import pandas as pd
+
 from common.catalogues.fields import (
+    Columns,
     Row,
     check_position,
+    convert_rows,
     degrees_text,
     hours_text,
     measured,
     planet_letter,
     text_value,
-    transit_time,
+    texts,
+    transit_times,
 )
 from common.catalogues.methods import oec_method
-from common.catalogues.table import iter_rows, read_table
-from common.errors import InvalidRowError
+from common.catalogues.table import Table, read_table
 from common.records import Catalogue, PlanetRecord, RejectedRow, Source, Value
 
 M_JUP_IN_EARTH = 317.8284
@@ -33,6 +37,11 @@ R_JUP_IN_EARTH = 71492 / 6378.1
 # pscomppars fills masses it has no measurement for from the radius with a mass-radius
 # relation (about half the table); those are models, not measurements, and stay out of OEC.
 MODEL_MASS_PROVENANCES = frozenset({"M-R relationship"})
+# It fills radii the same way from masses, with no provenance column; such radii carry no
+# uncertainties. A radius without uncertainties is kept only for a planet found by transit,
+# whose radius is what was measured (checked on PSCompPars 2024-10-15: 1,383 of the 1,829
+# radii without errors belong to planets found otherwise, 11 Com b's "1.09" among them).
+MEASURED_WITHOUT_ERRORS = frozenset({"transit"})
 
 OVERVIEW_URL = "https://exoplanetarchive.ipac.caltech.edu/overview/"
 
@@ -67,22 +76,23 @@ _MEASURED = [
     "st_met",
     "sy_dist",
 ]
-_COLUMNS = [
+_TEXTS = [
     "pl_name",
     "hostname",
     "hd_name",
     "hip_name",
     "pl_letter",
-    "pl_controv_flag",
-    "default_flag",
     "rowupdate",
     "discoverymethod",
-    "disc_year",
     "pl_bmassprov",
     "st_metratio",
     "st_spectype",
     "rastr",
     "decstr",
+]
+_NUMBERS = [
+    "pl_controv_flag",
+    "disc_year",
     "ra",
     "dec",
     *(f"{base}{suffix}" for base in _MEASURED for suffix in ("", "err1", "err2", "lim")),
@@ -93,6 +103,8 @@ _DOWNLOAD_DATE = re.compile(r"#\s*(\w{3} \w{3}\s+\d{1,2} \d{2}:\d{2}:\d{2} \d{4}
 _RA = re.compile(r"(\d{1,2})h(\d{1,2})m(\d{1,2}(?:\.\d*)?)s")
 _DEC = re.compile(r"([+-]?)(\d{1,2})d(\d{1,2})m(\d{1,2}(?:\.\d*)?)s")
 
+Values = dict[str, list[Value | None]]
+
 
 def read_nasa(data: bytes, name: str, fetched_at: dt.date | None = None) -> Catalogue:
     """Read a NASA Exoplanet Archive download (pscomppars or ps, web or TAP).
@@ -102,22 +114,14 @@ def read_nasa(data: bytes, name: str, fetched_at: dt.date | None = None) -> Cata
     """
     table = read_table(data, name, required=("pl_name",))
     released, dated_by = catalogue_date(table.comments, fetched_at)
-    default_only = "default_flag" in table.header
-    records: list[PlanetRecord] = []
-    rejected = list(table.rejected)
-    skipped = 0
-    for line, cells in iter_rows(table.frame, _COLUMNS):
-        row = Row(name, line, cells)
-        try:
-            if default_only and not _is_default(row):
-                skipped += 1
-                continue
-            records.append(_record(row, released, dated_by))
-        except InvalidRowError as error:
-            rejected.append(
-                RejectedRow(file=name, row=line, column=error.column, reason=error.reason)
-            )
-    rejected.sort(key=lambda reject: reject.row)
+    frame, skipped, rejected = _default_rows(table)
+    columns = Columns(frame, name, _TEXTS, _NUMBERS)
+    planet, star, system = _planet_values(columns), _star_values(columns), _system_values(columns)
+
+    def convert(row: Row) -> PlanetRecord:
+        return _record(row, released, dated_by, row.pick(planet), row.pick(star), row.pick(system))
+
+    records, bad_rows = convert_rows(columns, convert)
     return Catalogue(
         source=Source.NASA,
         file=name,
@@ -125,7 +129,7 @@ def read_nasa(data: bytes, name: str, fetched_at: dt.date | None = None) -> Cata
         rows=table.rows,
         skipped_status=skipped,
         records=records,
-        rejected=rejected,
+        rejected=sorted([*rejected, *bad_rows], key=lambda reject: reject.row),
     )
 
 
@@ -141,14 +145,112 @@ def catalogue_date(comments: list[str], fetched_at: dt.date | None) -> tuple[dt.
     return None, ""
 
 
-def _is_default(row: Row) -> bool:
-    flag = row.number("default_flag")
-    if flag not in {"0", "1"}:
-        raise row.invalid("default_flag", f"default_flag is {flag!r}, not 0 or 1")
-    return flag == "1"
+def _default_rows(table: Table) -> tuple[pd.DataFrame, int, list[RejectedRow]]:
+    """The rows to read, how many were skipped, and the table's rejects.
+
+    The ps table holds one row per planet and reference; default_flag 1 marks the one set
+    the archive recommends, so the others are skipped (and counted) rather than merged.
+    """
+    rejected = list(table.rejected)
+    if "default_flag" not in table.header:
+        return table.frame, 0, rejected
+    flags = table.frame["default_flag"].str.strip()
+    default, other = flags == "1", flags == "0"
+    for line, flag in flags[~(default | other)].items():
+        reason = f"default_flag is {flag!r}, not 0 or 1"
+        rejected.append(
+            RejectedRow(file=table.file, row=line, column="default_flag", reason=reason)
+        )
+    return table.frame[default], int(other.sum()), rejected
 
 
-def _record(row: Row, released: dt.date | None, dated_by: str) -> PlanetRecord:
+def _measured(
+    columns: Columns,
+    base: str,
+    *,
+    divisor: float | None = None,
+    types: list[str | None] | None = None,
+    unit: str | None = None,
+    where: list[bool] | None = None,
+) -> list[Value | None]:
+    plus, minus, limit = f"{base}err1", f"{base}err2", f"{base}lim"
+    return measured(
+        columns, base, plus, minus, limit, divisor=divisor, types=types, unit=unit, where=where
+    )
+
+
+def _planet_values(columns: Columns) -> Values:
+    methods = [oec_method(text) for text in columns.text("discoverymethod")]
+    return {
+        "mass": _masses(columns),
+        "radius": _radii(columns, methods),
+        **{tag: _measured(columns, base) for tag, base in _PLANET_COLUMNS.items()},
+        "transittime": transit_times(_measured(columns, "pl_tranmid", unit="BJD")),
+        "discoverymethod": [text_value(method) if method else None for method in methods],
+        "discoveryyear": columns.years("disc_year"),
+    }
+
+
+def _masses(columns: Columns) -> list[Value | None]:
+    provenances = columns.text("pl_bmassprov")
+    kinds = ["msini" if provenance == "Msini" else None for provenance in provenances]
+    masses = _jupiter_or_earth(columns, "pl_bmassj", "pl_bmasse", M_JUP_IN_EARTH, kinds)
+    return [
+        None if provenance in MODEL_MASS_PROVENANCES else mass
+        for mass, provenance in zip(masses, provenances, strict=True)
+    ]
+
+
+def _radii(columns: Columns, methods: list[str | None]) -> list[Value | None]:
+    radii = _jupiter_or_earth(columns, "pl_radj", "pl_rade", R_JUP_IN_EARTH)
+    return [
+        radius
+        if radius is None or radius.errorplus is not None or method in MEASURED_WITHOUT_ERRORS
+        else None
+        for radius, method in zip(radii, methods, strict=True)
+    ]
+
+
+def _jupiter_or_earth(
+    columns: Columns,
+    jupiter: str,
+    earth: str,
+    earths_per_jupiter: float,
+    kinds: list[str | None] | None = None,
+) -> list[Value | None]:
+    """The Jupiter-unit column, converted from the Earth-unit one where a row lacks it (TAP
+    downloads have Earth units only)."""
+    values = _measured(columns, jupiter, types=kinds)
+    missing = [value is None for value in values]
+    converted = _measured(columns, earth, divisor=earths_per_jupiter, types=kinds, where=missing)
+    return [a if a is not None else b for a, b in zip(values, converted, strict=True)]
+
+
+def _star_values(columns: Columns) -> Values:
+    values = {tag: _measured(columns, base) for tag, base in _STAR_COLUMNS.items()}
+    # OEC's metallicity is [Fe/H]; an [M/H] value is a different quantity.
+    metallicities = _measured(columns, "st_met")
+    ratios = columns.text("st_metratio")
+    values["metallicity"] = [
+        value if ratio in {"", "[Fe/H]"} else None
+        for value, ratio in zip(metallicities, ratios, strict=True)
+    ]
+    values["spectraltype"] = texts(columns, "st_spectype")
+    return values
+
+
+def _system_values(columns: Columns) -> Values:
+    return {"distance": _measured(columns, "sy_dist")}
+
+
+def _record(
+    row: Row,
+    released: dt.date | None,
+    dated_by: str,
+    planet: dict[str, Value],
+    star: dict[str, Value],
+    system: dict[str, Value],
+) -> PlanetRecord:
     name = row.text("pl_name")
     if not name:
         raise row.invalid("pl_name", "no planet name")
@@ -158,10 +260,7 @@ def _record(row: Row, released: dt.date | None, dated_by: str) -> PlanetRecord:
         dated_by = "NASA rowupdate"
     else:
         updated = released
-    ra, dec, system = _position(row)
-    distance = _measured(row, "sy_dist")
-    if distance is not None:
-        system["distance"] = distance
+    ra, dec, position = _position(row)
     return PlanetRecord(
         source=Source.NASA,
         catalogue=row.file,
@@ -176,22 +275,10 @@ def _record(row: Row, released: dt.date | None, dated_by: str) -> PlanetRecord:
         updated=updated,
         dated_by=dated_by if updated is not None else "",
         url=OVERVIEW_URL + quote(host or name, safe=""),
-        planet=_planet(row),
-        star=_star(row),
-        system=system,
+        planet=planet,
+        star=star,
+        system={**position, **system},
     )
-
-
-def _measured(
-    row: Row,
-    base: str,
-    *,
-    divisor: float | None = None,
-    type: str | None = None,
-    unit: str | None = None,
-) -> Value | None:
-    plus, minus, limit = f"{base}err1", f"{base}err2", f"{base}lim"
-    return measured(row, base, plus, minus, limit, divisor=divisor, type=type, unit=unit)
 
 
 def _host_aliases(row: Row, host: str | None) -> list[str]:
@@ -208,67 +295,23 @@ def _status(row: Row) -> str:
     raise row.invalid("pl_controv_flag", f"pl_controv_flag is {flag!r}, not 0 or 1")
 
 
-def _planet(row: Row) -> dict[str, Value]:
-    values: dict[str, Value | None] = {
-        "mass": _mass(row),
-        "radius": _radius(row),
-        **{tag: _measured(row, base) for tag, base in _PLANET_COLUMNS.items()},
-        "transittime": transit_time(_measured(row, "pl_tranmid", unit="BJD")),
-        "discoverymethod": _method(row),
-        "discoveryyear": row.year("disc_year"),
-    }
-    return {tag: value for tag, value in values.items() if value is not None}
-
-
-def _mass(row: Row) -> Value | None:
-    """Jupiter masses from pl_bmassj, or from pl_bmasse where the row has no pl_bmassj."""
-    provenance = row.text("pl_bmassprov")
-    if provenance in MODEL_MASS_PROVENANCES:
-        return None
-    kind = "msini" if provenance == "Msini" else None
-    if row.number("pl_bmassj") is not None:
-        return _measured(row, "pl_bmassj", type=kind)
-    return _measured(row, "pl_bmasse", divisor=M_JUP_IN_EARTH, type=kind)
-
-
-def _radius(row: Row) -> Value | None:
-    if row.number("pl_radj") is not None:
-        return _measured(row, "pl_radj")
-    return _measured(row, "pl_rade", divisor=R_JUP_IN_EARTH)
-
-
-def _method(row: Row) -> Value | None:
-    method = oec_method(row.text("discoverymethod"))
-    return Value(value=method) if method else None
-
-
-def _star(row: Row) -> dict[str, Value]:
-    values: dict[str, Value | None] = {
-        tag: _measured(row, base) for tag, base in _STAR_COLUMNS.items()
-    }
-    # OEC's metallicity is [Fe/H]; an [M/H] value would be a different quantity.
-    if row.text("st_metratio") in {"", "[Fe/H]"}:
-        values["metallicity"] = _measured(row, "st_met")
-    values["spectraltype"] = text_value(row, "st_spectype")
-    return {tag: value for tag, value in values.items() if value is not None}
-
-
 def _position(row: Row) -> tuple[float | None, float | None, dict[str, Value]]:
     """Degrees for the record and OEC's sexagesimal tags, from rastr/decstr or ra/dec."""
     ra, dec = row.real("ra"), row.real("dec")
-    system: dict[str, Value] = {}
-    rastr, decstr = row.text("rastr"), row.text("decstr")
-    if rastr:
+    ra_text: str | None = None
+    dec_text: str | None = None
+    if rastr := row.text("rastr"):
         ra_text, ra_degrees = _nasa_ra(row, rastr)
         ra = ra_degrees if ra is None else ra
-    else:
-        ra_text = hours_text(ra) if ra is not None else None
-    if decstr:
+    elif ra is not None:
+        ra_text = hours_text(ra)
+    if decstr := row.text("decstr"):
         dec_text, dec_degrees = _nasa_dec(row, decstr)
         dec = dec_degrees if dec is None else dec
-    else:
-        dec_text = degrees_text(dec) if dec is not None else None
+    elif dec is not None:
+        dec_text = degrees_text(dec)
     check_position(row, ra, dec)
+    system: dict[str, Value] = {}
     if ra_text:
         system["rightascension"] = Value(value=ra_text)
     if dec_text:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -159,16 +159,3 @@ def _quote_left_open(text: str, offset: int, consumed: int) -> bool:
         if start == 0:
             return False
     return text.count('"', start) % 2 == 1
-
-
-def iter_rows(frame: pd.DataFrame, columns: Iterable[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line, {column: cell}) for every row, over the given columns that the table has."""
-    present = [name for name in dict.fromkeys(columns) if name in frame.columns]
-    values = [frame[name].tolist() for name in present]
-    lines = frame.index.tolist()
-    if not present:
-        for line in lines:
-            yield line, {}
-        return
-    for line, cells in zip(lines, zip(*values, strict=True), strict=True):
-        yield line, dict(zip(present, cells, strict=True))

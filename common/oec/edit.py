@@ -57,7 +57,7 @@ def set_value(element: etree._Element, value: Value) -> None:
     Attributes the new value lacks go (the errors of a value replaced by a limit, a
     ``type="msini"`` of a mass that is now a true mass).
     """
-    if value.value is None and not value.attributes():
+    if not has_content(value):
         # CI deletes an element with neither text nor attributes: that is a removal, which
         # a FieldChange never means.
         raise ValueError(f"empty value for <{element.tag}>")
@@ -65,7 +65,13 @@ def set_value(element: etree._Element, value: Value) -> None:
         del element.attrib[name]
     for name, text in value.attributes().items():
         element.set(name, text)
-    element.text = value.value
+    # CI strips values when it rewrites a file; a padded value would be rewritten.
+    element.text = value.value.strip() if value.value and value.value.strip() else None
+
+
+def has_content(value: Value) -> bool:
+    """False for a value that would make an empty tag (CI deletes those)."""
+    return bool((value.value or "").strip()) or bool(value.attributes())
 
 
 def leaf(tag: str, value: Value) -> etree._Element:
@@ -153,8 +159,8 @@ def needs_istransiting(values: dict[str, Value]) -> bool:
         return False
     transittime = values.get("transittime")
     method = values.get("discoverymethod")
-    return bool(transittime is not None and transittime.value) or (
-        method is not None and method.value == vocab.TRANSIT
+    return bool(transittime is not None and (transittime.value or "").strip()) or (
+        method is not None and (method.value or "").strip() == vocab.TRANSIT
     )
 
 
@@ -181,7 +187,7 @@ def planet_element(
         if tag in _NAME_AND_LISTS:
             raise ValueError(f"planet field {tag!r}: names and lists come from the record")
         rank(vocab.PLANET, tag)
-        if value.value is not None or value.attributes():
+        if has_content(value):
             values[tag] = value
     if record.updated is not None:
         values["lastupdate"] = Value(value=record.updated.strftime(vocab.LASTUPDATE_FORMAT))
@@ -231,10 +237,31 @@ def _stale(change: FieldChange, message: str) -> KeyError:
     return KeyError(f"{change.path}/{change.field}: {message} (patch made for another version)")
 
 
-def _apply_change(obj: etree._Element, change: FieldChange) -> None:
+def _field_element(obj: etree._Element, change: FieldChange) -> etree._Element | None:
+    """The element a change edits, None when the object lacks it.
+
+    A tag OEC repeats (``separation``, once in AU and once in arcsec) is matched by the
+    ``old`` value, else by unit: a separation in a unit the object lacks is a new field.
+    """
+    found = obj.findall(change.field)
+    if change.field not in vocab.MULTI_VALUED or not found:
+        return found[0] if found else None
+    for element in found:
+        if change.old is not None and value_of(element) == change.old:
+            return element
+    for element in found:
+        if element.get("unit") == change.new.unit:
+            return element
+    return None if change.old is None else found[0]
+
+
+def _apply_change(
+    obj: etree._Element, change: FieldChange, element: etree._Element | None = None
+) -> None:
     if change.field in _NAME_AND_LISTS or change.field in vocab.OBJECTS:
         raise ValueError(f"a FieldChange cannot edit <{change.field}>")
-    element = obj.find(change.field)
+    if element is None:
+        element = _field_element(obj, change)
     if element is None:
         if change.old is not None:
             raise _stale(change, f"no <{change.field}>, expected {change.old!r}")
@@ -274,10 +301,12 @@ def apply_patch(
     hosts = [(find(root, new.parent_path), new.record) for new in new_planets]
     touched: list[etree._Element] = []
     for element, change in targets:
-        obj = element
         if element.tag == change.field and element.getparent() is not None:
             obj = element.getparent()  # the path named the field element itself
-        _apply_change(obj, change)
+            _apply_change(obj, change, element)
+        else:
+            obj = element
+            _apply_change(obj, change)
         if obj.tag == vocab.PLANET and obj not in touched:
             touched.append(obj)
     for planet in touched:

@@ -1,24 +1,33 @@
 """An alias index over an OEC checkout, pinned to one commit, and catalogue-row matching.
 
-The index reads every system file of ``systems/`` and ``systems_kepler/`` from the git object
-database at one commit (``git ls-tree`` + one ``git cat-file --batch``), never from the working
-tree, so uncommitted edits cannot leak into a run. For every ``<name>`` of a system, binary,
-star or planet it stores the normalised key (:func:`common.oec.names.normalise`) with the file,
-the lxml path of the element, its kind and primary name. It also stores *composed* planet
-names: every name of the planet's host (the parent star or binary; for a file with a single
-star also the system and binary names above it) joined with the planet's letter, so
-``"KIC 6541920 b"`` finds ``Kepler-11 b``. System positions are kept for a sky-position
-fallback.
+Reading. Every system file of ``systems/`` and ``systems_kepler/`` is read from the git object
+database at one commit (one ``git ls-tree`` + one ``git cat-file --batch``), never from the
+working tree, so uncommitted edits cannot leak into a run. :meth:`AliasIndex.refresh` moves
+the index to a newer commit re-reading only what ``git diff --raw -M`` lists.
 
-Matching refuses instead of guessing: when the names of a row point at two distinct objects
-the answer is AMBIGUOUS with the candidates listed.
+Keys. Every ``<name>`` of a system, binary, star or planet is stored under its normalised key
+(:func:`common.oec.names.normalise`) with the file, the lxml path of the element, its kind and
+primary name. Planets also get *composed* names: the names of each host above them (parent
+star or binary, binaries and the system further up) joined with the planet's letter, so
+``"KIC 6541920 b"`` finds ``Kepler-11 b`` and ``"HD 126614 b"`` finds ``HD 126614 A b``. A host
+lends its names only when no other planet under it has the same letter, and a name that also
+belongs to an object off the planet's line of hosts is not lent (``HD 41004``'s system is also
+called ``HD 41004 B``, which is star B). System positions are kept for a sky-position fallback.
 
-``systems_kepler/`` is consulted only when ``systems/`` has nothing at all for a row (no planet,
-no host, no position). It holds the frozen Kepler candidate list: 2,700+ of its KOI names are
-copies of planets that ``systems/`` holds as confirmed, and its letters were assigned per file
-(``KOI-0179 b`` there is ``KOI-179.01``; ``KOI-179 b`` in ``systems/`` is ``KOI-179.02``), so
-looking at both folders at once would make every Kepler planet with a KOI alias ambiguous.
-Pass ``tiers=(("systems", "systems_kepler"),)`` to :meth:`AliasIndex.match` for the strict view.
+Matching (:meth:`AliasIndex.match`) refuses instead of guessing: when the row's names point at
+two distinct objects the answer is AMBIGUOUS with the candidates listed. In order: the row's
+planet names; composed names (row names against composed keys, and host names + letter);
+host names, a name shared by an object and its ancestors counting once for the innermost;
+the position. A planet found by name must agree with every host the row's host names find.
+A host found by name or position must not already hold a planet with the row's letter.
+
+Tiers. ``systems_kepler/`` is consulted only when ``systems/`` says nothing at all for a row
+(no planet, no host, no position). It is the frozen Kepler candidate list: 4,387 of the
+planet keys it shares with ``systems/`` are copies of planets ``systems/`` holds as
+confirmed, and its letters are per file (``KOI-0179 b`` there is ``KOI-179.01``; ``KOI-179 b``
+in ``systems/`` is ``KOI-179.02``), so looking at both folders at once would make every Kepler
+planet with a KOI alias ambiguous. ``tiers=(("systems", "systems_kepler"),)`` gives the
+strict view.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ import math
 import pickle
 import re
 import subprocess
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -55,17 +64,18 @@ __all__ = [
 FOLDERS = ("systems", "systems_kepler")
 DEFAULT_TIERS: tuple[tuple[str, ...], ...] = (("systems",), ("systems_kepler",))
 
-# 5″: systems_kepler positions are rounded to whole seconds of RA (up to 7.5″ · cos δ off, so
-# about 5″ at Kepler-field declinations) and catalogue positions drift with proper motion
-# between epochs (0.3″/yr over the 16 years from J2000 to Gaia is 5″). Wider radii start to
-# take in wide binaries that OEC keeps as separate systems.
-DEFAULT_RADIUS_ARCSEC = 5.0
+# 10″, measured on the snapshot: of the catalogue rows whose planet OEC already holds by name,
+# 89–90 % lie within 5″ of OEC's system position and 95–96 % within 10″ (NASA and
+# exoplanet.eu alike; the rest are high proper motion stars, 16 years of it between J2000 and
+# Gaia epochs, or plain wrong positions). systems_kepler rounds RA to whole seconds (up to
+# 7.5″ · cos δ). Wider is not needed and would be riskier, though no two distinct systems of
+# systems/ lie within 30″ of each other (only the six duplicated microlensing events do).
+DEFAULT_RADIUS_ARCSEC = 10.0
 
 _FORMAT = 1  # bump when the pickled state changes shape
 _VIA = ("name", "alias", "composed")
 _NAME, _ALIAS, _COMPOSED = 0, 1, 2
 _OBJECT_TAGS = ("system", "binary", "star", "planet")
-_HOST_KINDS = frozenset({"system", "binary", "star"})
 
 
 class _Obj(NamedTuple):
@@ -89,7 +99,8 @@ class _FileData(NamedTuple):
     dec: float | None
 
 
-_Ref = tuple[str, tuple[str, int, int, str]]  # (file, key entry)
+# (folder, file, is planet, object index, via, OEC name): flat, so lookups touch nothing else
+_Ref = tuple[str, str, bool, int, int, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,12 +157,6 @@ def parse_dec(text: str | None) -> float | None:
     if parsed is None or parsed[1] > 90:
         return None
     return parsed[0] * parsed[1]
-
-
-def _unit_vectors(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
-    ra_r, dec_r = np.radians(ra), np.radians(dec)
-    cos_dec = np.cos(dec_r)
-    return np.column_stack((cos_dec * np.cos(ra_r), cos_dec * np.sin(ra_r), np.sin(dec_r)))
 
 
 # --- git ------------------------------------------------------------------------------------
@@ -238,7 +243,7 @@ def _diff(repo: Path, old: str, new: str) -> tuple[list[str], dict[str, str]]:
 
 
 def _planet_letter(primary: str) -> str:
-    split = split_planet_name(primary)
+    split = split_planet_name(primary, uppercase=True)
     if split is None or len(split[1]) != 1 or not split[1].isalpha():
         return ""
     return split[1].casefold()
@@ -264,41 +269,71 @@ def _read_file(blob: str, data: bytes) -> _FileData:
             )
         )
         all_names.append(names)
-    single_star = sum(1 for o in objects if o.kind == "star") == 1
+    # How many planets under each object carry each letter: an ancestor's names compose with
+    # a planet's letter only when no other planet under it has that letter.
+    letters_under: list[dict[str, int]] = [{} for _ in objects]
+    for obj in objects:
+        if obj.kind == "planet" and obj.letter:
+            ancestor = obj.parent
+            while ancestor >= 0:
+                counts = letters_under[ancestor]
+                counts[obj.letter] = counts.get(obj.letter, 0) + 1
+                ancestor = objects[ancestor].parent
+
+    name_keys = [[normalise(name) for name in names] for names in all_names]
+    owners: dict[str, set[int]] = {}
+    for i, obj_keys in enumerate(name_keys):
+        for key in obj_keys:
+            owners.setdefault(key, set()).add(i)
+    # Per parent: the ancestors and their names (key -> text) that may stand for a host.
+    hosts_of: dict[int, tuple[set[int], list[tuple[int, dict[str, str]]]]] = {}
 
     keys: list[tuple[str, int, int, str]] = []
     for i, (obj, names) in enumerate(zip(objects, all_names, strict=True)):
         seen: set[str] = set()
-        for n, name in enumerate(names):
-            key = normalise(name)
+        for n, (name, key) in enumerate(zip(names, name_keys[i], strict=True)):
             if key and key not in seen:
                 seen.add(key)
                 keys.append((key, i, _NAME if n == 0 else _ALIAS, name))
         if obj.kind != "planet" or not obj.letter:
             continue
-        for host in _host_names(objects, all_names, i, single_star):
-            key = normalise(f"{host} {obj.letter}")
-            if key and key not in seen:
-                seen.add(key)
-                keys.append((key, i, _COMPOSED, f"{host} {obj.letter}"))
-    ra = parse_ra(root.findtext("rightascension"))
-    dec = parse_dec(root.findtext("declination"))
+        if obj.parent not in hosts_of:
+            chain = _ancestors(objects, i)
+            named = []
+            for a in sorted(chain, reverse=True):  # nearest host first
+                # A system alias that is also a star's name ("HD 41004 B") means that star.
+                usable = {
+                    k: name
+                    for name, k in zip(all_names[a], name_keys[a], strict=True)
+                    if k and owners[k] <= chain
+                }
+                named.append((a, usable))
+            hosts_of[obj.parent] = (chain, named)
+        for a, usable in hosts_of[obj.parent][1]:
+            if letters_under[a].get(obj.letter) != 1:
+                continue  # another planet under this host has the letter too
+            for host_key, host in usable.items():
+                # Same as normalise(f"{host} {letter}") for a one-letter suffix, and the host
+                # key is already at hand: composing this way halves the build time.
+                key = f"{host_key} {obj.letter}"
+                if key not in seen:
+                    seen.add(key)
+                    keys.append((key, i, _COMPOSED, f"{host} {obj.letter}"))
+    # iterchildren is C; findtext goes through ElementPath and costs a tenth of the build.
+    ra = parse_ra(next((e.text for e in root.iterchildren("rightascension")), None))
+    dec = parse_dec(next((e.text for e in root.iterchildren("declination")), None))
     if ra is None or dec is None:
         ra = dec = None
     return _FileData(blob, tuple(objects), tuple(keys), ra, dec)
 
 
-def _host_names(
-    objects: list[_Obj], all_names: list[list[str]], planet: int, single_star: bool
-) -> Iterator[str]:
-    """Names a planet's host goes by: its parent's, and every ancestor's in a one-star file."""
-    parent = objects[planet].parent
-    yield from all_names[parent]
-    if single_star:
-        ancestor = objects[parent].parent
-        while ancestor >= 0:
-            yield from all_names[ancestor]
-            ancestor = objects[ancestor].parent
+def _ancestors(objects: list[_Obj], i: int) -> set[int]:
+    out: set[int] = set()
+    ancestor = objects[i].parent
+    while ancestor >= 0:
+        out.add(ancestor)
+        ancestor = objects[ancestor].parent
+    return out
 
 
 # --- the index --------------------------------------------------------------------------------
@@ -312,8 +347,9 @@ class AliasIndex:
         self.commit = commit
         self._files = files
         self.errors: dict[str, str] = {}  # file -> why it could not be read
-        self._texts: dict[str, str] = {}
+        self._texts: dict[str, bytes] = {}
         self._keys: dict[str, list[_Ref]] = {}
+        self._single_star: set[str] = set()  # files with exactly one star
         for file, data in files.items():
             self._add_keys(file, data)
         self._build_positions()
@@ -363,34 +399,45 @@ class AliasIndex:
                 self.errors[file] = str(exc)
                 continue
             self._files[file] = parsed
-            self._texts[file] = data.decode("utf-8")
+            self._texts[file] = data  # decoded when asked for
             self._add_keys(file, parsed)
         self._build_positions()
 
     def _add_keys(self, file: str, data: _FileData) -> None:
-        for entry in data.keys:
-            self._keys.setdefault(entry[0], []).append((file, entry))
+        folder = file.partition("/")[0]
+        objects = data.objects
+        if sum(1 for o in objects if o.kind == "star") == 1:
+            self._single_star.add(file)
+        keys = self._keys
+        for key, i, via, name in data.keys:
+            ref = (folder, file, objects[i].kind == "planet", i, via, name)
+            if (refs := keys.get(key)) is None:
+                keys[key] = [ref]
+            else:
+                refs.append(ref)
 
     def _remove(self, file: str) -> None:
         self.errors.pop(file, None)
+        self._single_star.discard(file)
         self._texts.pop(file, None)
         data = self._files.pop(file, None)
         if data is None:
             return
         for key in {entry[0] for entry in data.keys}:
-            kept = [ref for ref in self._keys[key] if ref[0] != file]
+            kept = [ref for ref in self._keys[key] if ref[1] != file]
             if kept:
                 self._keys[key] = kept
             else:
                 del self._keys[key]
 
     def _build_positions(self) -> None:
-        placed = sorted(f for f, d in self._files.items() if d.ra is not None)
-        self._pos_files = placed
-        ra = np.array([self._files[f].ra for f in placed], dtype=float)
-        dec = np.array([self._files[f].dec for f in placed], dtype=float)
-        self._pos_ra, self._pos_dec = ra, dec
-        self._pos_xyz = _unit_vectors(ra, dec) if placed else np.zeros((0, 3))
+        placed = sorted(
+            (d.dec, f) for f, d in self._files.items() if d.ra is not None and d.dec is not None
+        )
+        # Sorted by declination: a query only looks at the band dec ± radius.
+        self._pos_files = [f for _, f in placed]
+        self._pos_dec = np.array([d for d, _ in placed], dtype=float)
+        self._pos_ra = np.array([self._files[f].ra for f in self._pos_files], dtype=float)
 
     # persistence ----------------------------------------------------------------------------
 
@@ -452,8 +499,8 @@ class AliasIndex:
                 raise KeyError(f"not in the index at {self.commit[:12]}: {unknown[0]}")
             blobs = _cat_blobs(self.repo, (self._files[f].blob for f in missing))
             for f in missing:
-                self._texts[f] = blobs[self._files[f].blob].decode("utf-8")
-        return {f: self._texts[f] for f in wanted}
+                self._texts[f] = blobs[self._files[f].blob]
+        return {f: self._texts[f].decode("utf-8") for f in wanted}
 
     def blob(self, file: str) -> str:
         """The git blob sha of ``file`` at the pinned commit."""
@@ -465,7 +512,7 @@ class AliasIndex:
         """Every object one of whose names normalises like ``name`` (one entry per object)."""
         wanted = frozenset(kinds) if kinds is not None else None
         entries: dict[tuple[str, int], IndexEntry] = {}
-        for file, (_key, i, via, oec_name) in self._keys.get(normalise(name), ()):
+        for _folder, file, _planet, i, via, oec_name in self._keys.get(normalise(name), ()):
             obj = self._files[file].objects[i]
             if (via == _COMPOSED and not composed) or (wanted and obj.kind not in wanted):
                 continue
@@ -486,7 +533,7 @@ class AliasIndex:
         for key, refs in self._keys.items():
             for planets in (True, False):
                 picked: dict[tuple[str, int], IndexEntry] = {}
-                for file, (_k, i, via, oec_name) in refs:
+                for _folder, file, _planet, i, via, oec_name in refs:
                     obj = self._files[file].objects[i]
                     if via == _COMPOSED or (obj.kind == "planet") != planets:
                         continue
@@ -518,30 +565,28 @@ class AliasIndex:
         """Systems within ``radius_arcsec`` of (``ra``, ``dec``) in degrees, nearest first."""
         if not self._pos_files or not (math.isfinite(ra) and math.isfinite(dec)):
             return []
-        query = _unit_vectors(np.array([ra]), np.array([dec]))[0]
-        # Chord length preselects on the unit sphere; astropy gives the exact separation.
-        chord = 2.0 * math.sin(math.radians(radius_arcsec / 3600.0) / 2.0)
-        d2 = np.sum((self._pos_xyz - query) ** 2, axis=1)
-        near = np.flatnonzero(d2 <= (chord * 1.000001) ** 2)
-        if near.size == 0:
+        band = radius_arcsec / 3600.0
+        lo = int(np.searchsorted(self._pos_dec, dec - band, side="left"))
+        hi = int(np.searchsorted(self._pos_dec, dec + band, side="right"))
+        if hi <= lo:
             return []
         sep = (
             np.degrees(
                 angular_separation(
                     math.radians(ra),
                     math.radians(dec),
-                    np.radians(self._pos_ra[near]),
-                    np.radians(self._pos_dec[near]),
+                    np.radians(self._pos_ra[lo:hi]),
+                    np.radians(self._pos_dec[lo:hi]),
                 )
             )
             * 3600.0
         )
         allowed = frozenset(folders)
-        hits = [
-            PositionHit(f, "/system", self._files[f].objects[0].primary, float(s))
-            for f, s in zip((self._pos_files[i] for i in near), sep, strict=True)
-            if s <= radius_arcsec and f.partition("/")[0] in allowed
-        ]
+        hits = []
+        for file, separation in zip(self._pos_files[lo:hi], sep.tolist(), strict=True):
+            if separation <= radius_arcsec and file.partition("/")[0] in allowed:
+                primary = self._files[file].objects[0].primary
+                hits.append(PositionHit(file, "/system", primary, separation))
         return sorted(hits, key=lambda h: h.separation_arcsec)
 
     # matching -------------------------------------------------------------------------------
@@ -568,18 +613,24 @@ class AliasIndex:
         return Match(kind=MatchKind.NONE)
 
     def _lookup(
-        self, keys: Iterable[str], folders: frozenset[str], planets: bool, composed: bool
+        self,
+        keys: Iterable[str],
+        folders: frozenset[str],
+        planets: bool,
+        composed: bool,
+        single_star: bool = False,
     ) -> dict[tuple[str, int], tuple[int, str]]:
-        """(file, object) -> (best via, OEC name) for objects of one class under ``keys``."""
+        """(file, object) -> (best via, OEC name) for objects of one class under ``keys``;
+        with ``single_star`` only in files that have one star."""
         hits: dict[tuple[str, int], tuple[int, str]] = {}
+        get = self._keys.get
         for key in keys:
-            for file, (_k, i, via, oec_name) in self._keys.get(key, ()):
+            for folder, file, is_planet, i, via, oec_name in get(key, ()):
+                if is_planet != planets or folder not in folders:
+                    continue
                 if via == _COMPOSED and not composed:
                     continue
-                if file[: file.index("/")] not in folders:
-                    continue
-                obj = self._files[file].objects[i]
-                if (obj.kind == "planet") != planets:
+                if single_star and file not in self._single_star:
                     continue
                 best = hits.get((file, i))
                 if best is None or best[0] > via:
@@ -593,15 +644,31 @@ class AliasIndex:
     def _match_tier(self, q: _Query, folders: frozenset[str], radius: float) -> Match | None:
         planets = self._lookup(q.names, folders, planets=True, composed=False)
         composed = self._lookup(q.composed, folders, planets=True, composed=True)
+        composed |= self._lookup(q.primary_of, folders, True, composed=True, single_star=True)
         for ref, (_via, oec_name) in composed.items():
             planets.setdefault(ref, (_COMPOSED, oec_name))
-        hosts = self._reduce_hosts(self._lookup(q.hosts, folders, planets=False, composed=False))
+        host_hits = self._lookup(q.hosts, folders, planets=False, composed=False)
+        host_hits |= self._lookup(q.primary_hosts, folders, False, composed=False, single_star=True)
+        hosts = self._reduce_hosts(host_hits)
 
         if len(planets) > 1:
             return _ambiguous(self._label(f, i) for f, i in planets)
         if planets:
             (file, i), (via, oec_name) = next(iter(planets.items()))
-            strangers = [ref for ref in hosts if ref[0] != file]
+            # Every host name must lead to the planet's own hosts: an ancestor, or a star of
+            # the binary it orbits (catalogues give star A as host of a circumbinary planet).
+            objects = self._files[file].objects
+            planet_path = objects[i].path
+            parent_path = objects[objects[i].parent].path + "/"
+            strangers = [
+                (f, j)
+                for f, j in hosts
+                if f != file
+                or not (
+                    planet_path.startswith(objects[j].path + "/")
+                    or objects[j].path.startswith(parent_path)
+                )
+            ]
             if strangers:
                 return _ambiguous([self._label(file, i), *(self._label(*r) for r in strangers)])
             return Match(
@@ -659,25 +726,34 @@ class AliasIndex:
         return i
 
     def _star_by_position(self, file: str, q: _Query) -> int | list[int]:
-        """The star of a system found by position, or the candidates when it is not clear."""
+        """The star of a system found by position, or the candidates when it is not clear.
+
+        A component letter in the row's host name (``"HD 41004 B"``) must be found on the
+        star: a new planet of an unlisted companion must not land on the star OEC knows.
+        """
         objects = self._files[file].objects
         stars = [j for j, o in enumerate(objects) if o.kind == "star"]
-        if len(stars) == 1:
-            return stars[0]
         if not stars:
             return [0]
-        # Several stars: a component letter in the row's host name ("HD 41004 B") decides.
-        components = {c for c in q.components if c}
-        chosen = [
-            j
-            for j in stars
-            if any(
-                normalise(name).rsplit(" ", 1)[-1] in components
-                for name in self._names_of(file, j)
-                if " " in normalise(name)
-            )
-        ]
-        return chosen[0] if len(chosen) == 1 else stars
+        components = set(q.components)
+        if not components:
+            return stars[0] if len(stars) == 1 else stars
+        chosen = [j for j in stars if components & self._components_of(file, j)]
+        if len(chosen) == 1:
+            return chosen[0]
+        if len(stars) == 1 and components == {"a"}:
+            return stars[0]  # the star OEC lists alone is the primary
+        return stars
+
+    def _components_of(self, file: str, i: int) -> set[str]:
+        """Component letters the names of object ``i`` end with (``"HD 41004 B"`` -> b)."""
+        out: set[str] = set()
+        for name in self._names_of(file, i):
+            key = normalise(name)
+            head, _, last = key.rpartition(" ")
+            if head and len(last) == 1 and last.isalpha():
+                out.add(last)
+        return out
 
     def _names_of(self, file: str, i: int) -> list[str]:
         return [e[3] for e in self._files[file].keys if e[1] == i and e[2] != _COMPOSED]
@@ -703,13 +779,34 @@ def _ambiguous(labels: Iterable[str]) -> Match:
     return Match(kind=MatchKind.AMBIGUOUS, candidates=sorted(dict.fromkeys(labels)))
 
 
+_COMPONENT = re.compile(r"[\s\d][A-Z]$")  # "HD 41004 B", "GJ 667C": a stellar component
+
+
+def _without_primary(key: str, planet: bool) -> str:
+    """``key`` without a component A (``"14 and a b"`` -> ``"14 and b"``), else ""."""
+    tokens = key.split(" ")
+    at = -2 if planet else -1
+    if len(tokens) >= (3 if planet else 2) and tokens[at] == "a":
+        del tokens[at]
+        return " ".join(tokens)
+    return ""
+
+
 @dataclass(frozen=True, slots=True)
 class _Query:
-    """The normalised keys of one catalogue row."""
+    """The normalised keys of one catalogue row.
+
+    ``primary_of`` and ``primary_hosts`` are the row's names with a component A dropped, for
+    files that list one star: exoplanet.eu calls OEC's "14 And b" "14 And Ab", around
+    "14 And A", when it knows a companion OEC does not list. Only the only star of a file can
+    safely be taken for component A.
+    """
 
     names: tuple[str, ...]
     composed: tuple[str, ...]
     hosts: tuple[str, ...]
+    primary_of: tuple[str, ...]
+    primary_hosts: tuple[str, ...]
     letters: frozenset[str]
     components: frozenset[str]
     ra: float | None
@@ -718,29 +815,30 @@ class _Query:
     @classmethod
     def of(cls, record: PlanetRecord) -> _Query:
         names = [n for n in record.all_names if n and n.strip()]
-        hosts = list(record.host_names)
-        letters: list[str] = []
-        if record.letter and record.letter.strip():
-            letters.append(record.letter.strip())
+        hosts = [h for h in record.host_names if h.strip()]
+        letter = (record.letter or "").strip()
         split_hosts: list[str] = []
         for i, name in enumerate(names):
-            split = split_planet_name(name)
-            if split is None:
-                continue
-            split_hosts.append(split[0])
-            if i == 0 and not letters:
-                letters.append(split[1])
-        composed = [normalise(n) for n in names]
-        composed += [normalise(f"{h} {letter}") for h in hosts for letter in letters]
-        components = frozenset(
-            normalise(h).rsplit(" ", 1)[-1] for h in hosts if re.search(r"[\s\d][A-Z]$", h.strip())
-        )
+            if (split := split_planet_name(name)) is not None:
+                split_hosts.append(split[0])
+                letter = letter or (split[1] if i == 0 else "")
+        name_keys = [k for n in names if (k := normalise(n))]
+        composed = [*name_keys]
+        if letter:
+            composed += [normalise(f"{h} {letter}") for h in hosts]
+        host_keys = list(dict.fromkeys(k for h in [*hosts, *split_hosts] if (k := normalise(h))))
         return cls(
-            names=tuple(dict.fromkeys(k for n in names if (k := normalise(n)))),
+            names=tuple(dict.fromkeys(name_keys)),
             composed=tuple(dict.fromkeys(k for k in composed if k)),
-            hosts=tuple(dict.fromkeys(k for h in [*hosts, *split_hosts] if (k := normalise(h)))),
-            letters=frozenset(normalise(x) for x in letters if len(x) == 1 and x.isalpha()),
-            components=components,
+            hosts=tuple(host_keys),
+            primary_of=tuple(
+                dict.fromkeys(k for c in composed if (k := _without_primary(c, True)))
+            ),
+            primary_hosts=tuple(k for h in host_keys if (k := _without_primary(h, False))),
+            letters=frozenset([letter.casefold()] if len(letter) == 1 and letter.isalpha() else []),
+            components=frozenset(
+                normalise(h).rsplit(" ", 1)[-1] for h in hosts if _COMPONENT.search(h.strip())
+            ),
             ra=record.ra,
             dec=record.dec,
         )

@@ -20,8 +20,12 @@ in the order they are applied, and why each is safe:
    ``KOI-157 06``, ``BD-10°3166`` = ``BD-10 3166``). ``+`` is kept as a token of its own
    because it is a sign in coordinate names (``2M 0441+23`` differs from ``2M 0441-23``); a
    ``-`` sign is lost, which is harmless since nothing is named with a bare space instead.
+   A two-letter capital + small token is a component and a planet (``HD 11964 Ab`` =
+   ``HD 11964 A b``, exoplanet.eu's spelling); OEC names stars ``Kepler-64 Ab`` too, which
+   is harmless as planets and hosts are looked up separately (Greek ``Mu Nu Xi Pi`` excepted).
    Letter runs glued to a coordinate (``2MASSJ1325`` / ``2MASS J1325``) are split where a
-   known survey prefix ends with ``J``.
+   known survey prefix ends with ``J``; 2MASS short forms get their ``J`` (``2M 1252+2735``
+   = ``2MASS 1252+2735`` = ``2MASS J1252+2735``; all three spellings are in OEC).
 6. Numbers lose leading zeros (``KOI-0001`` = ``KOI-1``, ``KOI-0001 01`` = ``KOI-1.01``):
    the Kepler files pad KOI numbers to four digits and candidate numbers to two.
 7. Catalogue prefixes with several spellings get one token: ``Gliese`` / ``Gl`` / ``GJ`` ->
@@ -29,7 +33,9 @@ in the order they are applied, and why each is safe:
 8. The first token, when it is a Bayer letter spelt out or abbreviated (``alf``, ``eps``,
    ``nu.``, ``ksi``), becomes the spelt Greek name. Only the first token: ``Del`` and
    ``Tau`` are also constellations (``18 Del``).
-9. Constellation genitives become the IAU abbreviation (``Alpha Centauri`` = ``α Cen``,
+9. Microlensing events drop the lens suffix ``L`` (``KMT-2018-BLG-0030L`` = OEC's
+   ``KMT-2018-BLG-0030``): NASA names the lens, OEC often the event; one event, one lens.
+10. Constellation genitives become the IAU abbreviation (``Alpha Centauri`` = ``α Cen``,
    ``Ursae Majoris`` = ``UMa``), two-word genitives first.
 
 Case folding means a star ``X B`` and a planet ``X b`` share a key; the index keeps object
@@ -45,7 +51,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["is_planet_letter", "join_planet_name", "normalise", "split_planet_name"]
+__all__ = ["normalise", "split_planet_name"]
 
 _GREEK = {
     "α": "alpha",
@@ -196,8 +202,12 @@ _CONSTELLATIONS = {
 }
 _CONSTELLATIONS_2 = {tuple(k.split()): v for k, v in _CONSTELLATIONS.items() if " " in k}
 _CONSTELLATIONS_1 = {k: v for k, v in _CONSTELLATIONS.items() if " " not in k}
+_GENITIVES = frozenset(w for k in _CONSTELLATIONS for w in k.split())
 
 _PREFIXES = {"gliese": "gj", "gl": "gj"}
+
+# Microlensing surveys: ``OGLE-2005-BLG-390L`` is the lens star of event OGLE-2005-BLG-390.
+_LENSING = frozenset({"ogle", "moa", "kmt", "kmtnet"})
 
 # Surveys whose names glue a "J" (J2000 coordinates) to the prefix in some spellings.
 _J_SURVEYS = ("2mass", "sdss", "wise", "wisea", "wisep", "cwise", "ulas", "pso", "denis", "mass")
@@ -206,7 +216,11 @@ _DASHES = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe
 _APOSTROPHES = dict.fromkeys(map(ord, "'\u2018\u2019\u02bc\u2032`\u00b4"), None)
 _TOKEN = re.compile(r"[^\W\d_]+|[0-9]+|\+")
 _NASA_KOI = re.compile(r"^\s*K(\d{5})\.(\d{2})\s*$")
-_GLUED_J = re.compile(r"^(" + "|".join(_J_SURVEYS) + r")j$")
+# exoplanet.eu glues a component to the planet letter: "HD 11964 Ab" is "HD 11964 A b".
+_COMPONENT_PLANET = re.compile(r"(?<=[\s\d)])(?!Mu|Nu|Xi|Pi)([A-Z])([a-z])(?=\s|$)")
+_GLUED_J = frozenset(f"{survey}j" for survey in _J_SURVEYS)
+_SPECIAL = frozenset(_PREFIXES) | _GLUED_J
+_LEADING_ZEROS = re.compile(r"(?<![0-9])0+(?=[0-9])")
 
 
 def _fold(text: str) -> str:
@@ -227,21 +241,35 @@ def normalise(name: str) -> str:
         name = unicodedata.normalize("NFKC", name).translate(_DASHES)
     if koi := _NASA_KOI.match(name):
         name = f"KOI-{koi[1]}.{koi[2]}"
-    text = _fold(name).translate(_APOSTROPHES)
-    raw = _TOKEN.findall(text)
+    name = _COMPONENT_PLANET.sub(r"\1 \2", name)
+    text = _LEADING_ZEROS.sub("", _fold(name).translate(_APOSTROPHES))
+    tokens = _TOKEN.findall(text)
+    if not _SPECIAL.isdisjoint(tokens):
+        tokens = _prefixes(tokens)
+    if tokens and tokens[0] in _BAYER:
+        tokens[0] = _BAYER[tokens[0]]
+    if len(tokens) > 2 and tokens[0] == "2" and tokens[1] in ("m", "mass"):
+        if tokens[2] == "j":
+            tokens[1] = "mass"
+        elif tokens[2].isdigit():
+            tokens[1:2] = ["mass", "j"]
+    if len(tokens) > 4 and tokens[0] in _LENSING and tokens[4] == "l" and tokens[3].isdigit():
+        del tokens[4]
+    if _GENITIVES.isdisjoint(tokens):
+        return " ".join(tokens)
+    return " ".join(_constellations(tokens))
+
+
+def _prefixes(raw: list[str]) -> list[str]:
     tokens: list[str] = []
     for i, token in enumerate(raw):
-        if token[0].isdigit():
-            token = token.lstrip("0") or "0"
-        elif token in _PREFIXES:
+        if token in _PREFIXES:
             token = _PREFIXES[token]
-        elif i + 1 < len(raw) and raw[i + 1][0].isdigit() and _GLUED_J.match(token):
+        elif token in _GLUED_J and i + 1 < len(raw) and raw[i + 1][0].isdigit():
             tokens.append(token[:-1])
             token = "j"
         tokens.append(token)
-    if tokens and tokens[0] in _BAYER:
-        tokens[0] = _BAYER[tokens[0]]
-    return " ".join(_constellations(tokens))
+    return tokens
 
 
 def _constellations(tokens: list[str]) -> list[str]:
@@ -260,31 +288,28 @@ def _constellations(tokens: list[str]) -> list[str]:
 
 _PLANET_SPACED = re.compile(r"^(?P<host>.*\S)\s+(?P<letter>[a-z])$")
 _PLANET_GLUED = re.compile(r"^(?P<host>.*[0-9\)])(?P<letter>[b-z])$")
+_PLANET_COMPONENT = re.compile(r"^(?P<host>.*[\s\d)](?!Mu|Nu|Xi|Pi)[A-Z])(?P<letter>[a-z])$")
+_PLANET_UPPER = re.compile(r"^(?P<host>.*\S)\s+(?P<letter>[A-Z])$")
 _KOI_CANDIDATE = re.compile(
     r"^(?P<host>(?:KOI|TOI|K2|EPIC|TIC)[- ]?\d+)[. ](?P<letter>\d{1,2})$", re.I
 )
 
 
-def split_planet_name(name: str) -> tuple[str, str] | None:
+@lru_cache(maxsize=1 << 16)
+def split_planet_name(name: str, *, uppercase: bool = False) -> tuple[str, str] | None:
     """``(host, letter)`` of a planet designation, or None when it has no planet letter.
 
     ``"Kepler-11 b"`` -> ``("Kepler-11", "b")``, ``"HD 1234b"`` -> ``("HD 1234", "b")``,
-    ``"KOI-157.06"`` -> ``("KOI-157", "06")``. Only lowercase letters count: uppercase ones
-    name stellar components (``"HD 41004 B"`` is a star). A glued letter needs a digit or
-    ``)`` before it so that words (``"Barnard's star"``) are not split.
+    ``"HD 11964 Ab"`` -> ``("HD 11964 A", "b")``, ``"KOI-157.06"`` -> ``("KOI-157", "06")``
+    (candidate numbers only after KOI, TOI, K2, EPIC and TIC numbers). Uppercase letters name
+    stellar components (``"HD 41004 B"`` is a star) and count only with ``uppercase=True``,
+    for names known to be planets (OEC calls the companion of DH Tau ``DH Tau B``). A glued
+    letter needs a digit or ``)`` before it so that words (``"Barnard's star"``) stay whole.
     """
     name = name.strip()
-    for pattern in (_PLANET_SPACED, _PLANET_GLUED, _KOI_CANDIDATE):
+    for pattern in (_PLANET_SPACED, _PLANET_GLUED, _PLANET_COMPONENT, _KOI_CANDIDATE):
         if m := pattern.match(name):
             return m["host"].strip(), m["letter"]
+    if uppercase and (m := _PLANET_UPPER.match(name)):
+        return m["host"].strip(), m["letter"]
     return None
-
-
-def is_planet_letter(letter: str | None) -> bool:
-    """A letter a planet designation can end with (``b``..``z``, or ``a`` in a few)."""
-    return bool(letter) and len(letter) == 1 and "a" <= letter <= "z"  # type: ignore[operator]
-
-
-def join_planet_name(host: str, letter: str) -> str:
-    """The planet designation of ``letter`` around ``host`` (``"KOI-157"``, ``"b"``)."""
-    return f"{host} {letter}"

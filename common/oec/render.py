@@ -7,11 +7,10 @@ from collections.abc import Sequence
 
 from lxml import etree
 
-from common.errors import InvalidSystemFileError, UnsafeNameError
+from common.errors import UnsafeNameError
 from common.oec import vocab
-from common.oec.edit import indent_block, leaf, planet_element, rank
+from common.oec.edit import has_content, indent_block, leaf, planet_element, rank
 from common.oec.tree import serialize
-from common.oec.validate import ensure_valid
 from common.records import PlanetRecord, Value
 
 # Most file systems cap a name at 255 bytes; keep room for git's temporary suffixes.
@@ -48,9 +47,9 @@ def system_file_name(name: str) -> str:
     return file_name
 
 
-def _sexagesimal(degrees: float, *, hours: bool) -> str:
+def sexagesimal(degrees: float, *, hours: bool) -> str:
     """``hh mm ss.ss`` / ``±dd mm ss.ss`` as OEC writes positions (README)."""
-    value = degrees / 15.0 if hours else degrees
+    value = (degrees % 360.0) / 15.0 if hours else degrees
     sign = "-" if value < 0 else "+"
     # Round once in hundredths of an arcsecond/second so 59.999 never prints as 60.00.
     hundredths = round(abs(value) * 360000)
@@ -64,12 +63,24 @@ def _sexagesimal(degrees: float, *, hours: bool) -> str:
 
 def constellation_of(rightascension: str, declination: str) -> str:
     """The constellation OEC's CI would compute from the file's RA/Dec text."""
+    return constellations_of([(rightascension, declination)])[0]
+
+
+def constellations_of(positions: Sequence[tuple[str, str]]) -> list[str]:
+    """Constellations of many RA/Dec texts in one astropy call (one call costs ~25 ms)."""
+    if not positions:
+        return []
     from astropy.coordinates import SkyCoord, get_constellation  # slow import: on demand
 
-    ra = rightascension.split(" ")
-    dec = declination.split(" ")
-    coord = SkyCoord(f"{ra[0]}h{ra[1]}m{ra[2]}s", f"{dec[0]}d{dec[1]}m{dec[2]}s")
-    return str(get_constellation(coord))
+    ras, decs = [], []
+    for rightascension, declination in positions:
+        ra = rightascension.split(" ")
+        dec = declination.split(" ")
+        ras.append(f"{ra[0]}h{ra[1]}m{ra[2]}s")
+        decs.append(f"{dec[0]}d{dec[1]}m{dec[2]}s")
+    names = get_constellation(SkyCoord(ras, decs))
+    # astropy's data file has "Crux " with a trailing space; CI strips values when it writes.
+    return [str(name).strip() for name in names]
 
 
 def _merged(records: Sequence[PlanetRecord], part: str) -> dict[str, Value]:
@@ -77,23 +88,19 @@ def _merged(records: Sequence[PlanetRecord], part: str) -> dict[str, Value]:
     merged: dict[str, Value] = {}
     for record in records:
         for tag, value in getattr(record, part).items():
-            if tag not in merged and (value.value is not None or value.attributes()):
+            if tag not in merged and has_content(value):
                 merged[tag] = value
     return merged
 
 
-def _position(records: Sequence[PlanetRecord], system: dict[str, Value]) -> tuple[str, str]:
+def _position(records: Sequence[PlanetRecord], system: dict[str, Value]) -> tuple[str, str] | None:
     ra, dec = system.get("rightascension"), system.get("declination")
     if ra is not None and ra.value and dec is not None and dec.value:
-        return ra.value, dec.value
+        return ra.value.strip(), dec.value.strip()
     for record in records:
         if record.ra is not None and record.dec is not None:
-            return _sexagesimal(record.ra, hours=True), _sexagesimal(record.dec, hours=False)
-    host = records[0].host or records[0].name
-    # CI computes <constellation> from the position; a file without one would be rewritten.
-    raise InvalidSystemFileError(
-        system_file_name(host), ["constellation: no position to compute the constellation"]
-    )
+            return sexagesimal(record.ra, hours=True), sexagesimal(record.dec, hours=False)
+    return None
 
 
 def _append_fields(obj: etree._Element, values: dict[str, Value]) -> None:
@@ -102,28 +109,76 @@ def _append_fields(obj: etree._Element, values: dict[str, Value]) -> None:
 
 
 def render_new_system(records: list[PlanetRecord]) -> tuple[str, str]:
-    """(file name, file text) of a new system file holding the planets of one host.
+    """(file name, file text) of a new system file holding the planets of one host."""
+    result = render_new_systems([records])[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def render_new_systems(
+    hosts: Sequence[Sequence[PlanetRecord]],
+) -> list[tuple[str, str] | ValueError | UnsafeNameError]:
+    """:func:`render_new_system` for many hosts, with one astropy call for all positions.
+
+    Each item is (file name, file text), or the error that host's records raised.
+    """
+    built: list[tuple[str, etree._Element, tuple[str, str] | None] | ValueError | UnsafeNameError]
+    built = []
+    for records in hosts:
+        try:
+            built.append(_build_system(list(records)))
+        except (ValueError, UnsafeNameError) as exc:
+            built.append(exc)
+    placed = [b for b in built if not isinstance(b, Exception) and b[2] is not None]
+    names = constellations_of([b[2] for b in placed])  # type: ignore[misc]
+    for (_, root, _), name in zip(placed, names, strict=True):
+        etree.SubElement(root, "constellation").text = name
+    results: list[tuple[str, str] | ValueError | UnsafeNameError] = []
+    for item in built:
+        if isinstance(item, Exception):
+            results.append(item)
+            continue
+        file_name, root, _ = item
+        indent_block(root, 0)  # one TAB per level, as OEC's CI indents
+        results.append((file_name, serialize(root)))
+    return results
+
+
+def _build_system(
+    records: list[PlanetRecord],
+) -> tuple[str, etree._Element, tuple[str, str] | None]:
+    """(file name, tree without constellation, RA/Dec text) of a new system file.
 
     ``<system>``: name, rightascension, declination, distance, other system values, one
     ``<star>`` (host name and aliases, star values in template order, the planets), and
-    ``<constellation>`` last, computed from RA/Dec with astropy as OEC's CI would.
-    The text passes :func:`common.oec.validate.ensure_valid`.
+    ``<constellation>`` last, computed from RA/Dec with astropy as OEC's CI would (the
+    README says CI rewrites a file without one).
+
+    The host is the first record's ``host``; other host spellings become star aliases. The
+    text passes :func:`common.oec.validate.ensure_valid` whenever the records allow it:
+    records without a position give a file without RA/Dec/constellation, and a planet
+    without a valid status or (if confirmed) a discovery method gives a file the validator
+    refuses, so the caller must still validate. ValueError for a value whose tag never goes
+    into its object (a programming error in a catalogue reader).
     """
     if not records:
         raise ValueError("no planets to write")
-    hosts = {record.host for record in records}
-    if len(hosts) != 1 or None in hosts:
-        raise ValueError(f"the records must share one host, got {sorted(map(str, hosts))}")
-    host = str(records[0].host)
+    host = records[0].host
+    if not host:
+        raise ValueError(f"no host name for {records[0].name}")
     file_name = system_file_name(host)
-    system_values = _merged(records, "system")
-    for tag in ("name", "constellation", "rightascension", "declination"):
-        system_values.pop(tag, None)
-    star_values = _merged(records, "star")
-    star_values.pop("name", None)
-    rightascension, declination = _position(records, _merged(records, "system"))
-    system_values["rightascension"] = Value(value=rightascension)
-    system_values["declination"] = Value(value=declination)
+    everything = _merged(records, "system")
+    system_values = {
+        tag: value
+        for tag, value in everything.items()
+        if tag not in ("name", "constellation", "rightascension", "declination")
+    }
+    star_values = {tag: value for tag, value in _merged(records, "star").items() if tag != "name"}
+    position = _position(records, everything)
+    if position is not None:
+        system_values["rightascension"] = Value(value=position[0])
+        system_values["declination"] = Value(value=position[1])
 
     root = etree.Element(vocab.SYSTEM)
     etree.SubElement(root, "name").text = host
@@ -131,15 +186,12 @@ def render_new_system(records: list[PlanetRecord]) -> tuple[str, str]:
     star = etree.SubElement(root, vocab.STAR)
     host_names = [host]
     for record in records:
-        host_names += [n for n in record.host_aliases if n and n not in host_names]
+        for name in [record.host, *record.host_aliases]:
+            if name and name.strip() and name.strip() not in host_names:
+                host_names.append(name.strip())
     for name in host_names:
         etree.SubElement(star, "name").text = name
     _append_fields(star, star_values)
     for record in records:
         star.append(planet_element(record, vocab.STAR, vocab.SYSTEM))
-    etree.SubElement(root, "constellation").text = constellation_of(rightascension, declination)
-
-    indent_block(root, 0)  # one TAB per level, as OEC's CI indents
-    text = serialize(root)
-    ensure_valid(text, file_name)
-    return file_name, text
+    return file_name, root, position

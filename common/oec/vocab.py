@@ -217,7 +217,7 @@ FIELD_ORDER: dict[str, tuple[str, ...]] = {
         "name", "separation", "positionangle", "semimajoraxis", "period", "eccentricity",
         "inclination", "periastron", "longitude", "ascendingnode", "meananomaly",
         "periastrontime", "transittime", "maximumrvtime",
-        "magB", "magV", "magR", "magI", "magJ", "magH", "magK",
+        "magB", "magV", "magR", "magI", "magJ", "magH", "magK", "magU",
     ),
     STAR: (
         "name", "mass", "radius", "temperature", "magV", "metallicity", "spectraltype", "age",

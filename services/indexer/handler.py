@@ -36,12 +36,13 @@ class IndexerHandler:
         outputs: list[Message] = []
         kinds: Counter[MatchKind] = Counter()
         ambiguous: list[str] = []
-        for record in catalogue.records:
-            match = self.index.match(record)
+        matches = [self.index.match(record) for record in catalogue.records]
+        texts = self.index.system_texts(sorted({m.file for m in matches if m.file}))
+        for record, match in zip(catalogue.records, matches, strict=True):
             kinds[match.kind] += 1
             if match.kind is MatchKind.AMBIGUOUS:
                 ambiguous.append(f"{record.name} (row {record.row}): {'; '.join(match.candidates)}")
-            text = self.index.system_text(match.file) if match.file else None
+            text = texts[match.file] if match.file else None
             outputs.append(
                 PlanetMatched(
                     run_id=run_id,

@@ -7,20 +7,18 @@ Outcomes are keyed by message id, so a redelivered or replayed outcome counts on
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from common.changes import SystemPatch
-from common.gitrepo import read_files
+from common.gitrepo import list_files, read_files
 from common.matching import MatchKind
 from common.messages import (
     CatalogueCounts,
     CatalogueFailed,
     Message,
     PlanetFailed,
-    PlanetOutcome,
     PlanetUnchanged,
     RunCompleted,
     RunPlanned,
@@ -38,23 +36,29 @@ class RunState(BaseModel):
     planned: dict[Source, RunPlanned] = {}
     failed: dict[Source, str] = {}
     outcomes: dict[str, SystemChanged | PlanetUnchanged | PlanetFailed] = {}
+    received: dict[Source, int] = {}  # distinct outcomes per catalogue, kept with `outcomes`
     published: list[Published] = []
     refusals: list[Refusal] = []
     completed: bool = False
 
     def accounted(self) -> bool:
+        """Every catalogue of the run has failed or delivered all its planned outcomes."""
         if self.catalogues is None:
             return False
-        per_source: dict[Source, int] = {}
-        for outcome in self.outcomes.values():
-            per_source[outcome.source] = per_source.get(outcome.source, 0) + 1
         return all(
             source in self.failed
             or (
-                source in self.planned and per_source.get(source, 0) >= self.planned[source].planets
+                source in self.planned
+                and self.received.get(source, 0) >= self.planned[source].planets
             )
             for source in self.catalogues
         )
+
+    def add_outcome(self, outcome: SystemChanged | PlanetUnchanged | PlanetFailed) -> None:
+        """Count an outcome once, however often it is delivered."""
+        if outcome.message_id not in self.outcomes:
+            self.outcomes[outcome.message_id] = outcome
+            self.received[outcome.source] = self.received.get(outcome.source, 0) + 1
 
     def patches(self) -> list[SystemPatch]:
         return [o.patch for o in self.outcomes.values() if isinstance(o, SystemChanged)]
@@ -81,17 +85,23 @@ class RunState(BaseModel):
         return result
 
 
-TextReader = Callable[[str, list[str]], dict[str, str | None]]
+class GitTexts:
+    """System files at a commit, read from the OEC checkout in one git call each."""
 
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
 
-def git_reader(repo: Path) -> TextReader:
-    return lambda commit, files: read_files(repo, commit, files)
+    def read(self, commit: str, files: list[str]) -> dict[str, str | None]:
+        return read_files(self.repo, commit, files)
+
+    def files(self, commit: str) -> set[str]:
+        return list_files(self.repo, commit)
 
 
 class PublisherHandler:
-    def __init__(self, sink: Sink, read_texts: TextReader, max_prs: int) -> None:
+    def __init__(self, sink: Sink, texts: GitTexts, max_prs: int) -> None:
         self.sink = sink
-        self.read_texts = read_texts
+        self.texts = texts
         self.max_prs = max_prs
         self.runs: dict[str, RunState] = {}
 
@@ -108,8 +118,8 @@ class PublisherHandler:
             state.planned[message.source] = message
         elif isinstance(message, CatalogueFailed):
             state.failed[message.source] = message.error
-        elif isinstance(message, PlanetOutcome):
-            state.outcomes.setdefault(message.message_id, message)  # type: ignore[arg-type]
+        elif isinstance(message, SystemChanged | PlanetUnchanged | PlanetFailed):
+            state.add_outcome(message)
         if not state.accounted():
             return []
         return [self.finish(state)]
@@ -120,12 +130,10 @@ class PublisherHandler:
         base = next(iter(sorted(commits)), "")
         if len(commits) > 1:
             raise RuntimeError(f"run {state.run_id} mixes index commits {sorted(commits)}")
+        if not base:
+            return [], []
         files = sorted({p.file for p in patches if not p.new_system})
-        texts = self.read_texts(base, files) if base else {}
-        return build(patches, lambda f: texts[f] if f in texts else self._read(base, f), base)
-
-    def _read(self, base: str, file: str) -> str | None:
-        return self.read_texts(base, [file]).get(file)
+        return build(patches, self.texts.read(base, files), self.texts.files(base), base)
 
     def finish(self, state: RunState) -> RunCompleted:
         proposals, refusals = self.proposals(state)

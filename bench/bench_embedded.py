@@ -1,0 +1,135 @@
+"""Wall time and peak memory of the embedded run on the full real data set.
+
+    .venv/bin/python bench/bench_embedded.py [--shared ../shared/data] [--keep DIR]
+
+Unpacks the OEC snapshot into a fresh git repository (not timed), then times
+``oec-sync run`` twice as a child process: the first run creates every branch (no cap),
+the second must create nothing. Peak memory is the child's maximum resident set size.
+Also prints what a maintainer would check: counts per catalogue, new systems that share
+an alias with or lie within 10 arcsec of an existing system, lastupdate regressions,
+validity of every written file, and that every branch touches exactly one file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from common.gitrepo import head_commit, read_files  # noqa: E402
+from common.oec import tree, validate  # noqa: E402
+from common.oec.index import AliasIndex, parse_dec, parse_ra  # noqa: E402
+from common.rules import parse_lastupdate  # noqa: E402
+
+NASA = "PSCompPars_2024-10-15_webUI_defaultcols.csv"
+EU = "exoplanet.eu_catalog_2025-05_filtered.csv"
+SNAPSHOT = "oec-snapshot-2026-08-22.tar.gz"
+
+
+def git(repo: Path, *args: str) -> str:
+    identity = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+    return subprocess.run(
+        ["git", "-C", str(repo), *identity, *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def make_repo(shared: Path, work: Path) -> Path:
+    repo = work / "oec"
+    repo.mkdir(parents=True)
+    with tarfile.open(shared / SNAPSHOT) as tar:
+        tar.extractall(repo, filter="data")
+    git(repo, "init", "--quiet", "--initial-branch=master")
+    git(repo, "add", "-A")
+    git(repo, "commit", "--quiet", "-m", "OEC snapshot a858d464")
+    return repo
+
+
+def timed_run(repo: Path, shared: Path, work: Path, name: str) -> tuple[float, float, dict]:
+    report = work / f"{name}.json"
+    command = [
+        str(REPO / ".venv/bin/oec-sync"), "run", "--oec-repo", str(repo),
+        "--nasa", str(shared / NASA), "--eu", str(shared / EU),
+        "--outbox", str(work / "outbox"), "--report", str(report), "--max-prs", "0",
+    ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    peak_mib = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024
+    return seconds, peak_mib, json.loads(report.read_text(encoding="utf-8"))
+
+
+def check(repo: Path, report: dict) -> dict[str, int]:
+    """What a maintainer checks on the branches of the first run."""
+    base = head_commit(repo)
+    index = AliasIndex.load(repo / ".git/oec-sync/index.pickle")
+    figures = {"branches": 0, "invalid": 0, "new problems": 0, "files per branch != 1": 0,
+               "lastupdate regressions": 0, "new systems": 0, "new sharing an alias": 0,
+               "new within 10 arcsec": 0}
+    for system in report["systems"]:
+        branch, file = system["branch"], system["file"]
+        figures["branches"] += 1
+        touched = git(repo, "diff", "--name-only", base, f"refs/heads/{branch}").splitlines()
+        figures["files per branch != 1"] += touched != [file]
+        new_text = read_files(repo, f"refs/heads/{branch}", [file])[file] or ""
+        old_text = read_files(repo, base, [file])[file]
+        if system["new"]:
+            figures["new systems"] += 1
+            figures["invalid"] += bool(validate.problems(new_text, file))
+            root = tree.parse_system(new_text)
+            names = tree.names_of(root) + [n for s in root.iter("star") for n in tree.names_of(s)]
+            figures["new sharing an alias"] += any(index.find_names(n) for n in names)
+            ra, dec = parse_ra(root.findtext("rightascension")), parse_dec(
+                root.findtext("declination")
+            )
+            near = ra is not None and dec is not None and index.match_host_position(ra, dec, 10.0)
+            figures["new within 10 arcsec"] += bool(near)
+            continue
+        assert old_text is not None
+        figures["new problems"] += bool(validate.new_problems(old_text, new_text, file))
+        old_dates = {tree.path_of(p): parse_lastupdate(p.findtext("lastupdate"))
+                     for p in tree.parse_system(old_text).iter("planet")}
+        for planet in tree.parse_system(new_text).iter("planet"):
+            old = old_dates.get(tree.path_of(planet))
+            new = parse_lastupdate(planet.findtext("lastupdate"))
+            figures["lastupdate regressions"] += bool(old and new and new < old)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    args = parser.parse_args()
+    if not (args.shared / SNAPSHOT).exists():
+        sys.exit(f"full data not found at {args.shared}")
+    work = args.keep or Path(tempfile.mkdtemp(prefix="oec-sync-bench-"))
+    os.makedirs(work, exist_ok=True)
+    repo = make_repo(args.shared, work)
+    first_s, first_mib, first = timed_run(repo, args.shared, work, "first")
+    branches = git(repo, "for-each-ref", "--count=100000", "refs/heads/oec-sync/").count("\n")
+    second_s, second_mib, second = timed_run(repo, args.shared, work, "second")
+    written_again = sum(s["state"] in {"opened", "updated"} for s in second["systems"])
+    print(f"first run : {first_s:6.2f} s  peak {first_mib:6.0f} MiB  branches {branches}")
+    print(f"second run: {second_s:6.2f} s  peak {second_mib:6.0f} MiB  written {written_again}")
+    for source, counts in first["catalogues"].items():
+        shown = {k: v for k, v in counts.items() if isinstance(v, int)}
+        print(f"{source:13}: {shown}")
+    print(f"refused systems: {len(first['refused'])}")
+    for key, value in check(repo, first).items():
+        print(f"{key:24}: {value}")
+    print(f"work folder: {work}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,263 @@
+"""The full real data set through RabbitMQ, with 1 and 2 mergers, against the embedded run.
+
+    .venv/bin/python bench/bench_rabbitmq.py [--shared ../shared/data] [--mergers 1,2]
+
+Unpacks the OEC snapshot into a git repository and warms its alias-index cache (not timed).
+Then, each on a fresh copy of that repository:
+
+- embedded: ``oec-sync run`` (no cap on PRs), wall time of the process;
+- rabbitmq-N: the indexer, N mergers and the publisher as separate processes on a private
+  topology prefix, started and ready before the clock starts; timed from ``oec-sync fetcher
+  --once`` until the publisher's /runs says the run is complete (branches written).
+
+Prints wall time, messages per second (every message a service consumed: the catalogues,
+one planet.matched and one outcome per planet, the run's bookkeeping) and the ratio to the
+embedded run, and checks that every wiring wrote the same branches and PR drafts.
+Needs a broker at OEC_SYNC_AMQP_URL (default localhost guest/guest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+NASA = "PSCompPars_2024-10-15_webUI_defaultcols.csv"
+EU = "exoplanet.eu_catalog_2025-05_filtered.csv"
+SNAPSHOT = "oec-snapshot-2026-08-22.tar.gz"
+OEC_SYNC = str(REPO / ".venv" / "bin" / "oec-sync")
+
+
+def git(repo: Path, *args: str) -> str:
+    identity = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+    return subprocess.run(
+        ["git", "-C", str(repo), *identity, *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def make_template(shared: Path, work: Path) -> Path:
+    from common.gitrepo import head_commit
+    from services.embedded import load_index
+
+    repo = work / "template"
+    repo.mkdir(parents=True)
+    with tarfile.open(shared / SNAPSHOT) as tar:
+        tar.extractall(repo, filter="data")
+    git(repo, "init", "--quiet", "--initial-branch=master")
+    git(repo, "add", "-A")
+    git(repo, "commit", "--quiet", "-m", "OEC snapshot")
+    load_index(repo, head_commit(repo))  # the cache every copy starts with
+    return repo
+
+
+def fresh_copy(template: Path, target: Path) -> Path:
+    shutil.copytree(template, target, symlinks=True)
+    return target
+
+
+def signature(repo: Path, outbox: Path) -> tuple[str, str]:
+    refs = git(
+        repo,
+        "for-each-ref",
+        "--format=%(refname) %(tree) %(parent) %(contents:subject)",
+        "refs/heads/oec-sync/",
+    )
+    drafts = "".join(p.name + p.read_text() for p in sorted(outbox.glob("*")))
+    return refs, drafts
+
+
+def embedded(template: Path, shared: Path, work: Path) -> dict[str, Any]:
+    repo = fresh_copy(template, work / "embedded")
+    outbox = work / "embedded-outbox"
+    report = work / "embedded.json"
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            OEC_SYNC,
+            "run",
+            "--oec-repo",
+            str(repo),
+            "--nasa",
+            str(shared / NASA),
+            "--eu",
+            str(shared / EU),
+            "--max-prs",
+            "0",
+            "--outbox",
+            str(outbox),
+            "--report",
+            str(report),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    wall = time.perf_counter() - started
+    result = json.loads(report.read_text())
+    return {"wall": wall, "report": result, "signature": signature(repo, outbox)}
+
+
+def get(port: int, path: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait(condition: Any, timeout: float, what: str, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if condition():
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+def distributed(template: Path, shared: Path, work: Path, mergers: int) -> dict[str, Any]:
+    name = f"rabbitmq-{mergers}"
+    repo = fresh_copy(template, work / name)
+    outbox = work / f"{name}-outbox"
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "OEC_SYNC_BUS__PREFIX": prefix,
+        "OEC_SYNC_OEC_REPO": str(repo),
+        "OEC_SYNC_DATA_DIR": str(work / f"{name}-data"),
+        "OEC_SYNC_OUTBOX": str(outbox),
+        "OEC_SYNC_MAX_PRS": "0",
+        "OEC_SYNC_STATUS_HOST": "127.0.0.1",
+        "OEC_SYNC_LOG_LEVEL": "WARNING",
+    }
+    roles = ["indexer", *(["merger"] * mergers), "publisher"]
+    processes: list[tuple[str, int, subprocess.Popen[bytes]]] = []
+    logs = work / f"{name}-logs"
+    logs.mkdir()
+    try:
+        for i, role in enumerate(roles):
+            port = free_port()
+            log = (logs / f"{i}-{role}.log").open("wb")
+            process = subprocess.Popen(
+                [OEC_SYNC, role, "--port", str(port)], env=env, stdout=log, stderr=log
+            )
+            processes.append((role, port, process))
+        for role, port, _ in processes:
+            wait(lambda port=port: get(port, "/readyz")["ready"], 180, f"{role} to be ready")
+        publisher_port = processes[-1][1]
+
+        started = time.perf_counter()
+        fetched = subprocess.run(
+            [OEC_SYNC, "fetcher", "--once", "--nasa", str(shared / NASA), "--eu", str(shared / EU)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        fetch_done = time.perf_counter() - started
+        run_id = fetched.stdout.strip().splitlines()[-1]
+
+        def complete() -> bool:
+            runs = get(publisher_port, "/runs")
+            return bool(runs) and runs[0]["run_id"] == run_id and runs[0]["state"] == "complete"
+
+        wait(complete, 3600, "the run to complete", interval=0.1)
+        wall = time.perf_counter() - started
+        report = get(publisher_port, f"/runs/{run_id}")
+        handled = [get(port, "/status") for _, port, _ in processes]
+        return {
+            "wall": wall,
+            "fetch": fetch_done,
+            "report": report,
+            "signature": signature(repo, outbox),
+            "consumed": sum(
+                sum(run["handled"].values())
+                for status in handled
+                for run in status["recent_runs"]
+                if run["run_id"] == run_id
+            ),
+            "per_merger": [
+                sum(r["handled"].values()) for s in handled[1:-1] for r in s["recent_runs"]
+            ],
+        }
+    finally:
+        for _, _, process in processes:
+            process.terminate()
+        for _, _, process in processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        _delete_topology(prefix)
+
+
+def _delete_topology(prefix: str) -> None:
+    from common.bus.rabbitmq import connection_parameters, delete, topology_for
+    from common.config import Settings
+
+    os.environ["OEC_SYNC_BUS__PREFIX"] = prefix
+    settings = Settings()
+    import pika
+
+    with pika.BlockingConnection(connection_parameters(settings, "bench")) as connection:
+        delete(connection.channel(), topology_for(settings))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--mergers", default="1,2", help="comma-separated merger counts")
+    parser.add_argument("--keep", type=Path, help="work here and keep it")
+    args = parser.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench-rabbitmq-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        print("preparing the OEC repository and its index cache (not timed) ...", flush=True)
+        template = make_template(args.shared, work)
+        print("embedded run ...", flush=True)
+        base = embedded(template, args.shared, work)
+        planets = sum(c.get("records", 0) for c in base["report"]["catalogues"].values())
+        print(
+            f"embedded      {base['wall']:7.1f} s   {planets} planets, "
+            f"{len(base['report']['systems'])} systems",
+            flush=True,
+        )
+        for count in (int(n) for n in args.mergers.split(",")):
+            result = distributed(template, args.shared, work, count)
+            same = result["signature"] == base["signature"]
+            rate = result["consumed"] / result["wall"]
+            print(
+                f"rabbitmq x{count}   {result['wall']:7.1f} s   "
+                f"{result['consumed']} messages consumed, {rate:,.0f} msg/s, "
+                f"{result['wall'] / base['wall']:.2f}x embedded "
+                f"(fetch+publish {result['fetch']:.1f} s; per merger {result['per_merger']}); "
+                f"branches and drafts {'identical' if same else 'DIFFERENT'} to embedded",
+                flush=True,
+            )
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,772 @@
+"""The distributed bus: RabbitMQ through pika, with the guarantees DESIGN.md rests on.
+
+Threads of a :class:`RabbitMQBus`::
+
+    pika I/O thread     one SelectConnection + channel; deliveries, publishes, confirms, acks,
+                        heartbeats. Nothing slow runs here.
+    worker thread(s)    one per subscription (more with ``concurrency``): decode, run the
+                        handler inside the middleware (log context, metrics, idempotency,
+                        error policy), encode the outputs, hand them to the I/O thread.
+    caller threads      ``publish``/``publish_many`` block until the broker confirmed.
+
+A delivery is acknowledged only when every message its handler returned has been confirmed
+by the broker (publisher confirms), so a crash anywhere before that redelivers the input and
+the handler runs again; consumers recognise the repeated outputs by their ``message_id``.
+
+Errors, from common/errors.py, never by their text:
+
+- :class:`~common.errors.PermanentError` (and a body that does not decode): rejected without
+  requeue, so the queue dead-letters it to ``<queue>.dead`` at once.
+- :class:`~common.errors.RetryableError`: requeued after a backoff; once the quorum queue's
+  ``x-delivery-limit`` is used up, RabbitMQ dead-letters it.
+- any other exception is a bug for this input: requeued like a retryable one, so a poison
+  message ends in ``.dead`` after the limit instead of blocking the queue.
+
+When the connection is lost the bus reconnects with exponential backoff, declares the
+topology again and resumes consuming; work in flight is left for redelivery.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import random
+import signal
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from queue import Empty, SimpleQueue
+from typing import Any
+
+import pika
+import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel
+from pika.adapters.select_connection import IOLoop
+from pika.channel import Channel
+from pika.spec import Basic, BasicProperties
+
+from common.bus import Handler
+from common.config import Settings
+from common.errors import BrokerUnavailableError, PermanentError, RetryableError
+from common.logging import log_context
+from common.messages import Message, decode
+from common.status import BusMetrics, StatusSnapshot
+from common.topology import WORK_QUEUES, Header, Topology, WorkQueue
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+GZIP = "gzip"
+PERSISTENT = pika.DeliveryMode.Persistent  # written to disk by the queues that take it
+DEDUP_MEMORY = 200_000  # message ids remembered per process for idempotency
+
+
+def topology_for(settings: Settings) -> Topology:
+    bus = settings.bus
+    return Topology(
+        prefix=bus.prefix,
+        delivery_limit=bus.delivery_limit,
+        stream_max_age=bus.stream_max_age,
+        stream_max_bytes=bus.stream_max_bytes,
+    )
+
+
+def connection_parameters(settings: Settings, name: str) -> pika.URLParameters:
+    params = pika.URLParameters(settings.amqp_url.get_secret_value())
+    params.heartbeat = settings.bus.heartbeat
+    params.connection_attempts = 1  # the bus does its own backoff
+    params.socket_timeout = 10
+    # Shown in the management UI's connection list.
+    params.client_properties = {"connection_name": f"oec-sync {name}"}
+    return params
+
+
+def declare(channel: BlockingChannel, topology: Topology) -> None:
+    """Declare (idempotently) every exchange, queue and binding of ``topology``."""
+    for name, kind in topology.exchanges():
+        channel.exchange_declare(name, kind.value, durable=True)
+    for spec in topology.queues():
+        channel.queue_declare(spec.name, durable=True, arguments=dict(spec.arguments))
+        for key in spec.binding_keys:
+            channel.queue_bind(spec.name, spec.exchange, routing_key=key)
+
+
+def delete(channel: BlockingChannel, topology: Topology) -> None:
+    """Remove everything ``topology`` declares (tests; decommissioning a prefix)."""
+    for spec in topology.queues():
+        channel.queue_delete(spec.name)
+    for name, _ in topology.exchanges():
+        channel.exchange_delete(name)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One message as it goes on the wire; ``exchange`` None means the topology's exchange."""
+
+    routing_key: str
+    properties: BasicProperties
+    body: bytes
+    exchange: str | None = None
+
+
+def encode(
+    message: Message, app_id: str, compress_min_bytes: int, replay: str | None = None
+) -> Envelope:
+    body = message.model_dump_json().encode()
+    encoding = None
+    if compress_min_bytes and len(body) >= compress_min_bytes:
+        # System XML and catalogue CSVs shrink 4-8x; level 1 costs little CPU.
+        body = gzip.compress(body, compresslevel=1, mtime=0)
+        encoding = GZIP
+    headers: dict[str, Any] = {Header.RUN_ID.value: message.run_id}
+    source = getattr(message, "source", None) or getattr(
+        getattr(message, "record", None), "source", None
+    )
+    if source is not None:
+        headers[Header.SOURCE.value] = str(source)
+    if replay:
+        headers[Header.REPLAY.value] = replay
+    properties = BasicProperties(
+        content_type=JSON,
+        content_encoding=encoding,
+        delivery_mode=PERSISTENT,
+        message_id=message.message_id,
+        type=message.routing_key.value,  # survives dead-lettering, which rewrites the key
+        timestamp=int(time.time()),
+        app_id=app_id,
+        headers=headers,
+    )
+    return Envelope(message.routing_key.value, properties, body)
+
+
+def body_json(properties: BasicProperties, body: bytes) -> bytes:
+    return gzip.decompress(body) if properties.content_encoding == GZIP else body
+
+
+def message_routing_key(properties: BasicProperties, routing_key: str) -> str:
+    return properties.type or routing_key
+
+
+def decode_delivery(properties: BasicProperties, routing_key: str, body: bytes) -> Message:
+    return decode(message_routing_key(properties, routing_key), body_json(properties, body))
+
+
+DeadLetterHook = Callable[[str, str, str, str, str | None], None]
+"""Told (dead queue, routing key, message id, error, run id) when a message is given up on;
+called on a worker thread, so it may take its time (e-mail), and must not raise."""
+
+
+class _Batch:
+    """Confirms awaited for a group of publishes; ``done(ok)`` fires exactly once."""
+
+    __slots__ = ("done", "fired", "remaining")
+
+    def __init__(self, size: int, done: Callable[[bool], None]) -> None:
+        self.remaining = size
+        self.done = done
+        self.fired = False
+
+    def settle(self, ok: bool) -> None:
+        if self.fired:
+            return
+        if ok:
+            self.remaining -= 1
+            if self.remaining > 0:
+                return
+        self.fired = True
+        self.done(ok)
+
+
+@dataclass
+class _Delivery:
+    generation: int
+    tag: int
+    routing_key: str
+    properties: BasicProperties
+    body: bytes
+
+
+@dataclass(frozen=True)
+class _Work:
+    """One delivery on its way through the middleware."""
+
+    sub: _Subscription
+    delivery: _Delivery
+    routing_key: str
+    run_id: str
+    key: tuple[str, str, str] | None  # (queue, message id, replay id): what idempotency sees
+
+
+@dataclass
+class _Subscription:
+    work: WorkQueue
+    queue: str
+    handler: Handler
+    concurrency: int
+    inbox: SimpleQueue[_Delivery | None] = field(default_factory=SimpleQueue)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+
+class RabbitMQBus:
+    """The Bus protocol over RabbitMQ; see the module docstring for the threads and policy."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        service: str,
+        *,
+        snapshot: StatusSnapshot | None = None,
+        metrics: BusMetrics | None = None,
+        on_dead_letter: DeadLetterHook | None = None,
+    ) -> None:
+        self.settings = settings
+        self.on_dead_letter = on_dead_letter
+        self.service = service
+        self.topology = topology_for(settings)
+        self.snapshot = snapshot or StatusSnapshot(service)
+        self.metrics = metrics or BusMetrics()
+        self._params = connection_parameters(settings, service)
+        self._subs: list[_Subscription] = []
+        self._ioloop: IOLoop | None = None
+        self._io_thread: threading.Thread | None = None
+        self._connection: pika.SelectConnection | None = None
+        self._channel: Channel | None = None
+        self._poll_channel: Channel | None = None
+        self._generation = 0  # one per channel; deliveries of an older channel are stale
+        self._seq = 0  # publish sequence number of the current channel (confirm tags)
+        self._unconfirmed: OrderedDict[int, tuple[_Batch, str]] = OrderedDict()
+        self._attempt = 0
+        self._ever_ready = False
+        self._consumers_ok = 0
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._handled: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._in_progress: dict[tuple[str, str, str], list[_Work]] = {}
+        self._handled_lock = threading.Lock()
+        self.snapshot.needs_consumer = False
+
+    # --- public API (any thread) ---
+
+    def subscribe(self, queue: WorkQueue, handler: Handler, concurrency: int = 1) -> None:
+        """Consume ``queue`` with ``handler``; call before :meth:`start`."""
+        if self._io_thread is not None:
+            raise RuntimeError("subscribe before start()")
+        self._subs.append(_Subscription(queue, self.topology.queue(queue), handler, concurrency))
+        self.snapshot.needs_consumer = True
+
+    def start(self, wait: float | None = None) -> RabbitMQBus:
+        """Connect, declare the topology and start consuming.
+
+        Waits up to ``wait`` seconds (default: the publish timeout) for the first connection,
+        and raises BrokerUnavailableError if there was none; the bus keeps trying after that.
+        """
+        self._ioloop = IOLoop()
+        self._ioloop.add_callback_threadsafe(self._connect)
+        self._io_thread = threading.Thread(
+            target=self._ioloop.start, name=f"pika-io-{self.service}", daemon=True
+        )
+        self._io_thread.start()
+        for sub in self._subs:
+            for i in range(sub.concurrency):
+                thread = threading.Thread(
+                    target=self._work, args=(sub,), name=f"worker-{sub.queue}-{i}", daemon=True
+                )
+                sub.threads.append(thread)
+                thread.start()
+        timeout = self.settings.bus.publish_timeout if wait is None else wait
+        if not self._ready.wait(timeout):
+            raise BrokerUnavailableError(f"no connection to RabbitMQ within {timeout:.0f} s")
+        return self
+
+    def run_forever(self, stop: threading.Event | None = None) -> None:
+        """Serve until SIGTERM/SIGINT (or ``stop``), then stop cleanly. A broker that is down
+        at start-up is waited for (with backoff) rather than treated as fatal."""
+        stop = stop or threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        try:
+            self.start(wait=5.0)
+        except BrokerUnavailableError:
+            log.warning("RabbitMQ not reachable yet; consuming once it is")
+        stop.wait()
+        log.info("stopping")
+        self.stop()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self._ready.wait(timeout)
+
+    def publish(self, message: Message) -> None:
+        self.publish_many([message])
+
+    def publish_many(self, messages: Iterable[Message], replay: str | None = None) -> None:
+        """Publish and wait until the broker confirmed every message (retrying through
+        reconnects for up to the publish timeout); raises BrokerUnavailableError after that."""
+        envelopes = [
+            encode(m, self.service, self.settings.bus.compress_min_bytes, replay) for m in messages
+        ]
+        self.publish_envelopes(envelopes)
+
+    def publish_envelopes(self, envelopes: list[Envelope], timeout: float | None = None) -> None:
+        if not envelopes:
+            return
+        deadline = time.monotonic() + (timeout or self.settings.bus.publish_timeout)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._ready.wait(remaining):
+                raise BrokerUnavailableError("RabbitMQ did not confirm the messages in time")
+            done = threading.Event()
+            result: list[bool] = []
+
+            def finished(ok: bool, result: list[bool] = result, done: threading.Event = done):
+                result.append(ok)
+                done.set()
+
+            batch = _Batch(len(envelopes), finished)
+            self._call_io(lambda batch=batch: self._io_publish(envelopes, batch, None))
+            if done.wait(max(0.0, deadline - time.monotonic())) and result[0]:
+                return
+            log.warning("publish not confirmed; trying again", extra={"count": len(envelopes)})
+            time.sleep(0.2)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop consuming, let handlers in progress finish, close the connection."""
+        if self._stopping.is_set() or self._ioloop is None:
+            return
+        self._stopping.set()
+        self._call_io(self._io_cancel_consumers)
+        for sub in self._subs:
+            for _ in sub.threads:
+                sub.inbox.put(None)
+        deadline = time.monotonic() + timeout
+        for sub in self._subs:
+            for thread in sub.threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        while self._unconfirmed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._call_io(self._io_close)
+        if self._io_thread is not None:
+            self._io_thread.join(max(1.0, deadline - time.monotonic()))
+        self._ready.clear()
+
+    # --- I/O thread: connection life cycle ---
+
+    def _call_io(self, callback: Callable[[], None]) -> None:
+        if self._ioloop is not None:
+            self._ioloop.add_callback_threadsafe(callback)
+
+    def _connect(self) -> None:
+        if self._stopping.is_set():
+            self._ioloop_stop()
+            return
+        try:
+            # A short blocking connection declares the topology on every (re)connect, so a
+            # queue deleted by hand or a broker reset from scratch is repaired on the spot.
+            with pika.BlockingConnection(self._params) as connection:
+                declare(connection.channel(), self.topology)
+        except (pika.exceptions.AMQPError, OSError) as exc:
+            self._retry_later(exc)
+            return
+        self._connection = pika.SelectConnection(
+            self._params,
+            on_open_callback=self._on_open,
+            on_open_error_callback=lambda _c, exc: self._retry_later(exc),
+            on_close_callback=self._on_connection_closed,
+            custom_ioloop=self._ioloop,
+        )
+
+    def _retry_later(self, reason: object) -> None:
+        self._connection = None
+        self._mark_lost(reason)
+        if self._stopping.is_set():
+            self._ioloop_stop()
+            return
+        cap = self.settings.bus.reconnect_max_delay
+        delay = min(cap, 0.25 * 2**self._attempt) * random.uniform(0.8, 1.2)
+        self._attempt += 1
+        log.warning(
+            "RabbitMQ unavailable; reconnecting",
+            extra={"error": str(reason) or type(reason).__name__, "retry_in_s": round(delay, 2)},
+        )
+        assert self._ioloop is not None
+        self._ioloop.call_later(delay, self._connect)
+
+    def _on_open(self, connection: pika.SelectConnection) -> None:
+        connection.channel(on_open_callback=self._on_channel_open)
+
+    def _on_channel_open(self, channel: Channel) -> None:
+        self._channel = channel
+        self._generation += 1
+        self._seq = 0
+        self._consumers_ok = 0
+        channel.add_on_close_callback(self._on_channel_closed)
+        channel.add_on_cancel_callback(self._on_server_cancel)
+        channel.confirm_delivery(
+            ack_nack_callback=self._on_confirm, callback=lambda _f: self._after_confirm_mode()
+        )
+
+    def _after_confirm_mode(self) -> None:
+        assert self._channel is not None
+        if not self._subs:
+            self._became_ready()
+            return
+        # Bounded prefetch: https://www.rabbitmq.com/docs/consumer-prefetch
+        self._channel.basic_qos(
+            prefetch_count=self.settings.bus.prefetch, callback=lambda _f: self._consume()
+        )
+
+    def _consume(self) -> None:
+        channel = self._channel
+        assert channel is not None
+        generation = self._generation
+        for sub in self._subs:
+
+            def on_message(
+                _ch: Channel,
+                method: Basic.Deliver,
+                properties: BasicProperties,
+                body: bytes,
+                sub: _Subscription = sub,
+            ) -> None:
+                sub.inbox.put(
+                    _Delivery(generation, method.delivery_tag, method.routing_key, properties, body)
+                )
+
+            channel.basic_consume(sub.queue, on_message, callback=self._on_consume_ok)
+
+    def _on_consume_ok(self, _frame: object) -> None:
+        self._consumers_ok += 1
+        if self._consumers_ok == len(self._subs):
+            self._became_ready()
+
+    def _became_ready(self) -> None:
+        if self._ever_ready:
+            self.metrics.reconnects.inc()
+            self.snapshot.count_reconnect()
+        self._ever_ready = True
+        self._attempt = 0
+        self.snapshot.set_connected(True)
+        self.snapshot.set_consuming(bool(self._subs))
+        self.metrics.connected.set(1)
+        self._ready.set()
+        log.info("connected to RabbitMQ", extra={"consuming": [s.queue for s in self._subs]})
+        self._poll_depths(self._generation)
+
+    def _on_server_cancel(self, _frame: object) -> None:
+        # The broker cancels a consumer when its queue is deleted; start over, redeclaring.
+        log.warning("consumer cancelled by the broker; reconnecting")
+        if self._connection is not None and self._connection.is_open:
+            self._connection.close()
+
+    def _on_channel_closed(self, channel: Channel, reason: Exception) -> None:
+        if channel is self._poll_channel:
+            self._poll_channel = None
+            return
+        if channel is not self._channel:
+            return
+        self._channel = None
+        self._mark_lost(reason)
+        if self._connection is not None and self._connection.is_open:
+            self._connection.close()
+
+    def _on_connection_closed(self, _connection: pika.SelectConnection, reason: Exception) -> None:
+        self._channel = None
+        self._poll_channel = None
+        if self._stopping.is_set():
+            self._mark_lost(reason)
+            self._ioloop_stop()
+            return
+        self._retry_later(reason)
+
+    def _mark_lost(self, reason: object) -> None:
+        was_ready = self._ready.is_set()
+        self._ready.clear()
+        self._generation += 1  # whatever was delivered so far will be redelivered
+        self.snapshot.set_connected(False, None if self._stopping.is_set() else str(reason))
+        self.metrics.connected.set(0)
+        pending = list(self._unconfirmed.values())
+        self._unconfirmed.clear()
+        for batch, _key in pending:
+            batch.settle(False)
+        if was_ready and not self._stopping.is_set():
+            log.warning("lost the connection to RabbitMQ", extra={"error": str(reason)})
+
+    def _ioloop_stop(self) -> None:
+        if self._ioloop is not None:
+            self._ioloop.stop()
+
+    def _io_cancel_consumers(self) -> None:
+        channel = self._channel
+        if channel is not None and channel.is_open:
+            for tag in list(channel.consumer_tags):
+                channel.basic_cancel(tag)
+        self.snapshot.set_consuming(False)
+
+    def _io_close(self) -> None:
+        if self._connection is not None and self._connection.is_open:
+            self._connection.close()
+        else:
+            self._ioloop_stop()
+
+    # --- I/O thread: publishing, confirms, acks ---
+
+    def _io_publish(self, envelopes: list[Envelope], batch: _Batch, generation: int | None) -> None:
+        channel = self._channel
+        if channel is None or not channel.is_open:
+            batch.settle(False)
+            return
+        if generation is not None and generation != self._generation:
+            batch.settle(False)
+            return
+        if not envelopes:
+            batch.settle(True)
+            return
+        for envelope in envelopes:
+            channel.basic_publish(
+                self.topology.exchange if envelope.exchange is None else envelope.exchange,
+                envelope.routing_key,
+                envelope.body,
+                envelope.properties,
+            )
+            self._seq += 1
+            self._unconfirmed[self._seq] = (batch, envelope.routing_key)
+
+    def _on_confirm(self, frame: Any) -> None:
+        method = frame.method
+        ok = isinstance(method, Basic.Ack)
+        tag: int = method.delivery_tag
+        if method.multiple:
+            while self._unconfirmed:
+                seq = next(iter(self._unconfirmed))
+                if seq > tag:
+                    break
+                batch, key = self._unconfirmed.pop(seq)
+                self._confirmed(batch, key, ok)
+        elif tag in self._unconfirmed:
+            batch, key = self._unconfirmed.pop(tag)
+            self._confirmed(batch, key, ok)
+
+    def _confirmed(self, batch: _Batch, routing_key: str, ok: bool) -> None:
+        if ok:
+            self.metrics.published.labels(routing_key).inc()
+        batch.settle(ok)
+
+    def _io_settle(self, delivery: _Delivery, action: str) -> bool:
+        """Ack, requeue or dead-letter a delivery; False when its channel is gone."""
+        channel = self._channel
+        if channel is None or not channel.is_open or delivery.generation != self._generation:
+            return False
+        if action == "ack":
+            channel.basic_ack(delivery.tag)
+        elif action == "requeue":
+            channel.basic_nack(delivery.tag, requeue=True)
+        else:
+            # requeue=False makes the quorum queue dead-letter it to <queue>.dead.
+            channel.basic_reject(delivery.tag, requeue=False)
+        return True
+
+    # --- queue depths for /status and /metrics ---
+
+    def _poll_depths(self, generation: int) -> None:
+        if generation != self._generation or self._stopping.is_set():
+            return
+        connection = self._connection
+        if connection is None or not connection.is_open:
+            return
+        if self._poll_channel is None or not self._poll_channel.is_open:
+            # A separate channel: a failed passive declare closes it, not the work channel.
+            connection.channel(on_open_callback=self._on_poll_channel)
+        else:
+            self._send_depth_queries(self._poll_channel)
+        assert self._ioloop is not None
+        self._ioloop.call_later(
+            self.settings.bus.depth_poll_interval, lambda: self._poll_depths(generation)
+        )
+
+    def _on_poll_channel(self, channel: Channel) -> None:
+        self._poll_channel = channel
+        channel.add_on_close_callback(self._on_channel_closed)
+        self._send_depth_queries(channel)
+
+    def _send_depth_queries(self, channel: Channel) -> None:
+        for work in WORK_QUEUES:
+            for name in (self.topology.queue(work), self.topology.dead_queue(work)):
+
+                def got(frame: Any, name: str = name) -> None:
+                    ok = frame.method
+                    self.snapshot.set_queue_depth(name, ok.message_count, ok.consumer_count)
+                    self.metrics.queue_messages.labels(name).set(ok.message_count)
+
+                channel.queue_declare(name, passive=True, callback=got)
+
+    # --- worker threads: the middleware around every handler ---
+
+    def _work(self, sub: _Subscription) -> None:
+        while True:
+            try:
+                delivery = sub.inbox.get(timeout=1.0)
+            except Empty:
+                continue
+            if delivery is None:
+                return
+            if self._stopping.is_set() or delivery.generation != self._generation:
+                # Unacked on a closed (or closing) channel: the broker redelivers it.
+                continue
+            work = self._work_for(sub, delivery)
+            try:
+                self._handle(work)
+            except Exception:  # the middleware itself must never kill the worker
+                log.exception("unexpected failure around a handler")
+                self._call_io(lambda work=work: self._after(work, "requeue", "retry"))
+
+    def _work_for(self, sub: _Subscription, delivery: _Delivery) -> _Work:
+        properties = delivery.properties
+        headers = properties.headers or {}
+        message_id = properties.message_id or ""
+        replay = str(headers.get(Header.REPLAY.value) or "")
+        return _Work(
+            sub,
+            delivery,
+            message_routing_key(properties, delivery.routing_key),
+            str(headers.get(Header.RUN_ID.value, "")),
+            (sub.queue, message_id, replay) if message_id else None,
+        )
+
+    def _handle(self, work: _Work) -> None:
+        sub, delivery, run_id = work.sub, work.delivery, work.run_id
+        properties = delivery.properties
+        headers = properties.headers or {}
+        replay = headers.get(Header.REPLAY.value)
+        message_id = properties.message_id or ""
+        with log_context(
+            run_id=run_id or None,
+            message_id=message_id or None,
+            routing_key=work.routing_key,
+            queue=sub.queue,
+        ):
+            claim = self._claim(work)
+            if claim == "handled":
+                log.info("already handled; acknowledging the duplicate")
+                self._call_io(lambda: self._after(work, "ack", "duplicate", original=False))
+                return
+            if claim == "waiting":
+                return  # settled like its twin in progress, when that one is
+            try:
+                message = decode_delivery(properties, delivery.routing_key, delivery.body)
+            except Exception as exc:
+                log.exception("undecodable message; dead-lettering it")
+                self._dead_letter(work, f"undecodable: {exc}")
+                self._call_io(lambda: self._after(work, "dead", "dead"))
+                return
+            started = time.perf_counter()
+            try:
+                outputs = list(sub.handler(message))
+            except PermanentError as exc:
+                log.exception("permanent failure; dead-lettering the message")
+                self._dead_letter(work, str(exc))
+                self._call_io(lambda: self._after(work, "dead", "dead"))
+                return
+            except Exception as exc:
+                self._failed(work, exc, int(headers.get(Header.DELIVERY_COUNT.value) or 0))
+                return
+            finally:
+                self.metrics.handler_seconds.labels(sub.queue).observe(
+                    time.perf_counter() - started
+                )
+            compress = self.settings.bus.compress_min_bytes
+            envelopes = [encode(o, self.service, compress, replay) for o in outputs]
+
+        def on_io() -> None:
+            def confirmed(ok: bool) -> None:
+                self._after(work, *(("ack", "ok") if ok else ("requeue", "retry")))
+
+            self._io_publish(envelopes, _Batch(len(envelopes), confirmed), delivery.generation)
+
+        self._call_io(on_io)
+
+    def _failed(self, work: _Work, exc: Exception, failures: int) -> None:
+        """Requeue after a backoff; the delivery limit turns a poison message into a dead
+        letter. ``failures``: earlier failed deliveries of this message."""
+        retryable = isinstance(exc, RetryableError)
+        log.warning(
+            "handler failed; requeueing"
+            + ("" if retryable else " (the delivery limit catches a poison message)"),
+            exc_info=not retryable,
+            extra={"error": str(exc), "failed_deliveries": failures},
+        )
+        if failures >= self.settings.bus.delivery_limit:
+            # This requeue uses up x-delivery-limit: the queue dead-letters the message.
+            self._dead_letter(work, f"{type(exc).__name__}: {exc}")
+            self._call_io(lambda: self._after(work, "requeue", "dead"))
+            return
+        cap = 30.0 if retryable else 2.0
+        self._stopping.wait(min(cap, 0.1 * 2**failures))
+        self._call_io(lambda: self._after(work, "requeue", "retry"))
+
+    def _dead_letter(self, work: _Work, error: str) -> None:
+        if self.on_dead_letter is None:
+            return
+        dead = self.topology.dead_queue(work.sub.work)
+        message_id = work.delivery.properties.message_id or ""
+        try:
+            self.on_dead_letter(dead, work.routing_key, message_id, error, work.run_id or None)
+        except Exception:
+            log.exception("the dead-letter hook failed")
+
+    def _claim(self, work: _Work) -> str:
+        """``handled`` (a duplicate of a message done before), ``waiting`` (its twin is in
+        progress: parked until that one settles) or ``mine``."""
+        if work.key is None:
+            return "mine"
+        with self._handled_lock:
+            if work.key in self._handled:
+                return "handled"
+            twins = self._in_progress.get(work.key)
+            if twins is not None:
+                twins.append(work)
+                return "waiting"
+            self._in_progress[work.key] = []
+            return "mine"
+
+    def _after(self, work: _Work, action: str, outcome: str, original: bool = True) -> None:
+        """On the I/O thread: settle the delivery (and any twins parked behind it), record
+        the outcome."""
+        if not self._io_settle(work.delivery, action):
+            outcome = "stale"  # the channel went away; the broker redelivers the message
+        twins: list[_Work] = []
+        if original and work.key is not None:
+            with self._handled_lock:
+                twins = self._in_progress.pop(work.key, [])
+                if outcome == "ok":
+                    self._handled[work.key] = None
+                    while len(self._handled) > DEDUP_MEMORY:
+                        self._handled.popitem(last=False)
+        self._record(work, outcome)
+        for twin in twins:
+            if outcome == "ok":
+                self._after(twin, "ack", "duplicate", original=False)
+            else:
+                self._after(twin, "requeue", "retry", original=False)
+
+    def _record(self, work: _Work, outcome: str) -> None:
+        self.metrics.handled.labels(work.sub.queue, work.routing_key or "?", outcome).inc()
+        if work.run_id:
+            message_id = work.delivery.properties.message_id or ""
+            self.snapshot.record(work.run_id, message_id, work.routing_key, work.sub.queue, outcome)
+
+
+def alerting_hook(settings: Settings, service: str) -> DeadLetterHook:
+    """A dead-letter hook that alerts the admin (common/alerts.py, with its cooldown)."""
+    from common import alerts
+
+    notifier = alerts.Notifier(settings)
+
+    def hook(queue: str, routing_key: str, message_id: str, error: str, run_id: str | None) -> None:
+        notifier(alerts.dead_lettered(service, queue, routing_key, message_id, error, run_id))
+
+    return hook

@@ -1,0 +1,806 @@
+"""Publishing to GitHub: fork sync, one branch and one pull request per system, no flood.
+
+A run is planned first and then carried out; ``plan()`` alone is the dry run (it fetches
+and reads GitHub but writes nothing anywhere). The rules a maintainer can rely on:
+
+- one open pull request per system; a new value updates it (same number, branch
+  force-updated with a lease, body rewritten) instead of opening another;
+- a change set a maintainer closed unmerged (same fingerprint: file + sorted object, field,
+  new value) is never proposed again; a different value from the source is;
+- a branch somebody else has committed to is left alone;
+- branches are deleted from the fork only after GitHub says their pull request is merged or
+  closed;
+- at most ``max_prs`` pull requests are opened or updated per run (up-to-date ones are
+  free), the rest wait in a first-come queue; optionally at most ``max_open_prs`` open at once;
+- one system's failed push or API call is reported FAILED and retried next run, the others
+  go on; the token never appears in a log line, an error or a report.
+
+HTTP retries are PyGithub's own ``GithubRetry`` (a urllib3 ``Retry``), extended by
+``OecRetry``: 5xx, 429 and secondary-rate-limit 403s are retried honouring ``Retry-After``
+and ``x-ratelimit-remaining``/``x-ratelimit-reset``; the sleep is injectable.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import requests
+from github import Auth, Github, GithubException, GithubRetry
+from github.GithubException import RateLimitExceededExceedsMaxWait, RateLimitExceededException
+from github.PullRequest import PullRequest
+from github.Repository import Repository
+from pydantic import SecretStr
+from urllib3 import Retry
+from urllib3.response import BaseHTTPResponse
+
+from common import prtext
+from common.config import Settings
+from common.gitrepo import BRANCH_PREFIX, blob_sha, existing_tips, write_branches_batched
+from common.proposals import Proposal
+from services.publisher.model import Published, PublishState, Sink
+from services.publisher.pr_store import PrStore, fingerprint
+from services.publisher.repos import (
+    ForkClone,
+    ForkState,
+    ForkSync,
+    RefUpdate,
+    Tip,
+    branch_commit,
+    is_git_error,
+)
+
+__all__ = [
+    "Action",
+    "GitHubSink",
+    "OecRetry",
+    "PlanItem",
+    "PublishPlan",
+    "Redactor",
+    "render_plan",
+    "sink_from_settings",
+]
+
+log = logging.getLogger("oec_sync.publisher.github")
+
+# Seconds: GitHub asks for at least a minute after a secondary rate limit without headers.
+SECONDARY_RATE_WAIT = 60.0
+# Seconds: a longer wait (a primary limit resetting in an hour) fails the rest of the run
+# instead of blocking the publisher; those systems are retried next run.
+MAX_RATE_LIMIT_WAIT = 900.0
+
+
+# -- secrets -------------------------------------------------------------------------------
+
+
+class Redactor(logging.Filter):
+    """Replaces every registered secret (and its Basic-auth forms) by ``***``.
+
+    Installed on the loggers of PyGithub, urllib3 and GitPython as well as ours, because a
+    server's error body or a library's debug line may echo what it was sent.
+    """
+
+    LOGGERS = (
+        "oec_sync",
+        "oec_sync.publisher.github",
+        "github",
+        "github.Requester",
+        "github.GithubRetry",
+        "github.MainClass",
+        "urllib3",
+        "urllib3.connectionpool",
+        "urllib3.util.retry",
+        "git",
+        "git.cmd",
+        "git.remote",
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def add(self, secret: str) -> None:
+        if not secret:
+            return
+        self.secrets.add(secret)
+        for user in ("x-access-token", "token", ""):
+            self.secrets.add(base64.b64encode(f"{user}:{secret}".encode()).decode())
+
+    def __call__(self, text: str) -> str:
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            clean = self(message)
+            if clean != message:
+                record.msg, record.args = clean, ()
+            if record.exc_info:
+                # Formatters render exc_info themselves; a traceback that would show a secret
+                # is folded into the (redacted) message instead.
+                trace = logging.Formatter().formatException(record.exc_info)
+                if self(trace) != trace:
+                    record.msg, record.args = f"{record.msg}\n{self(trace)}", ()
+                    record.exc_info, record.exc_text = None, None
+        return True
+
+    def install(self) -> None:
+        for name in self.LOGGERS:
+            logger = logging.getLogger(name)
+            if self not in logger.filters:
+                logger.addFilter(self)
+
+
+REDACTOR = Redactor()
+
+
+# -- HTTP retries --------------------------------------------------------------------------
+
+
+class OecRetry(GithubRetry):
+    """PyGithub's ``GithubRetry`` with the waits GitHub documents and an injectable sleep.
+
+    On top of GithubRetry (5xx, and 403s that are rate limits): 429 is retried, PATCH is
+    retried (editing a body is idempotent), and before every retry it waits for
+    ``Retry-After`` if given, else until ``x-ratelimit-reset`` when ``x-ratelimit-remaining``
+    is 0, else the exponential backoff (at least ``secondary_rate_wait`` after a secondary
+    rate limit), as GitHub's REST documentation on rate limits asks. A wait longer than
+    ``max_rate_limit_wait`` raises ``RateLimitExceededExceedsMaxWait`` instead of sleeping.
+    """
+
+    def __init__(
+        self,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        **kwargs: Any,
+    ) -> None:
+        self._sleep_fn = sleep
+        self._clock = clock
+        kwargs.setdefault("status_forcelist", [*range(500, 600), 429])
+        kwargs.setdefault(
+            "allowed_methods", Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH"}
+        )
+        super().__init__(**kwargs)
+
+    def new(self, **kw: Any) -> OecRetry:
+        kw.setdefault("sleep", self._sleep_fn)
+        kw.setdefault("clock", self._clock)
+        return super().new(**kw)  # type: ignore[return-value]
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        wait = self.get_backoff_time()
+        if response is not None:
+            after = self.get_retry_after(response) if self.respect_retry_after_header else None
+            if after is not None:
+                wait = after
+            elif (reset := self._until_reset(response)) is not None:
+                wait = reset
+        limit = self.max_rate_limit_wait
+        if limit is not None and wait > limit and response is not None:
+            raise RateLimitExceededExceedsMaxWait(
+                response.status, None, dict(response.headers), wait=wait
+            )
+        if wait > 0:
+            self._sleep_fn(wait)
+
+    def _until_reset(self, response: BaseHTTPResponse) -> float | None:
+        remaining = response.headers.get("x-ratelimit-remaining")
+        reset = response.headers.get("x-ratelimit-reset")
+        if remaining != "0" or not reset or not reset.isdigit():
+            return None
+        # +1: the reset happens somewhere within that second.
+        return max(0.0, int(reset) - self._clock()) + 1
+
+
+def make_retry(
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+    total: int = 6,
+    backoff_factor: float = 1.0,
+    secondary_rate_wait: float = SECONDARY_RATE_WAIT,
+    max_rate_limit_wait: float = MAX_RATE_LIMIT_WAIT,
+) -> OecRetry:
+    """The retry policy of every GitHub call: ~1+2+4+8+16 s of backoff over 6 tries."""
+    return OecRetry(
+        sleep=sleep,
+        clock=clock,
+        total=total,
+        backoff_factor=backoff_factor,
+        secondary_rate_wait=secondary_rate_wait,
+        max_rate_limit_wait=max_rate_limit_wait,
+        # After the last try, return the response so PyGithub raises a GithubException that
+        # carries the status, instead of a bare urllib3 MaxRetryError.
+        raise_on_status=False,
+    )
+
+
+# Errors after which further calls in this run would only hammer an unavailable GitHub.
+_STOP = (
+    RateLimitExceededException,
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.RetryError,
+)
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """GitHub is down or limiting us (retries already spent): stop calling it this run."""
+    if isinstance(exc, _STOP):
+        return True
+    return isinstance(exc, GithubException) and (exc.status >= 500 or exc.status == 429)
+
+
+# -- the plan ------------------------------------------------------------------------------
+
+
+class Action(StrEnum):
+    OPEN = "open"  # push the branch (unless already there) and open a pull request
+    UPDATE = "update"  # force-push the branch and/or rewrite the open pull request
+    KEEP = "keep"  # the open pull request already proposes exactly this
+    QUEUE = "queue"  # over the cap: a later run
+    SUPPRESS = "suppress"  # a maintainer closed this very change set unmerged
+    HOLD = "hold"  # someone else committed to the branch: left alone
+    FAIL = "fail"
+
+
+_STATE = {
+    Action.OPEN: PublishState.OPENED,
+    Action.UPDATE: PublishState.UPDATED,
+    Action.KEEP: PublishState.UP_TO_DATE,
+    Action.QUEUE: PublishState.QUEUED,
+    Action.SUPPRESS: PublishState.SUPPRESSED,
+    Action.HOLD: PublishState.SUPPRESSED,
+    Action.FAIL: PublishState.FAILED,
+}
+
+
+@dataclass
+class OpenPull:
+    number: int
+    branch: str
+    fingerprint: str
+    head_sha: str
+    url: str
+    title: str
+    body: str
+    pull: PullRequest | None = None
+
+
+@dataclass
+class Closure:
+    """A pull request that was open at the last run and is merged or closed now."""
+
+    number: int
+    branch: str
+    fingerprint: str
+    merged: bool
+    head_sha: str
+    url: str
+
+
+@dataclass
+class Deletion:
+    branch: str
+    expected: str  # the fork branch's commit; deleted only if it is still there
+    numbers: list[int]  # the closed pull requests whose branch this is
+
+
+@dataclass
+class PlanItem:
+    proposal: Proposal
+    action: Action
+    fingerprint: str
+    reason: str = ""
+    pull: OpenPull | None = None
+    push: bool = False  # the branch must be (re)written and pushed
+    tip: Tip | None = None  # the fork branch now
+
+    def published(self) -> Published:
+        failed = self.action in {Action.FAIL, Action.HOLD, Action.SUPPRESS}
+        return Published(
+            proposal=self.proposal,
+            state=_STATE[self.action],
+            url=self.pull.url if self.pull else None,
+            error=REDACTOR(self.reason) if failed and self.reason else None,
+        )
+
+
+@dataclass
+class PublishPlan:
+    """What a run does (or would do, as a dry run)."""
+
+    fork: ForkSync | None
+    base_branch: str
+    upstream_head: str
+    items: list[PlanItem]
+    closures: list[Closure] = field(default_factory=list)
+    deletions: list[Deletion] = field(default_factory=list)
+    adopted: list[OpenPull] = field(default_factory=list)
+    open_count: int = 0
+    error: str | None = None
+
+    def published(self) -> list[Published]:
+        return sorted((i.published() for i in self.items), key=lambda p: p.proposal.file)
+
+    def count(self, action: Action) -> int:
+        return sum(i.action is action for i in self.items)
+
+
+def render_plan(plan: PublishPlan) -> str:
+    """The dry run as text: one line per system that would change, then the totals."""
+    lines: list[str] = []
+    if plan.error:
+        lines.append(f"cannot plan: {REDACTOR(plan.error)}")
+    if plan.fork:
+        lines.append(f"fork {plan.fork.branch}: {plan.fork.state.value}")
+    for closure in plan.closures:
+        how = "merged" if closure.merged else "closed unmerged"
+        lines.append(f"PR #{closure.number} ({closure.branch}) was {how}")
+    for deletion in plan.deletions:
+        lines.append(f"delete branch {deletion.branch} on the fork")
+    order = [Action.OPEN, Action.UPDATE, Action.FAIL, Action.HOLD, Action.SUPPRESS, Action.QUEUE]
+    for action in order:
+        for item in sorted(plan.items, key=lambda i: i.proposal.file):
+            if item.action is action:
+                what = f"PR #{item.pull.number}" if item.pull else item.proposal.branch
+                note = f" — {REDACTOR(item.reason)}" if item.reason else ""
+                lines.append(f"{action.value:8} {item.proposal.file} ({what}){note}")
+    totals = ", ".join(f"{plan.count(a)} {a.value}" for a in Action if plan.count(a))
+    lines.append(f"{len(plan.items)} systems: {totals or 'nothing to do'}")
+    return "\n".join(lines)
+
+
+# -- the sink ------------------------------------------------------------------------------
+
+
+def _error(exc: BaseException) -> str:
+    if isinstance(exc, GithubException):
+        message = exc.message or (exc.data.get("message") if isinstance(exc.data, dict) else "")
+        text = f"GitHub {exc.status}: {message or exc.data}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return REDACTOR(text)[:1000]
+
+
+def _already_exists(exc: GithubException) -> bool:
+    return exc.status == 422 and "already exists" in str(exc.data).lower()
+
+
+class GitHubSink:
+    """Publishes proposals as branches of a fork and pull requests against upstream.
+
+    Construct with ``GitHubSink.from_settings(settings)`` (or ``sink_from_settings``, which
+    falls back to the LocalSink without a token). ``api_url`` points PyGithub at GitHub,
+    GitHub Enterprise (``https://host/api/v3``) or a test server; the clone URLs come from
+    the API's repository objects.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: SecretStr,
+        upstream: str,
+        fork: str | None,
+        clone_dir: Path,
+        store: PrStore,
+        api_url: str = "https://api.github.com",
+        max_open_prs: int = 0,
+        retry: Retry | None = None,
+        timeout: int = 30,
+        seconds_between_requests: float | None = 0.25,
+        seconds_between_writes: float | None = 1.0,
+    ) -> None:
+        REDACTOR.add(token.get_secret_value())
+        REDACTOR.install()
+        self.token = token
+        self.upstream_name = upstream
+        self.fork_name = fork
+        self.clone_dir = clone_dir
+        self.store = store
+        self.max_open_prs = max_open_prs
+        # GitHub's own advice is serial writes at least a second apart; the library does it.
+        self.gh = Github(
+            base_url=api_url.rstrip("/"),
+            auth=Auth.Token(token.get_secret_value()),
+            retry=retry if retry is not None else make_retry(),
+            timeout=timeout,
+            per_page=100,
+            seconds_between_requests=seconds_between_requests,
+            seconds_between_writes=seconds_between_writes,
+        )
+        self._upstream: Repository | None = None
+        self._fork: Repository | None = None
+        self._clone: ForkClone | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> GitHubSink:
+        if settings.github_token is None:
+            raise ValueError("GitHubSink needs OEC_SYNC_GITHUB_TOKEN")
+        base = settings.data_dir / "publisher"
+        options: dict[str, Any] = {
+            "token": settings.github_token,
+            "upstream": settings.github_upstream,
+            "fork": settings.github_fork,
+            "clone_dir": base / "fork.git",
+            "store": PrStore(base / "pulls.sqlite3"),
+            "api_url": settings.github_api_url,
+            "max_open_prs": getattr(settings, "max_open_prs", 0),
+        }
+        options.update(overrides)
+        return cls(**options)
+
+    # -- planning --------------------------------------------------------------------------
+
+    def _repositories(self) -> tuple[Repository, Repository, ForkClone]:
+        upstream = self.gh.get_repo(self.upstream_name)
+        fork_name = self.fork_name or f"{self.gh.get_user().login}/{upstream.name}"
+        fork = self.gh.get_repo(fork_name)
+        clone = ForkClone(self.clone_dir, fork.clone_url, upstream.clone_url, self.token)
+        self._upstream, self._fork, self._clone = upstream, fork, clone
+        return upstream, fork, clone
+
+    def _open_pulls(self, upstream: Repository, fork: Repository) -> dict[str, OpenPull]:
+        """Our open pull requests by branch (GitHub is the truth; one list call per 100)."""
+        known = {p.number: p.fingerprint for p in self.store.open_pulls()}
+        found: dict[str, OpenPull] = {}
+        for pull in upstream.get_pulls(state="open", sort="created", direction="asc"):
+            head = pull.head
+            repo = head.repo
+            if repo is None or repo.full_name.lower() != fork.full_name.lower():
+                continue
+            if not head.ref.startswith(BRANCH_PREFIX) or head.ref in found:
+                continue
+            fp = known.get(pull.number) or prtext.fingerprint_of(pull.body) or ""
+            found[head.ref] = OpenPull(
+                pull.number,
+                head.ref,
+                fp,
+                head.sha,
+                pull.html_url,
+                pull.title,
+                pull.body or "",
+                pull,
+            )
+        return found
+
+    def _closures(self, upstream: Repository, open_pulls: dict[str, OpenPull]) -> list[Closure]:
+        """Pull requests the store had open that GitHub no longer lists as open."""
+        listed = {p.number for p in open_pulls.values()}
+        closures: list[Closure] = []
+        for stored in self.store.open_pulls():
+            if stored.number in listed:
+                continue
+            try:
+                pull = upstream.get_pull(stored.number)
+                state, merged, head_sha = pull.state, bool(pull.merged), pull.head.sha
+            except GithubException as exc:
+                if exc.status != 404:
+                    raise
+                state, merged, head_sha = "closed", False, stored.head_sha
+            if state == "open":
+                continue  # listed late; it is adopted next run
+            closures.append(
+                Closure(
+                    stored.number, stored.branch, stored.fingerprint, merged, head_sha, stored.url
+                )
+            )
+        return closures
+
+    def plan(self, proposals: list[Proposal], max_prs: int) -> PublishPlan:
+        """Decide what to do with each proposal; writes nothing (the dry run)."""
+        upstream, fork, clone = self._repositories()
+        upstream_head, fork_head = clone.fetch(upstream.default_branch, fork.default_branch)
+        sync = clone.fork_sync(fork.default_branch, fork_head, upstream_head)
+        open_pulls = self._open_pulls(upstream, fork)
+        closures = self._closures(upstream, open_pulls)
+        stored_open = {p.number for p in self.store.open_pulls()}
+        adopted = [p for p in open_pulls.values() if p.number not in stored_open]
+        rejected = self.store.rejected_set() | {
+            (c.branch, c.fingerprint) for c in closures if not c.merged and c.fingerprint
+        }
+        tips = clone.tips()
+        items = self._classify(proposals, clone, upstream_head, tips, open_pulls, rejected)
+        self._apply_cap(items, max_prs, len(open_pulls))
+        deletions = self._deletions(closures, items, tips, open_pulls)
+        return PublishPlan(
+            fork=sync,
+            base_branch=upstream.default_branch,
+            upstream_head=upstream_head,
+            items=items,
+            closures=closures,
+            deletions=deletions,
+            adopted=adopted,
+            open_count=len(open_pulls),
+        )
+
+    def _classify(
+        self,
+        proposals: list[Proposal],
+        clone: ForkClone,
+        head: str,
+        tips: dict[str, Tip],
+        open_pulls: dict[str, OpenPull],
+        rejected: set[tuple[str, str]],
+    ) -> list[PlanItem]:
+        ordered = sorted(proposals, key=lambda p: p.file)
+        at_head_files = clone.files_at(head) or {}
+        diffs = clone.changes(t.sha for t in tips.values() if t.ours)
+        items: list[PlanItem] = []
+        seen: set[str] = set()
+        for p in ordered:
+            base_files = clone.files_at(p.base_commit)
+            at_head = at_head_files.get(p.file)
+            fp = fingerprint(p)
+            tip = tips.get(p.branch)
+            pull = open_pulls.get(p.branch)
+            item = PlanItem(p, Action.FAIL, fp, pull=pull, tip=tip)
+            items.append(item)
+            if p.branch in seen:
+                item.reason = f"another file of this run maps to branch {p.branch}"
+                continue
+            seen.add(p.branch)
+            if base_files is None:
+                item.reason = f"base commit {p.base_commit[:12] or '(none)'} is not upstream's"
+                continue
+            if base_files.get(p.file) != at_head:
+                item.reason = (
+                    f"{p.file} changed upstream since {p.base_commit[:12]}; "
+                    "proposed again from the next index"
+                )
+                continue
+            # The fork branch proposes this very diff: our one-file commit, the same new text,
+            # on a parent whose copy of the file is upstream's current one (so an unrelated
+            # upstream commit does not make every open pull request move).
+            diff = diffs.get(tip.sha, {}) if tip is not None else {}
+            same = (
+                tip is not None
+                and tip.ours
+                and list(diff) == [p.file]
+                and diff[p.file] == (at_head, blob_sha(p.text.encode("utf-8")))
+            )
+            if pull is not None:
+                if tip is not None and not tip.ours:
+                    item.action = Action.HOLD
+                    item.reason = "the branch has commits by someone else; left as it is"
+                elif same and pull.fingerprint == fp:
+                    item.action = Action.KEEP
+                elif (p.branch, fp) in rejected:
+                    item.action = Action.SUPPRESS
+                    item.reason = "a maintainer closed this change unmerged before"
+                else:
+                    item.action, item.push = Action.UPDATE, not same
+            elif (p.branch, fp) in rejected:
+                item.action = Action.SUPPRESS
+                item.reason = "a maintainer closed this change unmerged before"
+            else:
+                item.action, item.push = Action.OPEN, not same
+        return items
+
+    def _apply_cap(self, items: list[PlanItem], max_prs: int, open_count: int) -> None:
+        """Updates first (open PRs stay right), then new PRs, both oldest-waiting first."""
+        waiting = self.store.queue_order()
+
+        def order(item: PlanItem) -> tuple[float, str]:
+            return (waiting.get(item.proposal.branch, math.inf), item.proposal.file)
+
+        budget = max_prs if max_prs > 0 else math.inf
+        room = self.max_open_prs - open_count if self.max_open_prs > 0 else math.inf
+        for action in (Action.UPDATE, Action.OPEN):
+            for item in sorted((i for i in items if i.action is action), key=order):
+                if budget <= 0 or (action is Action.OPEN and room <= 0):
+                    item.action, item.push = Action.QUEUE, False
+                    limit = "open pull requests" if budget > 0 else "pull requests per run"
+                    item.reason = f"over the cap of {limit}; proposed in a later run"
+                    continue
+                budget -= 1
+                if action is Action.OPEN:
+                    room -= 1
+
+    def _deletions(
+        self,
+        closures: list[Closure],
+        items: list[PlanItem],
+        tips: dict[str, Tip],
+        open_pulls: dict[str, OpenPull],
+    ) -> list[Deletion]:
+        """Branches of merged or closed PRs that are still on the fork and nobody needs."""
+        pending: dict[str, list[tuple[int, str]]] = {}
+        for stored in self.store.branches_to_delete():
+            pending.setdefault(stored.branch, []).append((stored.number, stored.head_sha))
+        for closure in closures:
+            pending.setdefault(closure.branch, []).append((closure.number, closure.head_sha))
+        pushed = {i.proposal.branch for i in items if i.push}
+        deletions: list[Deletion] = []
+        for branch, pulls in sorted(pending.items()):
+            numbers = [n for n, _ in pulls]
+            tip = tips.get(branch)
+            if branch in open_pulls or branch in pushed:
+                # A newer proposal reuses the branch: nothing to delete for the old PR.
+                deletions.append(Deletion(branch, "", numbers))
+            elif tip is None or tip.sha not in {sha for _, sha in pulls}:
+                # Gone already, or it holds a newer commit of ours awaiting its PR.
+                deletions.append(Deletion(branch, "", numbers))
+            else:
+                deletions.append(Deletion(branch, tip.sha, numbers))
+        return deletions
+
+    # -- carrying it out -------------------------------------------------------------------
+
+    def publish(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
+        """Plan and carry out; every proposal comes back with its state (sorted by file)."""
+        try:
+            plan = self.plan(proposals, max_prs)
+        except Exception as exc:
+            if not (isinstance(exc, (GithubException, *_STOP)) or is_git_error(exc)):
+                raise
+            reason = f"nothing published: {_error(exc)}"
+            log.error("publisher: %s", reason)
+            return [
+                Published(proposal=p, state=PublishState.FAILED, error=reason) for p in proposals
+            ]
+        return self.execute(plan)
+
+    def execute(self, plan: PublishPlan) -> list[Published]:
+        assert self._upstream is not None and self._fork is not None and self._clone is not None
+        upstream, fork, clone = self._upstream, self._fork, self._clone
+        if plan.fork and plan.fork.state is ForkState.FAST_FORWARD:
+            clone.sync_fork(plan.fork)
+            if plan.fork.error:
+                log.error("fork %s not synced: %s", plan.fork.branch, REDACTOR(plan.fork.error))
+        elif plan.fork and plan.fork.state is ForkState.DIVERGED:
+            log.error(
+                "fork %s has diverged from upstream; not synced (pull requests go on, based "
+                "on upstream)",
+                plan.fork.branch,
+            )
+        with self.store.transaction():
+            for c in plan.closures:
+                self.store.record_closed(
+                    c.number, c.branch, c.fingerprint, c.merged, c.head_sha, c.url
+                )
+                how = "merged" if c.merged else "closed unmerged"
+                log.info("PR #%d (%s) was %s", c.number, c.branch, how)
+            for p in plan.adopted:
+                self.store.record_open(p.number, p.branch, p.fingerprint, p.head_sha, p.url)
+
+        self._push(plan, clone)
+        self._pull_requests(plan, upstream, fork)
+
+        with self.store.transaction():
+            self.store.enqueue(i.proposal.branch for i in plan.items if i.action is Action.QUEUE)
+            self.store.dequeue(
+                i.proposal.branch
+                for i in plan.items
+                if i.action in {Action.OPEN, Action.UPDATE, Action.KEEP, Action.SUPPRESS}
+            )
+        summary = ", ".join(f"{plan.count(a)} {a.value}" for a in Action if plan.count(a))
+        log.info("published %d systems: %s", len(plan.items), summary or "nothing to do")
+        return plan.published()
+
+    def _push(self, plan: PublishPlan, clone: ForkClone) -> None:
+        """Write every branch that must change (one fast-import), then push in batches."""
+        to_push = [i for i in plan.items if i.push]
+        commits = [branch_commit(i.proposal, plan.upstream_head) for i in to_push]
+        try:
+            write_branches_batched(clone.path, commits)
+            written = existing_tips(clone.path, commits)
+        except Exception as exc:
+            if not is_git_error(exc):
+                raise
+            for item in to_push:
+                item.action, item.reason = Action.FAIL, f"writing the branch: {_error(exc)}"
+            written = {}
+        updates = [
+            RefUpdate(
+                i.proposal.branch, written[i.proposal.branch][0], i.tip.sha if i.tip else None
+            )
+            for i in to_push
+            if i.action is not Action.FAIL
+        ]
+        updates += [RefUpdate(d.branch, None, d.expected) for d in plan.deletions if d.expected]
+        results = clone.push(updates) if updates else {}
+        for item in to_push:
+            error = results.get(item.proposal.branch)
+            if error and item.action is not Action.FAIL:
+                item.action, item.reason = Action.FAIL, REDACTOR(error)
+                log.warning("%s: %s", item.proposal.branch, item.reason)
+        done: list[int] = []
+        for deletion in plan.deletions:
+            error = results.get(deletion.branch) if deletion.expected else None
+            if error:
+                log.warning("branch %s not deleted: %s", deletion.branch, REDACTOR(error))
+            else:
+                done += deletion.numbers
+                if deletion.expected:
+                    log.info("deleted branch %s on the fork", deletion.branch)
+        with self.store.transaction():
+            self.store.mark_branch_deleted(done)
+
+    def _pull_requests(self, plan: PublishPlan, upstream: Repository, fork: Repository) -> None:
+        """Open or update pull requests, one at a time; a failure costs only its system."""
+        owner = fork.full_name.split("/", 1)[0]
+        stopped: str | None = None
+        for item in sorted(plan.items, key=lambda i: i.proposal.file):
+            if item.action not in {Action.OPEN, Action.UPDATE}:
+                continue
+            if stopped:
+                item.action, item.reason = Action.FAIL, f"not attempted: {stopped}"
+                continue
+            p = item.proposal
+            body = prtext.with_fingerprint(p.body, item.fingerprint)
+            try:
+                if item.action is Action.OPEN:
+                    pull = self._open(upstream, owner, plan.base_branch, p, body)
+                else:
+                    assert item.pull is not None and item.pull.pull is not None
+                    pull = item.pull.pull
+                    if pull.title != p.title or pull.body != body:
+                        pull.edit(title=p.title, body=body)
+            except Exception as exc:
+                if not isinstance(exc, (GithubException, *_STOP)):
+                    raise
+                item.action, item.reason = Action.FAIL, _error(exc)
+                log.warning("%s: pull request failed: %s", p.branch, item.reason)
+                if _unavailable(exc):
+                    stopped = f"GitHub unavailable ({item.reason})"
+                continue
+            head_sha = pull.head.sha
+            item.pull = OpenPull(
+                pull.number,
+                p.branch,
+                item.fingerprint,
+                head_sha,
+                pull.html_url,
+                p.title,
+                body,
+                pull,
+            )
+            with self.store.transaction():
+                self.store.record_open(
+                    pull.number, p.branch, item.fingerprint, head_sha, pull.html_url
+                )
+            verb = "opened" if item.action is Action.OPEN else "updated"
+            log.info("PR #%d %s for %s", pull.number, verb, p.file)
+
+    def _open(
+        self, upstream: Repository, owner: str, base: str, proposal: Proposal, body: str
+    ) -> PullRequest:
+        head = f"{owner}:{proposal.branch}"
+        try:
+            return upstream.create_pull(
+                base=base, head=head, title=proposal.title, body=body, maintainer_can_modify=True
+            )
+        except GithubException as exc:
+            # A retried POST whose first attempt did go through: adopt that pull request.
+            if not _already_exists(exc):
+                raise
+            for pull in upstream.get_pulls(state="open", head=head):
+                if pull.title != proposal.title or pull.body != body:
+                    pull.edit(title=proposal.title, body=body)
+                return pull
+            raise
+
+
+def sink_from_settings(settings: Settings) -> Sink:
+    """GitHubSink with a token, else LocalSink (branches in the checkout, drafts in the outbox)."""
+    if settings.github_token is None or not settings.github_token.get_secret_value():
+        from services.publisher.local import LocalSink
+
+        return LocalSink(settings.oec_repo, settings.outbox_dir)
+    return GitHubSink.from_settings(settings)
+
+
+def published_counts(results: Iterable[Published]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.state.value] = counts.get(r.state.value, 0) + 1
+    return counts

@@ -1,0 +1,136 @@
+"""``oec-sync publisher``: collects each run's outcomes and publishes its branches and PRs.
+
+Run exactly one: the run state is local (SQLite under ``OEC_SYNC_DATA_DIR``). Without a
+GitHub token it writes branches into ``OEC_SYNC_OEC_REPO`` and PR drafts into the outbox
+(LocalSink), as ``oec-sync run`` does. The same process keeps the snapshot archive's manifest
+(common/archive.py) from the archive queue, since it holds the data volume.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+
+from common import topology
+from common.archive import Archive, Recorder
+from common.bus.rabbitmq import RabbitMQBus, alerting_hook
+from common.config import Settings
+from common.status import Service
+from services.publisher.github import sink_from_settings
+from services.publisher.handler import GitTexts
+from services.publisher.runstore import DurablePublisher, OrderedPublisherHandler, RunStore
+
+log = logging.getLogger(__name__)
+
+
+class FetchingTexts(GitTexts):
+    """System files at a commit, fetching ``remote`` first when the commit the indexer pinned
+    is not in this checkout yet (indexer and publisher have clones of their own)."""
+
+    def __init__(self, repo: Path, remote: str | None) -> None:
+        super().__init__(repo)
+        self.remote = remote
+
+    def _ensure(self, commit: str) -> None:
+        if self.remote and not _has_commit(self.repo, commit):
+            subprocess.run(
+                ["git", "-C", str(self.repo), "fetch", "--quiet", self.remote],
+                check=False,
+                capture_output=True,
+                timeout=300,
+            )
+
+    def read(self, commit: str, files: list[str]) -> dict[str, str | None]:
+        self._ensure(commit)
+        return super().read(commit, files)
+
+    def files(self, commit: str) -> set[str]:
+        self._ensure(commit)
+        return super().files(commit)
+
+
+def _has_commit(repo: Path, commit: str) -> bool:
+    done = subprocess.run(
+        ["git", "-C", str(repo), "cat-file", "-e", f"{commit}^{{commit}}"],
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def add_routes(app: FastAPI, publisher: DurablePublisher) -> None:
+    @app.get("/runs")
+    def runs(limit: int = 20) -> list[dict[str, Any]]:
+        """Newest runs first, with their state and progress per catalogue."""
+        return publisher.store.summaries(limit)
+
+    @app.get("/runs/{run_id}")
+    def run(run_id: str) -> dict[str, Any]:
+        """A run's report: counts, and every proposed system with its changes."""
+        report = publisher.report(run_id)
+        if report is None:
+            raise HTTPException(404, f"no run {run_id}")
+        return report
+
+
+def sweep_runs(publisher: DurablePublisher, bus: RabbitMQBus, stop: threading.Event) -> None:
+    """The run timeout backstop, checked a few times per timeout period."""
+    interval = max(0.5, min(60.0, publisher.run_timeout / 4))
+    while not stop.wait(interval):
+        try:
+            outputs = publisher.sweep()
+            if outputs:
+                bus.publish_many(outputs)
+        except Exception:
+            log.exception("run timeout sweep failed; trying again")
+
+
+def main(settings: Settings, port: int | None) -> None:
+    service = Service("publisher", settings.log_level, settings.log_json)
+    repo = settings.oec_repo.resolve()
+    handler = OrderedPublisherHandler(
+        sink_from_settings(settings),
+        FetchingTexts(repo, settings.oec_fetch_remote),
+        settings.max_prs,
+    )
+    publisher = DurablePublisher(
+        handler, RunStore(settings.data_dir / "publisher.sqlite3"), settings.run_timeout
+    )
+    service.snapshot.provide("runs", lambda: publisher.store.summaries(10))
+    add_routes(service.app, publisher)
+    bus = RabbitMQBus(
+        settings,
+        "publisher",
+        snapshot=service.snapshot,
+        metrics=service.metrics,
+        on_dead_letter=alerting_hook(settings, "publisher"),
+    )
+    bus.subscribe(topology.PUBLISHER, publisher)
+    archive = settings.archive
+    bus.subscribe(
+        topology.ARCHIVE,
+        Recorder(
+            Archive(settings.archive_dir),
+            archive.max_age_days,
+            archive.max_count,
+            dt.timedelta(seconds=settings.run_timeout),
+        ),
+    )
+    stop = threading.Event()
+    sweeper = threading.Thread(
+        target=sweep_runs, args=(publisher, bus, stop), name="run-timeout", daemon=True
+    )
+    service.serve(settings.status_host, port)
+    sweeper.start()
+    try:
+        bus.run_forever(stop)
+    finally:
+        stop.set()
+        service.close()
+        publisher.store.close()

@@ -1,0 +1,371 @@
+"""The publisher's runs, durable in SQLite, so a restart (or a redelivery) loses nothing.
+
+``RunStore`` keeps, per run, every input the publisher took (run.started, run.planned,
+catalogue.failed and each planet outcome, keyed by message id) and the result of its last
+publication. ``DurablePublisher`` wraps the in-memory ``PublisherHandler``: it records each
+input before handling it, rebuilds a run from the store after a restart, and finishes runs
+that went quiet (``run_timeout``) with what they have.
+
+A run's state::
+
+    collecting ──every planet accounted for, branches written──▶ complete   (final)
+        │                                                           ▲
+        └──run_timeout without news──▶ incomplete ──late outcomes───┘
+                                       (published what it had; a later timeout publishes again)
+
+A complete run ignores everything that arrives for it (redeliveries, replays), except a
+run.planned for a catalogue it recorded as failed: a replay after a fix reopens the run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from common.messages import (
+    CatalogueFailed,
+    Message,
+    PlanetFailed,
+    PlanetUnchanged,
+    RoutingKey,
+    RunCompleted,
+    RunPlanned,
+    RunStarted,
+    SystemChanged,
+    decode,
+)
+from common.proposals import Refusal
+from common.records import Source
+from services.publisher.handler import PublisherHandler, RunState
+from services.publisher.model import Published
+
+log = logging.getLogger(__name__)
+
+MEMORY_RUNS = 8  # finished runs kept in memory besides the unfinished ones
+
+_published = TypeAdapter(list[Published])
+_refusals = TypeAdapter(list[Refusal])
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id        TEXT PRIMARY KEY,
+    state         TEXT NOT NULL,
+    first_seen    REAL NOT NULL,
+    last_activity REAL NOT NULL,
+    finished_at   REAL,
+    published     TEXT,
+    refusals      TEXT
+);
+CREATE TABLE IF NOT EXISTS inputs (
+    run_id      TEXT NOT NULL,
+    message_id  TEXT NOT NULL,
+    routing_key TEXT NOT NULL,
+    source      TEXT,
+    body        TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    PRIMARY KEY (run_id, message_id)
+);
+"""
+
+
+class RunPhase(StrEnum):
+    COLLECTING = "collecting"
+    COMPLETE = "complete"
+    INCOMPLETE = "incomplete"
+
+
+def apply(state: RunState, message: Message) -> None:
+    """Fold one stored input into a run's state, as PublisherHandler does on receipt."""
+    if isinstance(message, RunStarted):
+        state.catalogues = list(message.catalogues)
+    elif isinstance(message, RunPlanned):
+        state.planned[message.source] = message
+    elif isinstance(message, CatalogueFailed):
+        state.failed[message.source] = message.error
+    elif isinstance(message, SystemChanged | PlanetUnchanged | PlanetFailed):
+        state.add_outcome(message)
+
+
+def canonical_order(state: RunState) -> None:
+    """Put the outcomes in the order the embedded run sees them: by catalogue (NASA, then
+    exoplanet.eu), then row. Over the broker they arrive in whatever order the mergers
+    finish, and folding ties (same source, same date) must not depend on which merger was
+    faster."""
+    rank = {source: i for i, source in enumerate(Source)}
+    state.outcomes = dict(
+        sorted(
+            state.outcomes.items(),
+            key=lambda item: (rank[item[1].source], item[1].row, item[1].planet, item[0]),
+        )
+    )
+
+
+class OrderedPublisherHandler(PublisherHandler):
+    """PublisherHandler that folds a run's outcomes in :func:`canonical_order`."""
+
+    def finish(self, state: RunState) -> RunCompleted:
+        canonical_order(state)
+        return super().finish(state)
+
+
+class RunStore:
+    """SQLite under DATA_DIR; one connection, serialised by a lock (the API reads it too)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # WAL + synchronous=NORMAL: a committed input survives a crash of the process (what a
+        # SIGKILL'd pod is); only a power cut may lose the last ones, which the broker
+        # redelivers because their acks had not been sent.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def add(self, message: Message, now: float | None = None) -> bool:
+        """Record an input; False when this message id was already recorded for the run."""
+        now = now or time.time()
+        source = getattr(message, "source", None)
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT INTO runs (run_id, state, first_seen, last_activity) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (run_id) DO UPDATE SET last_activity = excluded.last_activity",
+                (message.run_id, RunPhase.COLLECTING.value, now, now),
+            )
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO inputs VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    message.run_id,
+                    message.message_id,
+                    message.routing_key.value,
+                    str(source) if source is not None else None,
+                    message.model_dump_json(),
+                    now,
+                ),
+            )
+            return cursor.rowcount == 1
+
+    def finished(self, state: RunState, phase: RunPhase, now: float | None = None) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "UPDATE runs SET state = ?, finished_at = ?, published = ?, refusals = ?"
+                " WHERE run_id = ?",
+                (
+                    phase.value,
+                    now or time.time(),
+                    _published.dump_json(state.published).decode(),
+                    _refusals.dump_json(state.refusals).decode(),
+                    state.run_id,
+                ),
+            )
+
+    def reopen(self, run_id: str, source: str) -> None:
+        """Forget a catalogue's failure: it is being processed after all."""
+        with self._lock, self._db:
+            self._db.execute(
+                "DELETE FROM inputs WHERE run_id = ? AND routing_key = ? AND source = ?",
+                (run_id, RoutingKey.CATALOGUE_FAILED.value, source),
+            )
+            self._db.execute(
+                "UPDATE runs SET state = ? WHERE run_id = ?", (RunPhase.COLLECTING.value, run_id)
+            )
+
+    def phase(self, run_id: str) -> RunPhase | None:
+        with self._lock:
+            row = self._db.execute("SELECT state FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return RunPhase(row[0]) if row else None
+
+    def load(self, run_id: str) -> RunState | None:
+        """The run as it stands, rebuilt from its inputs and its last publication."""
+        with self._lock:
+            run = self._db.execute(
+                "SELECT state, published, refusals FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if run is None:
+                return None
+            inputs = self._db.execute(
+                "SELECT routing_key, body FROM inputs WHERE run_id = ? ORDER BY rowid", (run_id,)
+            ).fetchall()
+        state = RunState(run_id=run_id)
+        for routing_key, body in inputs:
+            apply(state, decode(routing_key, body.encode()))
+        if run[1]:
+            state.published = _published.validate_json(run[1])
+        if run[2]:
+            state.refusals = _refusals.validate_json(run[2])
+        state.completed = run[0] == RunPhase.COMPLETE.value
+        return state
+
+    def unfinished(self) -> list[tuple[str, float, float | None]]:
+        """(run id, last activity, last publication) of every run not complete."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT run_id, last_activity, finished_at FROM runs WHERE state != ?",
+                (RunPhase.COMPLETE.value,),
+            ).fetchall()
+        return [(r[0], float(r[1]), r[2]) for r in rows]
+
+    def summaries(self, limit: int = 20, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Newest runs first: state, times, and how far each catalogue has come."""
+        with self._lock:
+            where, args = ("WHERE run_id = ?", (run_id,)) if run_id else ("", ())
+            runs = self._db.execute(
+                "SELECT run_id, state, first_seen, last_activity, finished_at, published"
+                f" FROM runs {where} ORDER BY first_seen DESC LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+            summaries = []
+            for rid, state, first, last, finished, published in runs:
+                counts = self._db.execute(
+                    "SELECT routing_key, source, count(*), NULL FROM inputs WHERE run_id = ?"
+                    " AND routing_key NOT IN (?, ?, ?) GROUP BY routing_key, source",
+                    (rid, *_RUN_KEYS),
+                ).fetchall()
+                bodies = self._db.execute(
+                    "SELECT routing_key, source, 1, body FROM inputs WHERE run_id = ?"
+                    " AND routing_key IN (?, ?, ?)",
+                    (rid, *_RUN_KEYS),
+                ).fetchall()
+                rows = [*bodies, *counts]
+                summaries.append(_summary(rid, state, first, last, finished, published, rows))
+        return summaries
+
+
+_RUN_KEYS = (RoutingKey.RUN_STARTED, RoutingKey.RUN_PLANNED, RoutingKey.CATALOGUE_FAILED)
+
+
+def _iso(timestamp: float | None) -> str | None:
+    return (
+        None if timestamp is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+    )
+
+
+def _summary(
+    run_id: str,
+    state: str,
+    first: float,
+    last: float,
+    finished: float | None,
+    published: str | None,
+    rows: list[tuple[str, str | None, int, str | None]],
+) -> dict[str, Any]:
+    catalogues: list[str] | None = None
+    per_source: dict[str, dict[str, Any]] = {}
+    for routing_key, source, count, body in rows:
+        if routing_key == RoutingKey.RUN_STARTED and body:
+            catalogues = json.loads(body)["catalogues"]
+            continue
+        entry = per_source.setdefault(source or "?", {"planned": None, "outcomes": 0})
+        if routing_key == RoutingKey.RUN_PLANNED and body:
+            entry["planned"] = json.loads(body)["planets"]
+        elif routing_key == RoutingKey.CATALOGUE_FAILED and body:
+            entry["failed"] = json.loads(body)["error"]
+        else:
+            entry["outcomes"] += count
+            entry[routing_key] = count
+    systems: dict[str, int] = {}
+    for item in json.loads(published) if published else []:
+        systems[item["state"]] = systems.get(item["state"], 0) + 1
+    return {
+        "run_id": run_id,
+        "state": state,
+        "first_seen": _iso(first),
+        "last_activity": _iso(last),
+        "published_at": _iso(finished),
+        "catalogues": catalogues,
+        "progress": per_source,
+        "systems": systems,
+    }
+
+
+class DurablePublisher:
+    """The publisher's bus handler: PublisherHandler + RunStore + the run timeout."""
+
+    def __init__(self, handler: PublisherHandler, store: RunStore, run_timeout: float) -> None:
+        self.handler = handler
+        self.store = store
+        self.run_timeout = run_timeout
+        self.lock = threading.RLock()  # the bus worker and the timeout sweep
+        self._finished: OrderedDict[str, None] = OrderedDict()
+
+    def state(self, run_id: str) -> RunState:
+        state = self.handler.runs.get(run_id)
+        if state is None:
+            state = self.store.load(run_id) or RunState(run_id=run_id)
+            self.handler.runs[run_id] = state
+        return state
+
+    def __call__(self, message: Message) -> list[Message]:
+        with self.lock:
+            state = self.state(message.run_id)
+            if (
+                isinstance(message, RunPlanned)
+                and message.source in state.failed
+                and message.source in (state.catalogues or [])
+            ):
+                log.info("catalogue planned after it had failed: reopening the run")
+                del state.failed[message.source]
+                state.completed = False
+                self.store.reopen(message.run_id, str(message.source))
+            if state.completed:
+                return []  # a complete run is final: redeliveries and replays change nothing
+            self.store.add(message)
+            outputs = self.handler(message)
+            if state.completed:
+                self.store.finished(state, RunPhase.COMPLETE)
+                self._forget_finished(state.run_id)
+                log.info("run complete", extra={"systems": len(state.published)})
+            return outputs
+
+    def sweep(self, now: float | None = None) -> list[Message]:
+        """Publish, marked incomplete, every run quiet for ``run_timeout`` with news since
+        its last publication; returns the run.completed messages to send."""
+        now = now or time.time()
+        outputs: list[Message] = []
+        for run_id, last_activity, published_at in self.store.unfinished():
+            if now - last_activity < self.run_timeout:
+                continue
+            if published_at is not None and published_at >= last_activity:
+                continue
+            with self.lock:
+                state = self.state(run_id)
+                if state.completed:
+                    continue
+                log.warning(
+                    "run timed out; publishing what it has, marked incomplete",
+                    extra={"run_id": run_id, "outcomes": len(state.outcomes)},
+                )
+                outputs.append(self.handler.finish(state))
+                state.completed = False  # late outcomes may still complete it
+                self.store.finished(state, RunPhase.INCOMPLETE, now)
+        return outputs
+
+    def _forget_finished(self, run_id: str) -> None:
+        self._finished[run_id] = None
+        while len(self._finished) > MEMORY_RUNS:
+            old, _ = self._finished.popitem(last=False)
+            self.handler.runs.pop(old, None)
+
+    def report(self, run_id: str) -> dict[str, Any] | None:
+        """The run's report (as ``oec-sync run --report`` writes it) and its state."""
+        from services import embedded
+
+        state = self.store.load(run_id)
+        if state is None:
+            return None
+        phase = self.store.phase(run_id)
+        return {"state": phase.value if phase else None, **embedded.report(state)}

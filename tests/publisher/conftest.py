@@ -1,0 +1,238 @@
+"""Real repositories and a fake GitHub for the publisher's tests.
+
+``world`` is a bare upstream made from real OEC files, a bare fork cloned from it, a local
+HTTP server speaking the GitHub endpoints the publisher uses (recording every call), and
+helpers to build proposals by editing one real value in a real system file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from common import prtext
+from common.changes import ChangeKind, FieldChange
+from common.gitrepo import branch_name
+from common.proposals import Proposal
+from common.records import PlanetRecord, Source, Value
+from services.publisher.github import GitHubSink, make_retry
+from services.publisher.pr_store import PrStore
+from tests.gitutil import git
+from tests.paths import SAMPLE
+
+from .fakegithub import FakeGitHub
+
+UPSTREAM = "OpenExoplanetCatalogue/open_exoplanet_catalogue"
+FORK = "oec-bot/open_exoplanet_catalogue"
+SYSTEMS = SAMPLE / "oec" / "systems"
+
+# A value element OEC writes with a plain decimal: the thing a proposal changes.
+VALUE = re.compile(
+    r"<(mass|radius|period|semimajoraxis|temperature|distance)((?: [^>]*)?)>(-?[0-9.]+)</\1>"
+)
+NAME = re.compile(r"<name>([^<]+)</name>")
+
+# Copies of real files under names git, GitHub and our branch encoding find awkward.
+ODD_NAMES = {
+    "systems/Gliese 3'x b.xml": "GJ 27.1.xml",
+    "systems/Ünïcødé Ω Cen.xml": "GJ 687.xml",
+    "systems/-leading dash.xml": "GQ Lup.xml",
+    "systems/under_score%20.xml": "HAT-P-14.xml",
+}
+
+
+def real_files(n: int) -> list[str]:
+    """``n`` real system files that have a value to change, as repo paths."""
+    found = [
+        f"systems/{p.name}"
+        for p in sorted(SYSTEMS.glob("*.xml"))
+        if VALUE.search(p.read_text(encoding="utf-8"))
+    ]
+    assert len(found) >= n
+    return found[:n]
+
+
+def edit_value(text: str, variant: str) -> tuple[str, FieldChange]:
+    """Change the first plain value in ``text``: "2.7" -> "2.7<variant>"."""
+    m = VALUE.search(text)
+    assert m, "no value to change"
+    tag, attrs, old = m.group(1), m.group(2), m.group(3)
+    new = old + variant if "." in old else f"{old}.{variant}"
+    names = NAME.findall(text[: m.start()])
+    change = FieldChange(
+        object=names[-1] if names else "system",
+        path="/system",
+        field=tag,
+        kind=ChangeKind.UPDATED,
+        old=Value(value=old),
+        new=Value(value=new),
+        source=Source.NASA,
+        source_date=dt.date(2026, 8, 1),
+        source_dated_by="rowupdate",
+        source_catalogue="pscomppars.csv",
+        source_url="https://exoplanetarchive.ipac.caltech.edu/overview/x",
+        source_row=42,
+    )
+    edited = text[: m.start()] + f"<{tag}{attrs}>{new}</{tag}>" + text[m.end() :]
+    return edited, change
+
+
+def proposal_for(file: str, text: str, base: str, variant: str = "1") -> Proposal:
+    new_text, change = edit_value(text, variant)
+    system = NAME.search(text).group(1)  # type: ignore[union-attr]
+    changes = [change]
+    return Proposal(
+        file=file,
+        system=system,
+        branch=branch_name(file),
+        new=False,
+        base_commit=base,
+        text=new_text,
+        changes=changes,
+        new_planets=[],
+        title=prtext.title(system, changes, [], False),
+        body=prtext.body(file, system, changes, [], False),
+        commit_message=prtext.commit_message(file, system, changes, [], False),
+    )
+
+
+def new_system_proposal(file: str, base: str, template: str) -> Proposal:
+    """A proposal for a file that does not exist yet (a real file's text as its content)."""
+    system = NAME.search(template).group(1)  # type: ignore[union-attr]
+    planet = PlanetRecord(
+        source=Source.EU,
+        catalogue="exoplanet.eu.csv",
+        row=7,
+        name=f"{system} b",
+        host=system,
+        planet={"mass": Value(value="1.25", errorminus="0.1", errorplus="0.1")},
+    )
+    return Proposal(
+        file=file,
+        system=system,
+        branch=branch_name(file),
+        new=True,
+        base_commit=base,
+        text=template,
+        changes=[],
+        new_planets=[planet],
+        title=prtext.title(system, [], [planet], True),
+        body=prtext.body(file, system, [], [planet], True),
+        commit_message=prtext.commit_message(file, system, [], [planet], True),
+    )
+
+
+@dataclass
+class World:
+    root: Path
+    work: Path  # the maintainers' checkout; pushes to upstream
+    upstream: Path
+    fork: Path
+    github: FakeGitHub
+    token: str
+    sleeps: list[float] = field(default_factory=list)
+    now: float = 1_800_000_000.0
+    stores: list[PrStore] = field(default_factory=list)
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    def head(self) -> str:
+        return git(self.upstream, "rev-parse", "refs/heads/master").strip()
+
+    def text(self, file: str, commit: str | None = None) -> str:
+        return git(self.upstream, "show", f"{commit or self.head()}:{file}")
+
+    def proposal(self, file: str, variant: str = "1", base: str | None = None) -> Proposal:
+        base = base or self.head()
+        return proposal_for(file, self.text(file, base), base, variant)
+
+    def proposals(self, files: list[str], variant: str = "1") -> list[Proposal]:
+        return [self.proposal(f, variant) for f in files]
+
+    def sink(self, **overrides: Any) -> GitHubSink:
+        """A fresh sink over the same data directory: what the next run's process builds."""
+        store = PrStore(self.data / "pulls.sqlite3")
+        self.stores.append(store)
+        options: dict[str, Any] = {
+            "token": SecretStr(self.token),
+            "upstream": UPSTREAM,
+            "fork": None,  # found through GET /user, as without OEC_SYNC_GITHUB_FORK
+            "clone_dir": self.data / "fork.git",
+            "store": store,
+            "api_url": self.github.url,
+            "retry": make_retry(
+                sleep=self.sleeps.append, clock=lambda: self.now, backoff_factor=0.5
+            ),
+            "seconds_between_requests": 0,
+            "seconds_between_writes": 0,
+        }
+        options.update(overrides)
+        return GitHubSink(**options)
+
+    def fork_branches(self) -> dict[str, str]:
+        out = git(self.fork, "for-each-ref", "--format=%(refname:lstrip=2) %(objectname)")
+        refs = dict(line.rsplit(" ", 1) for line in out.splitlines())
+        return {k: v for k, v in refs.items() if k.startswith("oec-sync/")}
+
+    def fork_pushes(self) -> list[str]:
+        """Every ref update the fork has received: "<old> <new> <ref>" lines."""
+        log = self.root / "fork-pushes.log"
+        return log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+
+    def reject_pushes_to(self, branch: str) -> None:
+        """Make the fork refuse updates of one branch (an ``update`` hook), as a server may."""
+        hook = self.fork / "hooks" / "update"
+        hook.write_text(f'#!/bin/sh\n[ "$1" = "refs/heads/{branch}" ] && exit 1\nexit 0\n')
+        hook.chmod(0o755)
+
+    def commit_upstream(self, file: str, text: str, message: str = "maintainer edit") -> str:
+        path = self.work / file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        git(self.work, "add", "-A")
+        git(self.work, "commit", "--quiet", "-m", message)
+        git(self.work, "push", "--quiet", str(self.upstream), "master")
+        return self.head()
+
+
+def make_world(root: Path, github: FakeGitHub, token: str) -> World:
+    work = root / "maintainer"
+    (work / "systems").mkdir(parents=True)
+    for path in sorted(SYSTEMS.glob("*.xml")):
+        shutil.copyfile(path, work / "systems" / path.name)
+    for name, source in ODD_NAMES.items():
+        shutil.copyfile(SYSTEMS / source, work / name)
+    git(work, "init", "--quiet", "--initial-branch=master")
+    git(work, "add", "-A")
+    git(work, "commit", "--quiet", "-m", "OEC snapshot")
+    upstream, fork = root / "upstream.git", root / "fork.git"
+    git(root, "clone", "--quiet", "--bare", str(work), str(upstream))
+    git(root, "clone", "--quiet", "--bare", str(upstream), str(fork))
+    # Every ref update the fork receives is logged: "nothing was pushed" is then a fact.
+    hook = fork / "hooks" / "post-receive"
+    hook.write_text(f'#!/bin/sh\ncat >> "{root}/fork-pushes.log"\n')
+    hook.chmod(0o755)
+    github.add_repo(UPSTREAM, upstream)
+    github.add_repo(FORK, fork)
+    return World(root, work, upstream, fork, github, token)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    token = "ghp_" + secrets.token_hex(18)
+    with FakeGitHub(token, login="oec-bot") as github:
+        w = make_world(tmp_path, github, token)
+        yield w
+        for store in w.stores:
+            store.close()

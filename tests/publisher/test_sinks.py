@@ -1,0 +1,51 @@
+"""One seam, two sinks: GitHub with a token, the local checkout and outbox without."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from common.config import Settings
+from common.gitrepo import head_commit
+from services.publisher.github import GitHubSink, sink_from_settings
+from services.publisher.local import LocalSink
+from services.publisher.model import PublishState
+from tests.gitutil import git, make_repo
+
+from .conftest import FORK, UPSTREAM, World, proposal_for, real_files
+
+
+def test_without_a_token_the_local_sink_writes_branches_and_drafts(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "oec")
+    settings = Settings(oec_repo=repo, data_dir=tmp_path / "data", github_token=None)
+    sink = sink_from_settings(settings)
+    assert isinstance(sink, LocalSink)
+
+    file = real_files(1)[0]
+    base = head_commit(repo)
+    proposal = proposal_for(file, (repo / file).read_text(encoding="utf-8"), base)
+    results = sink.publish([proposal], 20)
+
+    assert [r.state for r in results] == [PublishState.OPENED]
+    assert git(repo, "show", f"{proposal.branch}:{file}") == proposal.text
+    drafts = sorted(p.name for p in settings.outbox_dir.iterdir())
+    assert drafts == [f"{proposal.branch.removeprefix('oec-sync/')}.{e}" for e in ("json", "md")]
+
+
+def test_with_a_token_the_github_sink_is_built_from_settings(world: World) -> None:
+    settings = Settings(
+        data_dir=world.data,
+        github_token=SecretStr(world.token),
+        github_api_url=world.github.url + "/",
+        github_upstream=UPSTREAM,
+        github_fork=FORK,
+    )
+    sink = sink_from_settings(settings)
+    assert isinstance(sink, GitHubSink)
+    world.stores.append(sink.store)
+    assert sink.clone_dir == world.data / "publisher" / "fork.git"
+    assert sink.store.path == world.data / "publisher" / "pulls.sqlite3"
+    results = sink.publish(world.proposals(real_files(1)), settings.max_prs)
+    assert [r.state for r in results] == [PublishState.OPENED]
+    assert not any(c.path == "/user" for c in world.github.calls)  # the fork was named

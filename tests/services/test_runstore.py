@@ -1,0 +1,173 @@
+"""The publisher's durable run state: restarts, redeliveries, replays, the run timeout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.matching import MatchKind
+from common.messages import (
+    CatalogueCounts,
+    CatalogueFailed,
+    Message,
+    PlanetUnchanged,
+    RunCompleted,
+    RunPlanned,
+    RunStarted,
+)
+from common.proposals import Proposal
+from common.records import Source
+from services.publisher.model import Published
+from services.publisher.runstore import (
+    DurablePublisher,
+    OrderedPublisherHandler,
+    RunPhase,
+    RunStore,
+    canonical_order,
+)
+
+RUN = "20260822-abcdef01"
+COMMIT = "a" * 40
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def publish(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
+        self.calls += 1
+        return []
+
+
+class Texts:
+    def read(self, commit: str, files: list[str]) -> dict[str, str | None]:
+        return dict.fromkeys(files)
+
+    def files(self, commit: str) -> set[str]:
+        return set()
+
+
+def publisher(path: Path, sink: Sink, timeout: float = 3600) -> DurablePublisher:
+    handler = OrderedPublisherHandler(sink, Texts(), max_prs=0)  # type: ignore[arg-type]
+    return DurablePublisher(handler, RunStore(path), timeout)
+
+
+def planned(source: Source, planets: int) -> RunPlanned:
+    return RunPlanned(
+        run_id=RUN,
+        source=source,
+        catalogue=f"{source}.csv",
+        commit=COMMIT,
+        planets=planets,
+        counts=CatalogueCounts(rows=planets, records=planets),
+    )
+
+
+def outcome(source: Source, row: int) -> PlanetUnchanged:
+    return PlanetUnchanged(
+        run_id=RUN, source=source, row=row, planet=f"P-{row} b", match_kind=MatchKind.PLANET
+    )
+
+
+def feed(target: DurablePublisher, *messages: Message) -> list[Message]:
+    out: list[Message] = []
+    for message in messages:
+        out += target(message)
+    return out
+
+
+def test_a_restarted_publisher_loses_nothing_and_counts_each_outcome_once(tmp_path: Path) -> None:
+    db = tmp_path / "runs.sqlite3"
+    first = publisher(db, Sink())
+    started = RunStarted(run_id=RUN, catalogues=[Source.NASA])
+    assert feed(first, started, planned(Source.NASA, 3), outcome(Source.NASA, 1)) == []
+    assert feed(first, outcome(Source.NASA, 1)) == []  # a redelivery
+    first.store.close()
+
+    sink = Sink()
+    second = publisher(db, sink)  # a new process on the same data dir
+    assert feed(second, outcome(Source.NASA, 2), outcome(Source.NASA, 1)) == []
+    (done,) = feed(second, outcome(Source.NASA, 3))
+    assert isinstance(done, RunCompleted)
+    assert sink.calls == 1
+    assert second.store.phase(RUN) is RunPhase.COMPLETE
+    (summary,) = second.store.summaries()
+    assert summary["state"] == "complete"
+    assert summary["progress"]["nasa"]["planned"] == 3
+    assert summary["progress"]["nasa"]["outcomes"] == 3
+
+
+def test_a_complete_run_ignores_redeliveries_and_replays(tmp_path: Path) -> None:
+    sink = Sink()
+    target = publisher(tmp_path / "runs.sqlite3", sink)
+    messages = [
+        RunStarted(run_id=RUN, catalogues=[Source.NASA]),
+        planned(Source.NASA, 1),
+        outcome(Source.NASA, 1),
+    ]
+    assert len(feed(target, *messages)) == 1
+    assert feed(target, *messages) == []
+    target.handler.runs.clear()  # also after a restart: the store says complete
+    assert feed(target, *messages) == []
+    assert sink.calls == 1
+
+
+def test_a_quiet_run_is_published_incomplete_and_completed_by_late_outcomes(
+    tmp_path: Path,
+) -> None:
+    sink = Sink()
+    target = publisher(tmp_path / "runs.sqlite3", sink, timeout=10)
+    feed(
+        target,
+        RunStarted(run_id=RUN, catalogues=[Source.NASA]),
+        planned(Source.NASA, 2),
+        outcome(Source.NASA, 1),
+    )
+    last = target.store.unfinished()[0][1]
+    assert target.sweep(now=last + 5) == []  # not quiet long enough
+    (timed_out,) = target.sweep(now=last + 11)
+    assert isinstance(timed_out, RunCompleted)
+    assert target.store.phase(RUN) is RunPhase.INCOMPLETE
+    assert target.sweep(now=last + 30) == []  # nothing new since
+    assert sink.calls == 1
+
+    (done,) = feed(target, outcome(Source.NASA, 2))
+    assert isinstance(done, RunCompleted)
+    assert target.store.phase(RUN) is RunPhase.COMPLETE
+    assert sink.calls == 2
+
+
+def test_a_catalogue_that_failed_and_is_replayed_after_a_fix_reopens_its_run(
+    tmp_path: Path,
+) -> None:
+    sink = Sink()
+    target = publisher(tmp_path / "runs.sqlite3", sink)
+    failed = CatalogueFailed(run_id=RUN, source=Source.NASA, url="nasa.csv", error="bad header")
+    (first,) = feed(
+        target,
+        RunStarted(run_id=RUN, catalogues=[Source.NASA, Source.EU]),
+        failed,
+        planned(Source.EU, 1),
+        outcome(Source.EU, 1),
+    )
+    assert isinstance(first, RunCompleted)
+    assert feed(target, planned(Source.NASA, 1)) == []  # reopened, waiting for NASA
+    assert target.store.phase(RUN) is RunPhase.COLLECTING
+    (second,) = feed(target, outcome(Source.NASA, 1))
+    assert isinstance(second, RunCompleted)
+    assert sink.calls == 2
+    state = target.store.load(RUN)
+    assert state is not None and not state.failed and len(state.outcomes) == 2
+
+
+def test_outcomes_are_folded_in_catalogue_then_row_order() -> None:
+    from services.publisher.handler import RunState
+
+    state = RunState(run_id=RUN)
+    for o in (outcome(Source.EU, 2), outcome(Source.NASA, 9), outcome(Source.EU, 1)):
+        state.add_outcome(o)
+    canonical_order(state)
+    assert [(o.source, o.row) for o in state.outcomes.values()] == [
+        (Source.NASA, 9),
+        (Source.EU, 1),
+        (Source.EU, 2),
+    ]

@@ -1,0 +1,137 @@
+"""The embedded run end to end on the bundled real sample, as a maintainer would check it."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from common.gitrepo import head_commit, read_files
+from common.oec import validate
+from services.cli import app
+from tests.gitutil import git, make_repo
+from tests.paths import SAMPLE
+
+NASA = str(SAMPLE / "nasa.csv")
+EU = str(SAMPLE / "eu.csv")
+
+
+def run(repo: Path, tmp: Path, *extra: str, nasa: str = NASA, eu: str = EU) -> tuple[int, dict]:
+    report = tmp / "report.json"
+    report.unlink(missing_ok=True)
+    args = ["run", "--oec-repo", str(repo), "--nasa", nasa, "--eu", eu]
+    args += ["--outbox", str(tmp / "outbox"), "--report", str(report), *extra]
+    result = CliRunner().invoke(app, args)
+    data = json.loads(report.read_text(encoding="utf-8")) if report.exists() else {}
+    return result.exit_code, data
+
+
+def branches(repo: Path) -> dict[str, str]:
+    out = git(repo, "for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads/oec-sync")
+    return dict(line.split(" ", 1) for line in out.splitlines())
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "oec")
+
+
+def test_each_changed_system_gets_one_branch_with_one_valid_minimal_commit(
+    repo: Path, tmp_path: Path
+) -> None:
+    head = head_commit(repo)
+    code, report = run(repo, tmp_path, "--max-prs", "0")
+    assert code == 0
+    assert head_commit(repo) == head
+    assert git(repo, "status", "--porcelain") == ""
+    made = branches(repo)
+    assert len(made) == len(report["systems"]) > 10
+    for system in report["systems"]:
+        branch, file = system["branch"], system["file"]
+        assert branch in made
+        assert git(repo, "rev-parse", f"{branch}^").strip() == head
+        assert git(repo, "diff", "--name-only", head, branch).splitlines() == [file]
+        new = read_files(repo, branch, [file])[file]
+        assert new is not None
+        if system["new"]:
+            assert validate.problems(new, file) == []
+            continue
+        old = (repo / file).read_text(encoding="utf-8")
+        assert validate.new_problems(old, new, file) == []
+        # Minimal diff: no line is removed unless a field on it changed.
+        removed = [
+            line for line in git(repo, "diff", "-U0", head, branch).splitlines()
+            if line.startswith("-\t")
+        ]
+        changed_fields = {c["field"] for c in system["changes"]}
+        for line in removed:
+            tag = re.match(r"-\t+<(\w+)", line)
+            assert tag and tag.group(1) in changed_fields, line
+        message = git(repo, "log", "-1", "--format=%B", branch)
+        assert system["title"] in message
+        assert (tmp_path / "outbox" / f"{branch.removeprefix('oec-sync/')}.md").exists()
+
+
+def test_report_counts_and_changes(repo: Path, tmp_path: Path) -> None:
+    _, report = run(repo, tmp_path, "--max-prs", "0")
+    nasa = report["catalogues"]["nasa"]
+    eu = report["catalogues"]["exoplanet.eu"]
+    assert nasa["rows"] == 85 and eu["rows"] == 66
+    for counts in (nasa, eu):
+        accounted = (
+            counts["changed"] + counts["unchanged"] + counts["new_planets"]
+            + counts["new_systems"] + counts["ambiguous"]
+        )
+        assert accounted <= counts["records"]
+        assert counts["matched"] == counts["changed"] + counts["unchanged"]
+    eleven_com = next(s for s in report["systems"] if s["file"] == "systems/11 Com.xml")
+    period = next(c for c in eleven_com["changes"] if c["field"] == "period")
+    assert period == {
+        "object": "11 Com b", "field": "period", "kind": "updated",
+        "old": "326.03 ±0.32", "new": "323.21 +0.06 −0.05", "source": "nasa",
+        "source_date": "2024-10-15", "source_row": period["source_row"],
+    }
+    assert any(s["new"] for s in report["systems"])
+
+
+def test_second_run_on_the_same_inputs_creates_nothing(repo: Path, tmp_path: Path) -> None:
+    run(repo, tmp_path, "--max-prs", "0")
+    before = branches(repo)
+    outbox = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "outbox").iterdir()}
+    code, report = run(repo, tmp_path, "--max-prs", "0")
+    assert code == 0
+    assert branches(repo) == before
+    assert {s["state"] for s in report["systems"]} == {"up to date"}
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "outbox").iterdir()} == outbox
+
+
+def test_cap_queues_the_rest_in_file_order_for_later_runs(repo: Path, tmp_path: Path) -> None:
+    _, first = run(repo, tmp_path, "--max-prs", "5")
+    opened = [s["file"] for s in first["systems"] if s["state"] == "opened"]
+    queued = [s["file"] for s in first["systems"] if s["state"] == "queued"]
+    assert len(opened) == 5 and queued
+    assert opened == sorted(s["file"] for s in first["systems"])[:5]
+    assert len(branches(repo)) == 5
+    _, second = run(repo, tmp_path, "--max-prs", "5")
+    states = {s["file"]: s["state"] for s in second["systems"]}
+    assert all(states[f] == "up to date" for f in opened)
+    assert [f for f in sorted(states) if states[f] == "opened"] == queued[:5]
+
+
+def test_a_bad_catalogue_publishes_nothing_and_the_good_one_still_runs(
+    repo: Path, tmp_path: Path
+) -> None:
+    garbage = tmp_path / "nasa.csv"
+    garbage.write_bytes(b"\x00\x01PK\x03\x04 not a catalogue")
+    code, report = run(repo, tmp_path, "--max-prs", "0", nasa=str(garbage))
+    assert code == 0
+    assert "nasa.csv" in report["catalogues"]["nasa"]["error"]
+    sources = {c["source"] for s in report["systems"] for c in s["changes"]}
+    assert sources == {"exoplanet.eu"}
+
+    code, report = run(repo, tmp_path, "--max-prs", "0", nasa=str(garbage), eu=str(garbage))
+    assert code == 1
+    assert report["systems"] == []
