@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from common.messages import Message, RunPlanned, RunStarted
 from common.oec.index import AliasIndex
 from common.prtext import show
 from common.records import Source
+from common.topology import WorkQueue
 from services.fetcher.handler import fetch
 from services.indexer.handler import IndexerHandler
 from services.merger.handler import handle as merge_handler
@@ -84,6 +85,21 @@ def run(
     console: Console | None = None,
 ) -> RunState:
     """Fetch, match, merge and publish once; returns the publisher's state of the run."""
+    with httpx.Client() as client:
+        messages = fetch(locations, client)
+    return process(repo, messages, outbox, max_prs, console)
+
+
+def process(
+    repo: Path,
+    messages: Sequence[Message],
+    outbox: Path,
+    max_prs: int,
+    console: Console | None = None,
+    subscribers: Sequence[tuple[WorkQueue, Handler]] = (),
+) -> RunState:
+    """Run the indexer, merger and publisher handlers on a run's first messages (run.started
+    and its catalogue events), plus any ``subscribers``; the publisher's state of the run."""
     console = console or Console(stderr=True)
     repo = repo.resolve()
     commit = head_commit(repo)
@@ -104,11 +120,11 @@ def run(
                     progress.update(merge_task, total=total + output.planets)
             return outputs
 
+        for queue, handler in subscribers:
+            bus.subscribe(queue, handler)
         bus.subscribe(topology.INDEXER, planned)
         bus.subscribe(topology.MERGER, _Counted(merge_handler, progress, merge_task))
         bus.subscribe(topology.PUBLISHER, publisher)
-        with httpx.Client() as client:
-            messages = fetch(locations, client)
         for message in messages:
             bus.publish(message)
         bus.run_until_idle()

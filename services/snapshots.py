@@ -24,7 +24,6 @@ from rich.table import Table
 
 from common import topology
 from common.archive import Archive, ArchiveError, Recorder, Snapshot, SnapshotState
-from common.bus.memory import MemoryBus
 from common.config import Settings
 from common.errors import OecSyncError
 from common.messages import Message, RunStarted, stable_id
@@ -192,27 +191,11 @@ def embedded_republisher(
 ) -> Republish:
     """Run the four handlers on the messages in this process, as ``oec-sync run`` does."""
     # Imported here: the handlers pull in astropy and pandas, which list/show do not need.
-    from common.gitrepo import head_commit
     from services import embedded
-    from services.indexer.handler import IndexerHandler
-    from services.merger.handler import handle as merge_handler
-    from services.publisher.handler import GitTexts, PublisherHandler
-    from services.publisher.local import LocalSink
 
     def republish(messages: Sequence[Message]) -> None:
-        root = repo.resolve()
-        index = embedded.load_index(root, head_commit(root))
-        publisher = PublisherHandler(LocalSink(root, outbox), GitTexts(root), max_prs)
-        bus = MemoryBus()
-        if recorder is not None:
-            bus.subscribe(topology.ARCHIVE, recorder)
-        bus.subscribe(topology.INDEXER, IndexerHandler(index))
-        bus.subscribe(topology.MERGER, merge_handler)
-        bus.subscribe(topology.PUBLISHER, publisher)
-        for message in messages:
-            bus.publish(message)
-        bus.run_until_idle()
-        state = publisher.run(messages[0].run_id)
+        extra = [(topology.ARCHIVE, recorder)] if recorder is not None else []
+        state = embedded.process(repo, messages, outbox, max_prs, console, extra)
         console.print(embedded.summary_table(state))
         for source, error in state.failed.items():
             console.print(f"[red]{source.value} failed:[/red] {error}")

@@ -2,8 +2,11 @@
 
 ``normalise(name)`` turns a name into a key: equal keys mean "the same designation, spelt
 differently"; different designations must keep different keys. The key is a sequence of
-lowercase ASCII tokens joined by single spaces (``"HD 1234b"`` -> ``"hd 1234 b"``). The rules,
-in the order they are applied, and why each is safe:
+lowercase tokens joined by single spaces (``"HD 1234b"`` -> ``"hd 1234 b"``), ASCII for every
+name in OEC and the catalogues. On the 2026-08 snapshot the rules merge no two objects of
+``systems/`` that plain case/space folding keeps apart, except the six microlensing events OEC
+holds twice (rule 9), and 430 OEC objects list two spellings that they make one key. The
+rules, in the order they are applied, and why each is safe:
 
 1. HTML entities are decoded (``"24 Bo&ouml;"`` -> ``"24 Boö"``): exoplanet.eu exports them.
 2. Unicode NFKC: superscripts and compatibility forms become plain characters

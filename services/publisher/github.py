@@ -637,8 +637,10 @@ class GitHubSink:
 
     def publish(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
         """Plan and carry out; every proposal comes back with its state (sorted by file)."""
+        started = time.monotonic()
         try:
             plan = self.plan(proposals, max_prs)
+            log.info("planned %d systems in %.1f s", len(proposals), time.monotonic() - started)
         except Exception as exc:
             if not (isinstance(exc, (GithubException, *_STOP)) or is_git_error(exc)):
                 raise
@@ -672,8 +674,15 @@ class GitHubSink:
             for p in plan.adopted:
                 self.store.record_open(p.number, p.branch, p.fingerprint, p.head_sha, p.url)
 
+        started = time.monotonic()
         self._push(plan, clone)
+        pushed = time.monotonic()
         self._pull_requests(plan, upstream, fork)
+        log.info(
+            "branches written and pushed in %.1f s, pull requests in %.1f s",
+            pushed - started,
+            time.monotonic() - pushed,
+        )
 
         with self.store.transaction():
             self.store.enqueue(i.proposal.branch for i in plan.items if i.action is Action.QUEUE)
@@ -707,7 +716,9 @@ class GitHubSink:
             if i.action is not Action.FAIL
         ]
         updates += [RefUpdate(d.branch, None, d.expected) for d in plan.deletions if d.expected]
+        started = time.monotonic()
         results = clone.push(updates) if updates else {}
+        log.debug("pushed %d refs in %.1f s", len(updates), time.monotonic() - started)
         for item in to_push:
             error = results.get(item.proposal.branch)
             if error and item.action is not Action.FAIL:
