@@ -106,6 +106,9 @@ class Settings(BaseSettings):
         None, description="where PR drafts go without a GitHub token; default DATA_DIR/outbox"
     )
     max_prs: int = Field(20, ge=0, description="systems proposed per run; 0 means no cap")
+    max_open_prs: int = Field(
+        0, ge=0, description="no new pull request while this many are open; 0 means no cap"
+    )
     nasa_url: str = NASA_URL
     eu_url: str = EU_URL
     position_radius_arcsec: float = 5.0

@@ -204,7 +204,7 @@ def tree_entries(repo: Path, commit: str) -> dict[str, tuple[str, str]] | None:
 
 
 def write_branches_batched(
-    repo: Path, commits: list[BranchCommit], when: dt.datetime | None = None
+    repo: Path, commits: list[BranchCommit], when: dt.datetime | None = None, workers: int = 1
 ) -> list[BranchCommit]:
     """``write_branches`` for many branches in a large directory: the same commits, faster.
 
@@ -216,12 +216,40 @@ def write_branches_batched(
     that directory swapped in. The commits, trees and refs are identical to what
     ``write_branches`` writes for the same input and ``when``; only time and pack size
     differ (1,000 branches of OEC: ~4 s and 3 MB instead of ~28 s and 100 MB here).
+
+    With ``workers`` > 1 the commits are split between that many fast-import processes
+    (disjoint branches, each its own pack and scratch ref), for the cores a big run has.
     """
     tips = existing_tips(repo, commits)
     todo = [c for c in commits if not up_to_date(c, tips)]
     if not todo:
         return []
     stamp = int((when or dt.datetime.now(dt.UTC)).timestamp())
+    workers = max(1, min(workers, len(todo) // 100))
+    if workers > 1:
+        chunks = [todo[i::workers] for i in range(workers)]
+        errors: list[BaseException] = []
+
+        def run(n: int) -> None:
+            try:
+                _fast_import_chain(repo, chunks[n], stamp, f"{SCRATCH_REF}-{n}")
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        return todo
+    _fast_import_chain(repo, todo, stamp, SCRATCH_REF)
+    return todo
+
+
+def _fast_import_chain(repo: Path, todo: list[BranchCommit], stamp: int, scratch: str) -> None:
+    """One fast-import: the scratch chain of ``todo``, then its commits (see above)."""
     by_base: dict[str, list[BranchCommit]] = {}
     for c in todo:
         by_base.setdefault(c.base, []).append(c)
@@ -241,7 +269,7 @@ def write_branches_batched(
         previous: BranchCommit | None = None
         for c in group:
             mark += 1
-            chain += f"commit {SCRATCH_REF}\nmark :{mark}\n".encode()
+            chain += f"commit {scratch}\nmark :{mark}\n".encode()
             chain += f"committer {AUTHOR} {stamp} +0000\ndata 0\n".encode()
             if previous is None:
                 chain += f"from {base}\n".encode()
@@ -258,7 +286,7 @@ def write_branches_batched(
             chain += f"ls :{mark} ".encode() + _quote_path(_top_level(c.file) or "") + b"\n"
             marks.append((c, f":{mark}"))
             previous = c
-        chain += f"reset {SCRATCH_REF}\nfrom {'0' * 40}\n\n".encode()
+        chain += f"reset {scratch}\nfrom {'0' * 40}\n\n".encode()
 
     proc = subprocess.Popen(
         ["git", "-C", str(repo), "fast-import", "--quiet", "--force", "--done"],
@@ -317,4 +345,3 @@ def write_branches_batched(
             proc.returncode, ["git", "fast-import"], b"", err.decode(errors="replace")
         )
     assert len(trees) == len(nested)
-    return todo

@@ -82,6 +82,7 @@ def configure(service: str, level: str = "INFO", json_lines: bool = True) -> Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # pika logs every connection attempt at INFO and each failed one with a traceback.
-    logging.getLogger("pika").setLevel(logging.WARNING)
+    # pika logs each failed connection attempt as an ERROR with a traceback; the bus logs
+    # every connection problem itself, once, with its backoff.
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)

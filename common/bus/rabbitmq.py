@@ -37,6 +37,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from queue import Empty, SimpleQueue
 from typing import Any
 
@@ -323,12 +324,15 @@ class RabbitMQBus:
             done = threading.Event()
             result: list[bool] = []
 
-            def finished(ok: bool, result: list[bool] = result, done: threading.Event = done):
+            def finished(
+                ok: bool, result: list[bool] = result, done: threading.Event = done
+            ) -> None:
                 result.append(ok)
                 done.set()
 
-            batch = _Batch(len(envelopes), finished)
-            self._call_io(lambda batch=batch: self._io_publish(envelopes, batch, None))
+            self._call_io(
+                partial(self._io_publish, envelopes, _Batch(len(envelopes), finished), None)
+            )
             if done.wait(max(0.0, deadline - time.monotonic())) and result[0]:
                 return
             log.warning("publish not confirmed; trying again", extra={"count": len(envelopes)})
@@ -622,7 +626,7 @@ class RabbitMQBus:
                 self._handle(work)
             except Exception:  # the middleware itself must never kill the worker
                 log.exception("unexpected failure around a handler")
-                self._call_io(lambda work=work: self._after(work, "requeue", "retry"))
+                self._call_io(partial(self._after, work, "requeue", "retry"))
 
     def _work_for(self, sub: _Subscription, delivery: _Delivery) -> _Work:
         properties = delivery.properties

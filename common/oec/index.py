@@ -653,6 +653,12 @@ class AliasIndex:
 
         if len(planets) > 1:
             return _ambiguous(self._label(f, i) for f, i in planets)
+        if not planets:
+            # A planet name that OEC gives a star or binary (brown dwarfs such as HD 41004 B b
+            # are kept as stars) is the same object: adding it as a planet would duplicate it.
+            lookalikes = self._lookup(q.names, folders, planets=False, composed=False)
+            if lookalikes:
+                return _ambiguous(self._label(f, i) for f, i in lookalikes)
         if planets:
             (file, i), (via, oec_name) = next(iter(planets.items()))
             # Every host name must lead to the planet's own hosts: an ancestor, or a star of

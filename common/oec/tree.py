@@ -52,7 +52,8 @@ def value_of(element: etree._Element) -> Value:
     """One field element as a Value (text and the OEC value attributes)."""
     text = (element.text or "").strip() or None
     attributes = {a: element.get(a) for a in VALUE_ATTRIBUTES if element.get(a) is not None}
-    return Value(value=text, **attributes)
+    # Every field is a str or None by construction; validation would cost ~1 s per run.
+    return Value.model_construct(value=text, **attributes)
 
 
 def values_of(element: etree._Element) -> dict[str, Value]:

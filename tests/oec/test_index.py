@@ -437,6 +437,11 @@ def test_no_match(index: AliasIndex) -> None:
                 "systems/HD 11506.xml:/system/star (HD 11506)",
             },
         ),
+        # OEC keeps this brown dwarf as a star: adding it as a planet would duplicate it
+        (
+            record("HD 41004 B b", host="HD 41004 B"),
+            {"systems/HD 41004.xml:/system/binary/binary/star[2] (HD 41004 B b)"},
+        ),
         # two stars of one system
         (
             record("Nova z", host="tau Boo A", host_aliases=("tau Boo B",)),

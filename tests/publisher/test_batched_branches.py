@@ -76,3 +76,26 @@ def test_two_bases(tmp_path: Path) -> None:
     commits = [BranchCommit(c.branch, c.base, c.file, c.text, c.message) for c in commits]
     assert write_branches(one, commits, WHEN) == write_branches_batched(two, commits, WHEN)
     assert refs(one) == refs(two)
+
+
+def test_parallel_workers_write_the_same_commits(tmp_path: Path) -> None:
+    one = make_repo(tmp_path / "one")
+    two = tmp_path / "two"
+    shutil.copytree(one, two)
+    base = head_commit(one)
+    files = sorted(f"systems/{p.name}" for p in SYSTEMS.glob("*.xml"))
+    # 250 branches over the sample's files: several branches change the same file.
+    commits = [
+        BranchCommit(
+            f"oec-sync/b{n}",
+            base,
+            files[n % len(files)],
+            edit_value((one / files[n % len(files)]).read_text(encoding="utf-8"), str(n))[0],
+            f"change {n}\n",
+        )
+        for n in range(250)
+    ]
+    assert write_branches(one, commits, WHEN) == write_branches_batched(
+        two, commits, WHEN, workers=2
+    )
+    assert refs(one) == refs(two)

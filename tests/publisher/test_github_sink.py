@@ -296,6 +296,10 @@ def test_a_branch_someone_else_committed_to_is_left_alone(world: World) -> None:
     assert results[0].error and "someone else" in results[0].error
     assert world.fork_branches()[branch] == edited
     assert [c for c in world.github.calls[calls:] if c.method != "GET"] == []
+    # With nothing new from the source, the maintainer's version simply stands.
+    results = world.sink().publish(world.proposals(files), 0)
+    assert [r.state for r in results] == [UP_TO_DATE]
+    assert world.fork_branches()[branch] == edited
 
 
 def test_a_refused_push_fails_only_its_system(world: World) -> None:

@@ -111,3 +111,14 @@ def test_signature_check() -> None:
     assert signature_ok(SECRET, b"x", signed(b"x"))
     assert not signature_ok(SECRET, b"x", signed(b"y"))
     assert not signature_ok(SECRET, b"x", None)
+
+
+def test_sync_all_rebuilds_the_cached_index(tmp_path: Path) -> None:
+    from services.embedded import index_cache
+    from tests.brokerutil import oec_sync
+
+    repo = make_repo(tmp_path / "oec")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    done = oec_sync(["sync", "all"], {"OEC_SYNC_OEC_REPO": str(repo), "OEC_SYNC_LOG_JSON": "0"})
+    assert done.stdout.strip() == head
+    assert index_cache(repo).exists()
