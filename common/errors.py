@@ -2,7 +2,7 @@
 
     OecSyncError
     ├── PermanentError              retrying the same input gives the same failure
-    │   ├── NotACatalogueError      a download that is no catalogue (wrong header, binary, truncated)
+    │   ├── NotACatalogueError      not a catalogue: wrong header, binary, truncated
     │   ├── InvalidRowError         one row of a catalogue; reported and skipped
     │   ├── InvalidSystemFileError  an OEC file we would write breaks an OEC rule
     │   └── UnsafeNameError         a system name that cannot become a file name in the repo

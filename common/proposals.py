@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from common import prtext, rules
 from common.changes import FieldChange, SystemPatch
 from common.errors import InvalidSystemFileError
-from common.gitrepo import branch_name
+from common.gitrepo import BranchCommit, branch_name
 from common.oec import edit, render, tree, validate
 from common.oec.names import normalise, split_planet_name
 from common.records import PlanetRecord
@@ -37,6 +37,16 @@ class Proposal(BaseModel):
     title: str
     body: str
     commit_message: str
+
+    def branch_commit(self, base: str | None = None) -> BranchCommit:
+        """The one-file commit of this proposal, on ``base`` (default: its own base)."""
+        return BranchCommit(
+            branch=self.branch,
+            base=base or self.base_commit,
+            file=self.file,
+            text=self.text,
+            message=self.commit_message,
+        )
 
 
 class Refusal(BaseModel):

@@ -115,9 +115,7 @@ def queue_depth(settings: Settings, queue: str) -> int:
         return int(channel.queue_declare(queue, passive=True).method.message_count)
 
 
-def wait_for(
-    condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.1
-) -> Any:
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -281,9 +281,14 @@ class RabbitMQBus:
             raise BrokerUnavailableError(f"no connection to RabbitMQ within {timeout:.0f} s")
         return self
 
-    def run_forever(self, stop: threading.Event | None = None) -> None:
-        """Serve until SIGTERM/SIGINT (or ``stop``), then stop cleanly. A broker that is down
-        at start-up is waited for (with backoff) rather than treated as fatal."""
+    def run_forever(
+        self,
+        stop: threading.Event | None = None,
+        before_stop: Callable[[], None] | None = None,
+    ) -> None:
+        """Serve until SIGTERM/SIGINT (or ``stop``), then stop cleanly (``before_stop`` first,
+        while the bus can still publish). A broker that is down at start-up is waited for
+        (with backoff) rather than treated as fatal."""
         stop = stop or threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
@@ -293,6 +298,8 @@ class RabbitMQBus:
             log.warning("RabbitMQ not reachable yet; consuming once it is")
         stop.wait()
         log.info("stopping")
+        if before_stop is not None:
+            before_stop()
         self.stop()
 
     @property

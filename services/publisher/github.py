@@ -25,8 +25,9 @@ from __future__ import annotations
 import base64
 import logging
 import math
+import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -43,7 +44,7 @@ from urllib3.response import BaseHTTPResponse
 
 from common import prtext
 from common.config import Settings
-from common.gitrepo import BRANCH_PREFIX, blob_sha, existing_tips, write_branches_batched
+from common.gitrepo import BRANCH_PREFIX, blob_sha, write_branches
 from common.proposals import Proposal
 from services.publisher.model import Published, PublishState, Sink
 from services.publisher.pr_store import PrStore, fingerprint
@@ -53,7 +54,6 @@ from services.publisher.repos import (
     ForkSync,
     RefUpdate,
     Tip,
-    branch_commit,
     is_git_error,
 )
 
@@ -303,6 +303,7 @@ class PlanItem:
     pull: OpenPull | None = None
     push: bool = False  # the branch must be (re)written and pushed
     tip: Tip | None = None  # the fork branch now
+    written: str | None = None  # the commit pushed by this run
 
     def published(self) -> Published:
         failed = self.action in {Action.FAIL, Action.HOLD, Action.SUPPRESS}
@@ -433,7 +434,7 @@ class GitHubSink:
             "clone_dir": base / "fork.git",
             "store": PrStore(base / "pulls.sqlite3"),
             "api_url": settings.github_api_url,
-            "max_open_prs": getattr(settings, "max_open_prs", 0),
+            "max_open_prs": settings.max_open_prs,
         }
         options.update(overrides)
         return cls(**options)
@@ -568,11 +569,13 @@ class GitHubSink:
                 and diff[p.file] == (at_head, blob_sha(p.text.encode("utf-8")))
             )
             if pull is not None:
-                if tip is not None and not tip.ours:
+                if (same or (tip is not None and not tip.ours)) and pull.fingerprint == fp:
+                    item.action = Action.KEEP
+                elif tip is not None and not tip.ours:
+                    # A maintainer (or anyone with push access) committed to the branch:
+                    # forcing our new version over it would throw their work away.
                     item.action = Action.HOLD
                     item.reason = "the branch has commits by someone else; left as it is"
-                elif same and pull.fingerprint == fp:
-                    item.action = Action.KEEP
                 elif (p.branch, fp) in rejected:
                     item.action = Action.SUPPRESS
                     item.reason = "a maintainer closed this change unmerged before"
@@ -652,6 +655,7 @@ class GitHubSink:
         return self.execute(plan)
 
     def execute(self, plan: PublishPlan) -> list[Published]:
+        """Carry out a plan made by this sink's last ``plan()``."""
         assert self._upstream is not None and self._fork is not None and self._clone is not None
         upstream, fork, clone = self._upstream, self._fork, self._clone
         if plan.fork and plan.fork.state is ForkState.FAST_FORWARD:
@@ -696,25 +700,27 @@ class GitHubSink:
         return plan.published()
 
     def _push(self, plan: PublishPlan, clone: ForkClone) -> None:
-        """Write every branch that must change (one fast-import), then push in batches."""
+        """Write every branch that must change (one fast-import), then push them (one push)."""
         to_push = [i for i in plan.items if i.push]
-        commits = [branch_commit(i.proposal, plan.upstream_head) for i in to_push]
+        commits = [i.proposal.branch_commit(plan.upstream_head) for i in to_push]
         try:
-            write_branches_batched(clone.path, commits)
-            written = existing_tips(clone.path, commits)
+            write_branches(clone.path, commits, workers=min(4, os.cpu_count() or 1))
+            written = clone.tips()
         except Exception as exc:
             if not is_git_error(exc):
                 raise
             for item in to_push:
                 item.action, item.reason = Action.FAIL, f"writing the branch: {_error(exc)}"
             written = {}
-        updates = [
-            RefUpdate(
-                i.proposal.branch, written[i.proposal.branch][0], i.tip.sha if i.tip else None
-            )
-            for i in to_push
-            if i.action is not Action.FAIL
-        ]
+        updates: list[RefUpdate] = []
+        for item in to_push:
+            if item.action is not Action.FAIL:
+                item.written = written[item.proposal.branch].sha
+                updates.append(
+                    RefUpdate(
+                        item.proposal.branch, item.written, item.tip.sha if item.tip else None
+                    )
+                )
         updates += [RefUpdate(d.branch, None, d.expected) for d in plan.deletions if d.expected]
         started = time.monotonic()
         results = clone.push(updates) if updates else {}
@@ -764,7 +770,7 @@ class GitHubSink:
                 if _unavailable(exc):
                     stopped = f"GitHub unavailable ({item.reason})"
                 continue
-            head_sha = pull.head.sha
+            head_sha = item.written or pull.head.sha
             item.pull = OpenPull(
                 pull.number,
                 p.branch,
@@ -808,10 +814,3 @@ def sink_from_settings(settings: Settings) -> Sink:
 
         return LocalSink(settings.oec_repo, settings.outbox_dir)
     return GitHubSink.from_settings(settings)
-
-
-def published_counts(results: Iterable[Published]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r.state.value] = counts.get(r.state.value, 0) + 1
-    return counts

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-from common.gitrepo import BranchCommit, existing_tips, up_to_date, write_branches
+from common.gitrepo import existing_tips, up_to_date, write_branches
 from common.proposals import Proposal
 from services.publisher.model import Published, PublishState
 
@@ -19,7 +20,7 @@ class LocalSink:
 
     def publish(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
         """Proposals already on their branch stay; at most ``max_prs`` new ones (0 = all)."""
-        commits = {p.file: _commit(p) for p in proposals}
+        commits = {p.file: p.branch_commit() for p in proposals}
         tips = existing_tips(self.repo, list(commits.values()))
         results: list[Published] = []
         to_write: list[Proposal] = []
@@ -31,7 +32,8 @@ class LocalSink:
                 results.append(Published(proposal=proposal, state=PublishState.QUEUED))
             else:
                 to_write.append(proposal)
-        written = write_branches(self.repo, [commits[p.file] for p in to_write])
+        todo = [commits[p.file] for p in to_write]
+        written = write_branches(self.repo, todo, workers=os.cpu_count() or 1)
         assert len(written) == len(to_write)
         for proposal in to_write:
             updated = proposal.branch in tips
@@ -54,16 +56,6 @@ class LocalSink:
         }
         _write_if_changed(self.outbox / f"{stem}.json", json.dumps(draft, indent=2) + "\n")
         _write_if_changed(self.outbox / f"{stem}.md", f"# {proposal.title}\n\n{proposal.body}")
-
-
-def _commit(proposal: Proposal) -> BranchCommit:
-    return BranchCommit(
-        branch=proposal.branch,
-        base=proposal.base_commit,
-        file=proposal.file,
-        text=proposal.text,
-        message=proposal.commit_message,
-    )
 
 
 def _write_if_changed(path: Path, text: str) -> None:

@@ -79,16 +79,21 @@ def add_routes(app: FastAPI, publisher: DurablePublisher) -> None:
         return report
 
 
-def sweep_runs(publisher: DurablePublisher, bus: RabbitMQBus, stop: threading.Event) -> None:
-    """The run timeout backstop, checked a few times per timeout period."""
+def finisher(publisher: DurablePublisher, bus: RabbitMQBus, stop: threading.Event) -> None:
+    """Publishes runs once they are accounted for, and those the run timeout gives up on."""
     interval = max(0.5, min(60.0, publisher.run_timeout / 4))
-    while not stop.wait(interval):
+    while not stop.is_set():
+        publisher.ready.wait(interval)
+        publisher.ready.clear()
+        if stop.is_set():
+            return
         try:
-            outputs = publisher.sweep()
-            if outputs:
-                bus.publish_many(outputs)
+            publisher.finish_ready(bus.publish_many)
+            publisher.sweep(bus.publish_many)
         except Exception:
-            log.exception("run timeout sweep failed; trying again")
+            log.exception("publishing a run failed; trying again")
+            stop.wait(5.0)
+            publisher.ready.set()
 
 
 def main(settings: Settings, port: int | None) -> None:
@@ -122,15 +127,23 @@ def main(settings: Settings, port: int | None) -> None:
             dt.timedelta(seconds=settings.run_timeout),
         ),
     )
-    stop = threading.Event()
-    sweeper = threading.Thread(
-        target=sweep_runs, args=(publisher, bus, stop), name="run-timeout", daemon=True
+    finishing = threading.Event()
+    worker = threading.Thread(
+        target=finisher, args=(publisher, bus, finishing), name="run-finisher", daemon=True
     )
+
+    def stop_finisher() -> None:
+        # A run being published is finished first (the bus must still be up to announce it);
+        # one cut short by the grace period is published again after the restart.
+        finishing.set()
+        publisher.ready.set()
+        worker.join(timeout=25)
+
     service.serve(settings.status_host, port)
-    sweeper.start()
+    worker.start()
+    publisher.ready.set()  # a run accounted for before a restart is finished now
     try:
-        bus.run_forever(stop)
+        bus.run_forever(before_stop=stop_finisher)
     finally:
-        stop.set()
         service.close()
         publisher.store.close()

@@ -1,4 +1,4 @@
-"""The publisher's own clone of the fork: remotes, fetch, fork sync, batched pushes.
+"""The publisher's own clone of the fork: remotes, fetch, fork sync, one push per run.
 
 One bare repository under the data directory, with the fork as ``origin`` and OEC as
 ``upstream``. Its ``refs/heads/oec-sync/*`` mirror the fork after every fetch (pruned), so
@@ -20,9 +20,8 @@ from pathlib import Path
 import git
 from pydantic import SecretStr
 
-from common.gitrepo import AUTHOR, BRANCH_PREFIX, BranchCommit, tree_entries
+from common.gitrepo import AUTHOR, BRANCH_PREFIX, tree_entries
 from common.gitrepo import git as run_git
-from common.proposals import Proposal
 
 OUR_EMAIL = AUTHOR.split("<", 1)[1].rstrip(">")
 # Seconds a fetch or push may take before git is killed (a first fetch of OEC is ~100 MB).
@@ -32,17 +31,6 @@ _CREDENTIAL_HELPER = (
     '!f() { test "$1" = get || exit 0; echo username=x-access-token; '
     f'echo "password=${_TOKEN_VARIABLE}"; }}; f'
 )
-
-
-def branch_commit(proposal: Proposal, base: str) -> BranchCommit:
-    """The one-file commit of a proposal on ``base`` (shared by every sink)."""
-    return BranchCommit(
-        branch=proposal.branch,
-        base=base,
-        file=proposal.file,
-        text=proposal.text,
-        message=proposal.commit_message,
-    )
 
 
 def git_environment(token: SecretStr | None) -> dict[str, str]:
@@ -289,8 +277,9 @@ class ForkClone:
         # deletions' commits.
         args = ["push", "--porcelain", "--force-with-lease"]
         args += [f"--force-with-lease=refs/heads/{u.branch}:{u.expected or ''}" for u in deletions]
-        refspecs = [f"refs/heads/{BRANCH_PREFIX}*:refs/heads/{BRANCH_PREFIX}*"]
-        refspecs += [f":refs/heads/{u.branch}" for u in deletions]
+        refspecs = [f":refs/heads/{u.branch}" for u in deletions]
+        if len(deletions) < len(updates):
+            refspecs.append(f"refs/heads/{BRANCH_PREFIX}*:refs/heads/{BRANCH_PREFIX}*")
         status, out, err = self._git(*args, "origin", *refspecs)
         reported: dict[str, tuple[str, str]] = {}
         for line in out.splitlines():

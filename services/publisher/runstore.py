@@ -25,6 +25,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,9 @@ from services.publisher.model import Published
 log = logging.getLogger(__name__)
 
 MEMORY_RUNS = 8  # finished runs kept in memory besides the unfinished ones
+
+Announce = Callable[[list[Message]], None]
+"""Publishes run.completed (confirmed by the broker) or raises."""
 
 _published = TypeAdapter(list[Published])
 _refusals = TypeAdapter(list[Refusal])
@@ -293,13 +297,22 @@ def _summary(
 
 
 class DurablePublisher:
-    """The publisher's bus handler: PublisherHandler + RunStore + the run timeout."""
+    """The publisher's bus handler: PublisherHandler + RunStore + the run timeout.
+
+    Handling a message only records it (SQLite) and folds it into the run's state, so the
+    delivery is acknowledged at once. Publishing a run whose planets are all accounted for
+    (branches, pull requests: minutes with GitHub) happens on the publisher's finisher
+    thread (:meth:`finish_ready`), never while a delivery waits for its ack, which would
+    run into RabbitMQ's consumer timeout (https://www.rabbitmq.com/docs/consumers#acknowledgement-timeout).
+    A run that was accounted for when the process died is finished after the restart.
+    """
 
     def __init__(self, handler: PublisherHandler, store: RunStore, run_timeout: float) -> None:
         self.handler = handler
         self.store = store
         self.run_timeout = run_timeout
-        self.lock = threading.RLock()  # the bus worker and the timeout sweep
+        self.lock = threading.RLock()  # the bus worker, the finisher and the API
+        self.ready = threading.Event()  # set when a run became ready to finish
         self._finished: OrderedDict[str, None] = OrderedDict()
 
     def state(self, run_id: str) -> RunState:
@@ -324,18 +337,33 @@ class DurablePublisher:
             if state.completed:
                 return []  # a complete run is final: redeliveries and replays change nothing
             self.store.add(message)
-            outputs = self.handler(message)
-            if state.completed:
-                self.store.finished(state, RunPhase.COMPLETE)
-                self._forget_finished(state.run_id)
-                log.info("run complete", extra={"systems": len(state.published)})
-            return outputs
+            apply(state, message)
+            if state.accounted():
+                self.ready.set()
+            return []
 
-    def sweep(self, now: float | None = None) -> list[Message]:
+    def finish_ready(self, announce: Announce) -> int:
+        """Publish every unfinished run whose planets are all accounted for; ``announce``
+        sends its run.completed before the run is recorded complete (a crash in between
+        publishes it again, which changes nothing). Returns how many runs were finished."""
+        finished = 0
+        for run_id, _, _ in self.store.unfinished():
+            with self.lock:
+                state = self.state(run_id)
+                if state.completed or not state.accounted():
+                    continue
+                announce([self.handler.finish(state)])
+                self.store.finished(state, RunPhase.COMPLETE)
+                self._forget_finished(run_id)
+                finished += 1
+                log.info("run complete", extra={"run_id": run_id, "systems": len(state.published)})
+        return finished
+
+    def sweep(self, announce: Announce, now: float | None = None) -> int:
         """Publish, marked incomplete, every run quiet for ``run_timeout`` with news since
-        its last publication; returns the run.completed messages to send."""
+        its last publication. Returns how many runs timed out."""
         now = now or time.time()
-        outputs: list[Message] = []
+        timed_out = 0
         for run_id, last_activity, published_at in self.store.unfinished():
             if now - last_activity < self.run_timeout:
                 continue
@@ -343,16 +371,18 @@ class DurablePublisher:
                 continue
             with self.lock:
                 state = self.state(run_id)
-                if state.completed:
-                    continue
+                if state.completed or state.accounted():
+                    continue  # finish_ready's
                 log.warning(
                     "run timed out; publishing what it has, marked incomplete",
                     extra={"run_id": run_id, "outcomes": len(state.outcomes)},
                 )
-                outputs.append(self.handler.finish(state))
+                completed = self.handler.finish(state)
                 state.completed = False  # late outcomes may still complete it
+                announce([completed])
                 self.store.finished(state, RunPhase.INCOMPLETE, now)
-        return outputs
+                timed_out += 1
+        return timed_out
 
     def _forget_finished(self, run_id: str) -> None:
         self._finished[run_id] = None

@@ -69,10 +69,13 @@ def outcome(source: Source, row: int) -> PlanetUnchanged:
 
 
 def feed(target: DurablePublisher, *messages: Message) -> list[Message]:
-    out: list[Message] = []
+    """Hand messages to the publisher as the bus does, then let its finisher run; returns
+    the run.completed messages announced."""
     for message in messages:
-        out += target(message)
-    return out
+        assert target(message) == []  # recorded, acknowledged at once
+    announced: list[Message] = []
+    target.finish_ready(announced.extend)
+    return announced
 
 
 def test_a_restarted_publisher_loses_nothing_and_counts_each_outcome_once(tmp_path: Path) -> None:
@@ -94,6 +97,27 @@ def test_a_restarted_publisher_loses_nothing_and_counts_each_outcome_once(tmp_pa
     assert summary["state"] == "complete"
     assert summary["progress"]["nasa"]["planned"] == 3
     assert summary["progress"]["nasa"]["outcomes"] == 3
+
+
+def test_a_run_accounted_for_when_the_process_died_is_published_after_the_restart(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "runs.sqlite3"
+    first = publisher(db, Sink())
+    for message in (
+        RunStarted(run_id=RUN, catalogues=[Source.NASA]),
+        planned(Source.NASA, 1),
+        outcome(Source.NASA, 1),
+    ):
+        first(message)
+    assert first.ready.is_set()  # ... and then the process is killed before publishing
+    first.store.close()
+
+    sink = Sink()
+    second = publisher(db, sink)
+    announced: list[Message] = []
+    assert second.finish_ready(announced.extend) == 1
+    assert isinstance(announced[0], RunCompleted) and sink.calls == 1
 
 
 def test_a_complete_run_ignores_redeliveries_and_replays(tmp_path: Path) -> None:
@@ -123,11 +147,12 @@ def test_a_quiet_run_is_published_incomplete_and_completed_by_late_outcomes(
         outcome(Source.NASA, 1),
     )
     last = target.store.unfinished()[0][1]
-    assert target.sweep(now=last + 5) == []  # not quiet long enough
-    (timed_out,) = target.sweep(now=last + 11)
-    assert isinstance(timed_out, RunCompleted)
+    announced: list[Message] = []
+    assert target.sweep(announced.extend, now=last + 5) == 0  # not quiet long enough
+    assert target.sweep(announced.extend, now=last + 11) == 1
+    assert isinstance(announced[0], RunCompleted)
     assert target.store.phase(RUN) is RunPhase.INCOMPLETE
-    assert target.sweep(now=last + 30) == []  # nothing new since
+    assert target.sweep(announced.extend, now=last + 30) == 0  # nothing new since
     assert sink.calls == 1
 
     (done,) = feed(target, outcome(Source.NASA, 2))

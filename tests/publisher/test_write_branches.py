@@ -1,4 +1,5 @@
-"""write_branches_batched writes exactly the commits write_branches writes."""
+"""write_branches (delta-chained fast-import) writes exactly the commits that the plain
+one-commit-per-branch fast-import stream below writes: the oracle is the obvious version."""
 
 from __future__ import annotations
 
@@ -7,17 +8,47 @@ import shutil
 from pathlib import Path
 
 from common.gitrepo import (
+    AUTHOR,
     BranchCommit,
+    _quote_path,
     branch_name,
+    existing_tips,
     head_commit,
+    up_to_date,
     write_branches,
-    write_branches_batched,
+)
+from common.gitrepo import (
+    git as run_git,
 )
 from tests.gitutil import git, make_repo
 
 from .conftest import ODD_NAMES, SYSTEMS, edit_value
 
 WHEN = dt.datetime(2026, 8, 22, 6, 0, tzinfo=dt.UTC)
+
+
+def plain_write_branches(
+    repo: Path, commits: list[BranchCommit], when: dt.datetime
+) -> list[BranchCommit]:
+    """Each branch one commit straight from its base: slow for big trees, obviously right."""
+    tips = existing_tips(repo, commits)
+    todo = [c for c in commits if not up_to_date(c, tips)]
+    if not todo:
+        return []
+    stamp = int(when.timestamp())
+    stream = bytearray()
+    for c in todo:
+        message = c.message.encode("utf-8")
+        content = c.text.encode("utf-8")
+        stream += f"commit refs/heads/{c.branch}\n".encode()
+        stream += f"author {AUTHOR} {stamp} +0000\n".encode()
+        stream += f"committer {AUTHOR} {stamp} +0000\n".encode()
+        stream += b"data %d\n%s\n" % (len(message), message)
+        stream += f"from {c.base}\n".encode()
+        stream += b"M 100644 inline " + _quote_path(c.file) + b"\n"
+        stream += b"data %d\n%s\n" % (len(content), content)
+    run_git(repo, "fast-import", "--quiet", "--force", "--done", input=bytes(stream) + b"done\n")
+    return todo
 
 
 def commits_for(repo: Path, base: str) -> list[BranchCommit]:
@@ -43,7 +74,7 @@ def refs(repo: Path) -> dict[str, str]:
     return dict(line.rsplit(" ", 1) for line in out.splitlines())
 
 
-def test_same_commits_as_write_branches(tmp_path: Path) -> None:
+def test_same_commits_as_the_plain_stream(tmp_path: Path) -> None:
     one = make_repo(tmp_path / "one")
     two = tmp_path / "two"
     shutil.copytree(one, two)
@@ -51,17 +82,17 @@ def test_same_commits_as_write_branches(tmp_path: Path) -> None:
     # A branch that already holds an older change is moved, as write_branches does.
     stale = commits_for(one, base)[3]
     older = BranchCommit(stale.branch, base, stale.file, stale.text + "\n", "older\n")
-    write_branches(one, [older], WHEN)
-    write_branches(two, [older], WHEN)
+    plain_write_branches(one, [older], WHEN)
+    plain_write_branches(two, [older], WHEN)
 
-    written_one = write_branches(one, commits_for(one, base), WHEN)
-    written_two = write_branches_batched(two, commits_for(two, base), WHEN)
+    written_one = plain_write_branches(one, commits_for(one, base), WHEN)
+    written_two = write_branches(two, commits_for(two, base), WHEN)
 
     assert written_one == written_two and len(written_two) == 19
     assert refs(one) == refs(two)
     assert not any("scratch" in ref for ref in refs(two))
     # Nothing to do the second time, for either.
-    assert write_branches_batched(two, commits_for(two, base), WHEN) == []
+    assert write_branches(two, commits_for(two, base), WHEN) == []
 
 
 def test_two_bases(tmp_path: Path) -> None:
@@ -74,7 +105,7 @@ def test_two_bases(tmp_path: Path) -> None:
     shutil.copytree(one, two)
     commits = commits_for(one, first)[:3] + commits_for(one, second)[3:6]
     commits = [BranchCommit(c.branch, c.base, c.file, c.text, c.message) for c in commits]
-    assert write_branches(one, commits, WHEN) == write_branches_batched(two, commits, WHEN)
+    assert plain_write_branches(one, commits, WHEN) == write_branches(two, commits, WHEN)
     assert refs(one) == refs(two)
 
 
@@ -95,7 +126,5 @@ def test_parallel_workers_write_the_same_commits(tmp_path: Path) -> None:
         )
         for n in range(250)
     ]
-    assert write_branches(one, commits, WHEN) == write_branches_batched(
-        two, commits, WHEN, workers=2
-    )
+    assert plain_write_branches(one, commits, WHEN) == write_branches(two, commits, WHEN, workers=2)
     assert refs(one) == refs(two)
