@@ -57,9 +57,20 @@ def make_repo(shared: Path, work: Path) -> Path:
 def timed_run(repo: Path, shared: Path, work: Path, name: str) -> tuple[float, float, dict]:
     report = work / f"{name}.json"
     command = [
-        str(REPO / ".venv/bin/oec-sync"), "run", "--oec-repo", str(repo),
-        "--nasa", str(shared / NASA), "--eu", str(shared / EU),
-        "--outbox", str(work / "outbox"), "--report", str(report), "--max-prs", "0",
+        str(REPO / ".venv/bin/oec-sync"),
+        "run",
+        "--oec-repo",
+        str(repo),
+        "--nasa",
+        str(shared / NASA),
+        "--eu",
+        str(shared / EU),
+        "--outbox",
+        str(work / "outbox"),
+        "--report",
+        str(report),
+        "--max-prs",
+        "0",
     ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
@@ -73,9 +84,16 @@ def check(repo: Path, report: dict) -> dict[str, int]:
     """What a maintainer checks on the branches of the first run."""
     base = head_commit(repo)
     index = AliasIndex.load(repo / ".git/oec-sync/index.pickle")
-    figures = {"branches": 0, "invalid": 0, "new problems": 0, "files per branch != 1": 0,
-               "lastupdate regressions": 0, "new systems": 0, "new sharing an alias": 0,
-               "new within 10 arcsec": 0}
+    figures = {
+        "branches": 0,
+        "invalid": 0,
+        "new problems": 0,
+        "files per branch != 1": 0,
+        "lastupdate regressions": 0,
+        "new systems": 0,
+        "new sharing an alias": 0,
+        "new within 10 arcsec": 0,
+    }
     for system in report["systems"]:
         branch, file = system["branch"], system["file"]
         figures["branches"] += 1
@@ -89,16 +107,19 @@ def check(repo: Path, report: dict) -> dict[str, int]:
             root = tree.parse_system(new_text)
             names = tree.names_of(root) + [n for s in root.iter("star") for n in tree.names_of(s)]
             figures["new sharing an alias"] += any(index.find_names(n) for n in names)
-            ra, dec = parse_ra(root.findtext("rightascension")), parse_dec(
-                root.findtext("declination")
+            ra, dec = (
+                parse_ra(root.findtext("rightascension")),
+                parse_dec(root.findtext("declination")),
             )
             near = ra is not None and dec is not None and index.match_host_position(ra, dec, 10.0)
             figures["new within 10 arcsec"] += bool(near)
             continue
         assert old_text is not None
         figures["new problems"] += bool(validate.new_problems(old_text, new_text, file))
-        old_dates = {tree.path_of(p): parse_lastupdate(p.findtext("lastupdate"))
-                     for p in tree.parse_system(old_text).iter("planet")}
+        old_dates = {
+            tree.path_of(p): parse_lastupdate(p.findtext("lastupdate"))
+            for p in tree.parse_system(old_text).iter("planet")
+        }
         for planet in tree.parse_system(new_text).iter("planet"):
             old = old_dates.get(tree.path_of(planet))
             new = parse_lastupdate(planet.findtext("lastupdate"))

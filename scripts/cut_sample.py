@@ -37,7 +37,7 @@ def main(data: Path, out: Path) -> None:
         chosen = set(in_oec) | set(not_in) | {"Kepler-11", "alf Cen"}
         keep = [r for r in rows if next(csv.reader([r]))[1] in chosen]
         out.mkdir(parents=True, exist_ok=True)
-        (out / "nasa.csv").write_text("".join(comments + [header] + keep), encoding="utf-8")
+        (out / "nasa.csv").write_text("".join([*comments, header, *keep]), encoding="utf-8")
 
         eu_raw = (data / EU).read_bytes().decode("utf-8")
         eu_lines = eu_raw.splitlines(keepends=True)

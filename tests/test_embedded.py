@@ -30,7 +30,9 @@ def run(repo: Path, tmp: Path, *extra: str, nasa: str = NASA, eu: str = EU) -> t
 
 
 def branches(repo: Path) -> dict[str, str]:
-    out = git(repo, "for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads/oec-sync")
+    out = git(
+        repo, "for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads/oec-sync"
+    )
     return dict(line.split(" ", 1) for line in out.splitlines())
 
 
@@ -63,7 +65,8 @@ def test_each_changed_system_gets_one_branch_with_one_valid_minimal_commit(
         assert validate.new_problems(old, new, file) == []
         # Minimal diff: no line is removed unless a field on it changed.
         removed = [
-            line for line in git(repo, "diff", "-U0", head, branch).splitlines()
+            line
+            for line in git(repo, "diff", "-U0", head, branch).splitlines()
             if line.startswith("-\t")
         ]
         changed_fields = {c["field"] for c in system["changes"]}
@@ -82,17 +85,25 @@ def test_report_counts_and_changes(repo: Path, tmp_path: Path) -> None:
     assert nasa["rows"] == 85 and eu["rows"] == 66
     for counts in (nasa, eu):
         accounted = (
-            counts["changed"] + counts["unchanged"] + counts["new_planets"]
-            + counts["new_systems"] + counts["ambiguous"]
+            counts["changed"]
+            + counts["unchanged"]
+            + counts["new_planets"]
+            + counts["new_systems"]
+            + counts["ambiguous"]
         )
         assert accounted <= counts["records"]
         assert counts["matched"] == counts["changed"] + counts["unchanged"]
     eleven_com = next(s for s in report["systems"] if s["file"] == "systems/11 Com.xml")
     period = next(c for c in eleven_com["changes"] if c["field"] == "period")
     assert period == {
-        "object": "11 Com b", "field": "period", "kind": "updated",
-        "old": "326.03 ±0.32", "new": "323.21 +0.06 −0.05", "source": "nasa",
-        "source_date": "2024-10-15", "source_row": period["source_row"],
+        "object": "11 Com b",
+        "field": "period",
+        "kind": "updated",
+        "old": "326.03 ±0.32",
+        "new": "323.21 +0.06 −0.05",
+        "source": "nasa",
+        "source_date": "2024-10-15",
+        "source_row": period["source_row"],
     }
     assert any(s["new"] for s in report["systems"])
 

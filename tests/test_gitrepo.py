@@ -50,7 +50,9 @@ def test_write_branches_commits_one_file_and_leaves_head_and_worktree(tmp_path: 
     assert git(repo, "status", "--porcelain") == ""
     assert git(repo, "diff", "--name-only", head, "oec-sync/11_Com").splitlines() == [file]
     assert git(repo, "rev-parse", "oec-sync/11_Com^").strip() == head
-    assert git(repo, "log", "-1", "--format=%s", "oec-sync/11_Com").strip() == "11 Com: update period"
+    assert (
+        git(repo, "log", "-1", "--format=%s", "oec-sync/11_Com").strip() == "11 Com: update period"
+    )
     assert read_files(repo, "oec-sync/11_Com", [file])[file] == edited
     assert blob_sha(edited.encode()) == git(repo, "rev-parse", f"oec-sync/11_Com:{file}").strip()
 

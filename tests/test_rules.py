@@ -86,7 +86,9 @@ def test_limit_never_replaces_measurement_and_msini_never_replaces_true_mass() -
     msini = Value(value="2.0", type="msini")
     assert rules.decide("mass", old, msini, NASA_DATE, dt.date(2015, 1, 1)) is None
     true_mass = Value(value="2.0")
-    assert rules.decide("mass", msini, true_mass, NASA_DATE, dt.date(2015, 1, 1)) is ChangeKind.UPDATED
+    assert (
+        rules.decide("mass", msini, true_mass, NASA_DATE, dt.date(2015, 1, 1)) is ChangeKind.UPDATED
+    )
     limit = Value(upperlimit="0.25")
     assert rules.decide("eccentricity", limit, Value(value="0.1"), NASA_DATE, dt.date(2015, 1, 1))
 
@@ -177,4 +179,6 @@ def test_magnitudes_need_more_than_photometric_scatter() -> None:
     old, newer = Value(value="4.74"), Value(value="4.72307", errorminus="0.023", errorplus="0.023")
     assert rules.decide("magV", old, newer, NASA_DATE, dt.date(2015, 9, 20)) is None
     brighter = Value(value="4.6", errorminus="0.02", errorplus="0.02")
-    assert rules.decide("magV", old, brighter, NASA_DATE, dt.date(2015, 9, 20)) is ChangeKind.UPDATED
+    assert (
+        rules.decide("magV", old, brighter, NASA_DATE, dt.date(2015, 9, 20)) is ChangeKind.UPDATED
+    )

@@ -377,5 +377,7 @@ def test_radius_without_errors_kept_only_for_transiting_planets(web: Catalogue) 
         radius = record.planet.get("radius")
         if radius is not None and radius.errorplus is None and radius.value is not None:
             assert record.planet["discoverymethod"].value == "transit", record.name
-    transiting = [r for r in web.records if r.planet.get("discoverymethod") == Value(value="transit")]
+    transiting = [
+        r for r in web.records if r.planet.get("discoverymethod") == Value(value="transit")
+    ]
     assert any("radius" in r.planet for r in transiting)
