@@ -193,7 +193,7 @@ def _field_changes(
     proposed: dict[str, Value],
     status: str | None,
 ) -> tuple[list[FieldChange], list[str]]:
-    current = tree.values_of(element)
+    current = tree.values_of(element, proposed.keys())
     names = tree.names_of(element)
     label = names[0] if names else element.tag
     object_date = _object_date(element)
@@ -284,9 +284,14 @@ def merge(record: PlanetRecord, match: Match, system_text: str | None, commit: s
     return MergeResult(patch, notes + host_notes)
 
 
-def _precedence(change: FieldChange) -> tuple[dt.date, int]:
-    """Later source date first; on the same date NASA before exoplanet.eu."""
-    return (change.source_date or dt.date.min, 1 if change.source is Source.NASA else 0)
+def _precedence(change: FieldChange) -> tuple[dt.date, int, int]:
+    """Later source date first; on the same date NASA before exoplanet.eu; then the earlier
+    row, so that the choice never depends on the order patches arrive in."""
+    return (
+        change.source_date or dt.date.min,
+        1 if change.source is Source.NASA else 0,
+        -(change.source_row or 0),
+    )
 
 
 def fold(patches: list[SystemPatch], system_text: str | None) -> SystemPatch:
@@ -336,7 +341,7 @@ def merge_records(records: list[PlanetRecord]) -> PlanetRecord:
     """One record for one new object seen by several sources: fields by precedence."""
     ordered = sorted(
         records,
-        key=lambda r: (r.updated or dt.date.min, 1 if r.source is Source.NASA else 0),
+        key=lambda r: (r.updated or dt.date.min, 1 if r.source is Source.NASA else 0, -r.row),
         reverse=True,
     )
     best = ordered[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -36,6 +37,9 @@ def run_command(
     outbox: Annotated[
         Path | None, typer.Option(help="folder for PR drafts [OEC_SYNC_OUTBOX]")
     ] = None,
+    workers: Annotated[
+        int, typer.Option(help="processes for merging and rendering (default: one per core)")
+    ] = os.cpu_count() or 1,
 ) -> None:
     """Run the whole pipeline once, in this process, against a local OEC checkout.
 
@@ -58,6 +62,7 @@ def run_command(
         outbox or settings.outbox or Path("oec-sync-outbox"),
         settings.max_prs if max_prs is None else max_prs,
         console,
+        workers,
     )
     console.print(embedded.summary_table(state))
     by_state: dict[str, int] = {}

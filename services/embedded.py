@@ -16,8 +16,9 @@ from rich.table import Table
 from common import topology
 from common.bus import Handler
 from common.bus.memory import MemoryBus
+from common.forkmap import fork_map
 from common.gitrepo import head_commit
-from common.messages import Message, RunPlanned, RunStarted
+from common.messages import Message, PlanetMatched, RunPlanned, RunStarted
 from common.oec.index import AliasIndex
 from common.prtext import show
 from common.records import Source
@@ -51,20 +52,6 @@ def load_index(repo: Path, commit: str) -> AliasIndex:
     return index
 
 
-class _Counted:
-    """A handler that advances a progress bar for each message it handles."""
-
-    def __init__(self, handler: Handler, progress: Progress, task: Any) -> None:
-        self.handler = handler
-        self.progress = progress
-        self.task = task
-
-    def __call__(self, message: Message) -> Iterable[Message]:
-        out = self.handler(message)
-        self.progress.advance(self.task)
-        return out
-
-
 @contextmanager
 def _progress(console: Console) -> Iterator[Progress]:
     columns = (
@@ -83,11 +70,12 @@ def run(
     outbox: Path,
     max_prs: int,
     console: Console | None = None,
+    workers: int = 1,
 ) -> RunState:
     """Fetch, match, merge and publish once; returns the publisher's state of the run."""
     with httpx.Client() as client:
         messages = fetch(locations, client)
-    return process(repo, messages, outbox, max_prs, console)
+    return process(repo, messages, outbox, max_prs, console, workers=workers)
 
 
 def process(
@@ -97,20 +85,27 @@ def process(
     max_prs: int,
     console: Console | None = None,
     subscribers: Sequence[tuple[WorkQueue, Handler]] = (),
+    workers: int = 1,
 ) -> RunState:
     """Run the indexer, merger and publisher handlers on a run's first messages (run.started
-    and its catalogue events), plus any ``subscribers``; the publisher's state of the run."""
+    and its catalogue events), plus any ``subscribers``; the publisher's state of the run.
+    With ``workers`` > 1, merges and file renders run in that many processes."""
     console = console or Console(stderr=True)
     repo = repo.resolve()
     commit = head_commit(repo)
+    mapper = fork_map(workers)
     with _progress(console) as progress:
         index_task = progress.add_task("index", total=1)
         index = load_index(repo, commit)
         progress.advance(index_task)
-
-        bus = MemoryBus()
-        publisher = PublisherHandler(LocalSink(repo, outbox), GitTexts(repo), max_prs)
         merge_task = progress.add_task("merge", total=None)
+
+        def delivered(message: Message) -> None:
+            if isinstance(message, PlanetMatched):
+                progress.advance(merge_task)
+
+        bus = MemoryBus(mapper, delivered)
+        publisher = PublisherHandler(LocalSink(repo, outbox), GitTexts(repo), max_prs, mapper)
 
         def planned(message: Message) -> Iterable[Message]:
             outputs = IndexerHandler(index)(message)
@@ -123,7 +118,7 @@ def process(
         for queue, handler in subscribers:
             bus.subscribe(queue, handler)
         bus.subscribe(topology.INDEXER, planned)
-        bus.subscribe(topology.MERGER, _Counted(merge_handler, progress, merge_task))
+        bus.subscribe(topology.MERGER, merge_handler, pure=True)
         bus.subscribe(topology.PUBLISHER, publisher)
         for message in messages:
             bus.publish(message)

@@ -8,6 +8,7 @@ newline reproduces every file of the catalogue exactly (checked on all 7,035 fil
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from lxml import etree
 
@@ -24,7 +25,7 @@ _PARSER = etree.XMLParser(
 )
 
 OBJECT_TAGS = ("system", "binary", "star", "planet")
-VALUE_ATTRIBUTES = ("errorminus", "errorplus", "lowerlimit", "upperlimit", "type", "unit")
+_NOT_FIELDS = frozenset({*OBJECT_TAGS, "name", "list"})
 
 
 def parse_system(text: str | bytes) -> etree._Element:
@@ -50,21 +51,31 @@ def names_of(element: etree._Element) -> list[str]:
 
 def value_of(element: etree._Element) -> Value:
     """One field element as a Value (text and the OEC value attributes)."""
-    text = (element.text or "").strip() or None
-    attributes = {a: element.get(a) for a in VALUE_ATTRIBUTES if element.get(a) is not None}
-    # Every field is a str or None by construction; validation would cost ~1 s per run.
-    return Value.model_construct(value=text, **attributes)
+    get = element.get
+    # Every field is given, as str or None: validation and default lookup would cost ~2 s
+    # per full run for values that cannot be anything else.
+    return Value.model_construct(
+        value=(element.text or "").strip() or None,
+        errorminus=get("errorminus"),
+        errorplus=get("errorplus"),
+        lowerlimit=get("lowerlimit"),
+        upperlimit=get("upperlimit"),
+        type=get("type"),
+        unit=get("unit"),
+    )
 
 
-def values_of(element: etree._Element) -> dict[str, Value]:
-    """The single-valued fields of an object (not names, not child objects), by tag."""
+def values_of(element: etree._Element, tags: Iterable[str] | None = None) -> dict[str, Value]:
+    """The single-valued fields of an object (not names, lists or child objects), by tag;
+    only those in ``tags`` when given. The first element of a tag wins."""
+    wanted = None if tags is None else set(tags)
     values: dict[str, Value] = {}
     for child in element:
-        if not isinstance(child.tag, str) or child.tag in OBJECT_TAGS or child.tag == "name":
+        tag = child.tag
+        if not isinstance(tag, str) or tag in _NOT_FIELDS or tag in values:
             continue
-        if child.tag == "list":
-            continue
-        values.setdefault(child.tag, value_of(child))
+        if wanted is None or tag in wanted:
+            values[tag] = value_of(child)
     return values
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from common.bus.memory import Mapper
 from common.changes import SystemPatch
 from common.gitrepo import list_files, read_files
 from common.matching import MatchKind
@@ -60,8 +61,24 @@ class RunState(BaseModel):
             self.outcomes[outcome.message_id] = outcome
             self.received[outcome.source] = self.received.get(outcome.source, 0) + 1
 
+    def record(self, message: Message) -> None:
+        """Take in one input of the publisher; a repeated message changes nothing."""
+        if isinstance(message, RunStarted):
+            self.catalogues = list(message.catalogues)
+        elif isinstance(message, RunPlanned):
+            self.planned[message.source] = message
+        elif isinstance(message, CatalogueFailed):
+            self.failed[message.source] = message.error
+        elif isinstance(message, SystemChanged | PlanetUnchanged | PlanetFailed):
+            self.add_outcome(message)
+
     def patches(self) -> list[SystemPatch]:
-        return [o.patch for o in self.outcomes.values() if isinstance(o, SystemChanged)]
+        """The run's patches in catalogue, then row order, whatever order they arrived in
+        (mergers finish in any order; the fold must not depend on which was faster)."""
+        rank = {source: i for i, source in enumerate(Source)}
+        changed = [o for o in self.outcomes.values() if isinstance(o, SystemChanged)]
+        changed.sort(key=lambda o: (rank[o.source], o.row, o.planet, o.message_id))
+        return [o.patch for o in changed]
 
     def counts(self) -> dict[Source, CatalogueCounts]:
         """Per catalogue: what the indexer saw plus what the mergers decided."""
@@ -99,9 +116,10 @@ class GitTexts:
 
 
 class PublisherHandler:
-    def __init__(self, sink: Sink, texts: GitTexts, max_prs: int) -> None:
+    def __init__(self, sink: Sink, texts: GitTexts, max_prs: int, mapper: Mapper = map) -> None:
         self.sink = sink
         self.texts = texts
+        self.mapper = mapper
         self.max_prs = max_prs
         self.runs: dict[str, RunState] = {}
 
@@ -112,14 +130,7 @@ class PublisherHandler:
         state = self.run(message.run_id)
         if state.completed:
             return []
-        if isinstance(message, RunStarted):
-            state.catalogues = list(message.catalogues)
-        elif isinstance(message, RunPlanned):
-            state.planned[message.source] = message
-        elif isinstance(message, CatalogueFailed):
-            state.failed[message.source] = message.error
-        elif isinstance(message, SystemChanged | PlanetUnchanged | PlanetFailed):
-            state.add_outcome(message)
+        state.record(message)
         if not state.accounted():
             return []
         return [self.finish(state)]
@@ -133,7 +144,8 @@ class PublisherHandler:
         if not base:
             return [], []
         files = sorted({p.file for p in patches if not p.new_system})
-        return build(patches, self.texts.read(base, files), self.texts.files(base), base)
+        texts = self.texts.read(base, files)
+        return build(patches, texts, self.texts.files(base), base, self.mapper)
 
     def finish(self, state: RunState) -> RunCompleted:
         proposals, refusals = self.proposals(state)

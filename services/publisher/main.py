@@ -24,7 +24,7 @@ from common.config import Settings
 from common.status import Service
 from services.publisher.github import sink_from_settings
 from services.publisher.handler import GitTexts
-from services.publisher.runstore import DurablePublisher, OrderedPublisherHandler, RunStore
+from services.publisher.runstore import DurablePublisher, PublisherHandler, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def finisher(publisher: DurablePublisher, bus: RabbitMQBus, stop: threading.Even
 def main(settings: Settings, port: int | None) -> None:
     service = Service("publisher", settings.log_level, settings.log_json)
     repo = settings.oec_repo.resolve()
-    handler = OrderedPublisherHandler(
+    handler = PublisherHandler(
         sink_from_settings(settings),
         FetchingTexts(repo, settings.oec_fetch_remote),
         settings.max_prs,

@@ -33,19 +33,12 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from common.messages import (
-    CatalogueFailed,
     Message,
-    PlanetFailed,
-    PlanetUnchanged,
     RoutingKey,
-    RunCompleted,
     RunPlanned,
-    RunStarted,
-    SystemChanged,
     decode,
 )
 from common.proposals import Refusal
-from common.records import Source
 from services.publisher.handler import PublisherHandler, RunState
 from services.publisher.model import Published
 
@@ -85,40 +78,6 @@ class RunPhase(StrEnum):
     COLLECTING = "collecting"
     COMPLETE = "complete"
     INCOMPLETE = "incomplete"
-
-
-def apply(state: RunState, message: Message) -> None:
-    """Fold one stored input into a run's state, as PublisherHandler does on receipt."""
-    if isinstance(message, RunStarted):
-        state.catalogues = list(message.catalogues)
-    elif isinstance(message, RunPlanned):
-        state.planned[message.source] = message
-    elif isinstance(message, CatalogueFailed):
-        state.failed[message.source] = message.error
-    elif isinstance(message, SystemChanged | PlanetUnchanged | PlanetFailed):
-        state.add_outcome(message)
-
-
-def canonical_order(state: RunState) -> None:
-    """Put the outcomes in the order the embedded run sees them: by catalogue (NASA, then
-    exoplanet.eu), then row. Over the broker they arrive in whatever order the mergers
-    finish, and folding ties (same source, same date) must not depend on which merger was
-    faster."""
-    rank = {source: i for i, source in enumerate(Source)}
-    state.outcomes = dict(
-        sorted(
-            state.outcomes.items(),
-            key=lambda item: (rank[item[1].source], item[1].row, item[1].planet, item[0]),
-        )
-    )
-
-
-class OrderedPublisherHandler(PublisherHandler):
-    """PublisherHandler that folds a run's outcomes in :func:`canonical_order`."""
-
-    def finish(self, state: RunState) -> RunCompleted:
-        canonical_order(state)
-        return super().finish(state)
 
 
 class RunStore:
@@ -206,7 +165,7 @@ class RunStore:
             ).fetchall()
         state = RunState(run_id=run_id)
         for routing_key, body in inputs:
-            apply(state, decode(routing_key, body.encode()))
+            state.record(decode(routing_key, body.encode()))
         if run[1]:
             state.published = _published.validate_json(run[1])
         if run[2]:
@@ -313,6 +272,7 @@ class DurablePublisher:
         self.run_timeout = run_timeout
         self.lock = threading.RLock()  # the bus worker, the finisher and the API
         self.ready = threading.Event()  # set when a run became ready to finish
+        self._finishing: set[str] = set()  # runs being published right now
         self._finished: OrderedDict[str, None] = OrderedDict()
 
     def state(self, run_id: str) -> RunState:
@@ -324,6 +284,11 @@ class DurablePublisher:
 
     def __call__(self, message: Message) -> list[Message]:
         with self.lock:
+            if message.run_id in self._finishing:
+                # Being published (off the lock): only recorded now, and folded in when the
+                # run's state is next loaded.
+                self.store.add(message)
+                return []
             state = self.state(message.run_id)
             if (
                 isinstance(message, RunPlanned)
@@ -337,7 +302,7 @@ class DurablePublisher:
             if state.completed:
                 return []  # a complete run is final: redeliveries and replays change nothing
             self.store.add(message)
-            apply(state, message)
+            state.record(message)
             if state.accounted():
                 self.ready.set()
             return []
@@ -350,13 +315,12 @@ class DurablePublisher:
         for run_id, _, _ in self.store.unfinished():
             with self.lock:
                 state = self.state(run_id)
-                if state.completed or not state.accounted():
+                if state.completed or not state.accounted() or run_id in self._finishing:
                     continue
-                announce([self.handler.finish(state)])
-                self.store.finished(state, RunPhase.COMPLETE)
-                self._forget_finished(run_id)
-                finished += 1
-                log.info("run complete", extra={"run_id": run_id, "systems": len(state.published)})
+                self._finishing.add(run_id)
+            self._publish(state, RunPhase.COMPLETE, announce, time.time())
+            finished += 1
+            log.info("run complete", extra={"run_id": run_id, "systems": len(state.published)})
         return finished
 
     def sweep(self, announce: Announce, now: float | None = None) -> int:
@@ -371,18 +335,34 @@ class DurablePublisher:
                 continue
             with self.lock:
                 state = self.state(run_id)
-                if state.completed or state.accounted():
+                if state.completed or state.accounted() or run_id in self._finishing:
                     continue  # finish_ready's
-                log.warning(
-                    "run timed out; publishing what it has, marked incomplete",
-                    extra={"run_id": run_id, "outcomes": len(state.outcomes)},
-                )
-                completed = self.handler.finish(state)
-                state.completed = False  # late outcomes may still complete it
-                announce([completed])
-                self.store.finished(state, RunPhase.INCOMPLETE, now)
-                timed_out += 1
+                self._finishing.add(run_id)
+            log.warning(
+                "run timed out; publishing what it has, marked incomplete",
+                extra={"run_id": run_id, "outcomes": len(state.outcomes)},
+            )
+            self._publish(state, RunPhase.INCOMPLETE, announce, now)
+            timed_out += 1
         return timed_out
+
+    def _publish(self, state: RunState, phase: RunPhase, announce: Announce, now: float) -> None:
+        """Branches, pull requests and run.completed for a run marked finishing; without the
+        lock, so deliveries keep being acknowledged while it takes minutes."""
+        try:
+            completed = self.handler.finish(state)
+            if phase is RunPhase.INCOMPLETE:
+                state.completed = False  # late outcomes may still complete it
+            announce([completed])
+            with self.lock:
+                self.store.finished(state, phase, now)
+                if phase is RunPhase.COMPLETE:
+                    self._forget_finished(state.run_id)
+                else:
+                    self.handler.runs.pop(state.run_id, None)  # reload what came meanwhile
+        finally:
+            with self.lock:
+                self._finishing.discard(state.run_id)
 
     def _forget_finished(self, run_id: str) -> None:
         self._finished[run_id] = None
@@ -394,7 +374,10 @@ class DurablePublisher:
         """The run's report (as ``oec-sync run --report`` writes it) and its state."""
         from services import embedded
 
-        state = self.store.load(run_id)
+        with self.lock:
+            cached = self.handler.runs.get(run_id)
+        # A complete run no longer changes: its state in memory can be read as it is.
+        state = cached if cached is not None and cached.completed else self.store.load(run_id)
         if state is None:
             return None
         phase = self.store.phase(run_id)

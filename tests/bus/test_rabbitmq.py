@@ -75,6 +75,12 @@ def running(settings: Settings, *subs: tuple[topology.WorkQueue, Handler]) -> It
     bus = RabbitMQBus(settings, "test")
     for queue, handler in subs:
         bus.subscribe(queue, handler)
+    with running_bus(bus):
+        yield bus
+
+
+@contextmanager
+def running_bus(bus: RabbitMQBus) -> Iterator[RabbitMQBus]:
     bus.start(wait=20)
     try:
         yield bus
@@ -176,7 +182,11 @@ def test_a_poison_message_is_dead_lettered_after_the_limit_and_replayed_after_a_
 
     collector = Collector()
     good = [matched(i) for i in range(10)]
-    with running(settings, (topology.MERGER, merger), (topology.PUBLISHER, collector)) as bus:
+    alerts: list[tuple[str, str]] = []
+    bus = RabbitMQBus(settings, "test", on_dead_letter=lambda q, k, m, e, r: alerts.append((m, e)))
+    bus.subscribe(topology.MERGER, merger)
+    bus.subscribe(topology.PUBLISHER, collector)
+    with running_bus(bus):
         bus.publish_many([poison, *good])
         dead_queue = bus.topology.dead_queue(topology.MERGER)
         wait_for(lambda: queue_depth(settings, dead_queue) == 1, 30, "the poison message in .dead")
@@ -187,6 +197,7 @@ def test_a_poison_message_is_dead_lettered_after_the_limit_and_replayed_after_a_
         assert letter.reason == "delivery_limit"
         assert letter.message_id == poison.message_id
         assert queue_depth(settings, dead_queue) == 1  # listing leaves it there
+        assert alerts == [(poison.message_id, "ZeroDivisionError: a bug this row triggers")]
 
         fixed.set()  # the bug is fixed (a new merger version is deployed)
         _, moved = replay.replay_dead_letters(settings, "merger")

@@ -16,14 +16,9 @@ from common.messages import (
 )
 from common.proposals import Proposal
 from common.records import Source
+from services.publisher.handler import PublisherHandler
 from services.publisher.model import Published
-from services.publisher.runstore import (
-    DurablePublisher,
-    OrderedPublisherHandler,
-    RunPhase,
-    RunStore,
-    canonical_order,
-)
+from services.publisher.runstore import DurablePublisher, RunPhase, RunStore
 
 RUN = "20260822-abcdef01"
 COMMIT = "a" * 40
@@ -47,7 +42,7 @@ class Texts:
 
 
 def publisher(path: Path, sink: Sink, timeout: float = 3600) -> DurablePublisher:
-    handler = OrderedPublisherHandler(sink, Texts(), max_prs=0)  # type: ignore[arg-type]
+    handler = PublisherHandler(sink, Texts(), max_prs=0)  # type: ignore[arg-type]
     return DurablePublisher(handler, RunStore(path), timeout)
 
 
@@ -184,15 +179,54 @@ def test_a_catalogue_that_failed_and_is_replayed_after_a_fix_reopens_its_run(
     assert state is not None and not state.failed and len(state.outcomes) == 2
 
 
-def test_outcomes_are_folded_in_catalogue_then_row_order() -> None:
+def test_patches_come_in_catalogue_then_row_order_whatever_the_arrival() -> None:
+    from common.changes import SystemPatch
+    from common.messages import SystemChanged
     from services.publisher.handler import RunState
 
-    state = RunState(run_id=RUN)
-    for o in (outcome(Source.EU, 2), outcome(Source.NASA, 9), outcome(Source.EU, 1)):
-        state.add_outcome(o)
-    canonical_order(state)
-    assert [(o.source, o.row) for o in state.outcomes.values()] == [
-        (Source.NASA, 9),
-        (Source.EU, 1),
-        (Source.EU, 2),
-    ]
+    def changed(source: Source, row: int) -> SystemChanged:
+        patch = SystemPatch(file=f"systems/{source}-{row}.xml", base_commit=COMMIT)
+        return SystemChanged(
+            run_id=RUN,
+            source=source,
+            row=row,
+            planet=f"P-{row} b",
+            match_kind=MatchKind.PLANET,
+            patch=patch,
+        )
+
+    arrivals = [changed(Source.EU, 2), changed(Source.NASA, 9), changed(Source.EU, 1)]
+    files = []
+    for order in (arrivals, arrivals[::-1]):
+        state = RunState(run_id=RUN)
+        for message in order:
+            state.add_outcome(message)
+        files.append([p.file for p in state.patches()])
+    assert (
+        files[0]
+        == files[1]
+        == [
+            "systems/nasa-9.xml",
+            "systems/exoplanet.eu-1.xml",
+            "systems/exoplanet.eu-2.xml",
+        ]
+    )
+
+
+def test_news_for_a_run_being_published_is_recorded_and_folded_in_afterwards(
+    tmp_path: Path,
+) -> None:
+    sink = Sink()
+    target = publisher(tmp_path / "runs.sqlite3", sink, timeout=10)
+    feed(
+        target,
+        RunStarted(run_id=RUN, catalogues=[Source.NASA]),
+        planned(Source.NASA, 2),
+        outcome(Source.NASA, 1),
+    )
+    target._finishing.add(RUN)  # the timeout sweep is publishing it right now
+    assert target(outcome(Source.NASA, 2)) == []
+    assert len(target.state(RUN).outcomes) == 1  # the state being published is left alone
+    target._finishing.discard(RUN)
+    target.handler.runs.pop(RUN)  # as _publish does after a timed-out publication
+    assert len(target.state(RUN).outcomes) == 2
