@@ -141,6 +141,14 @@ class Settings(BaseSettings):
     status_host: str = Field("0.0.0.0", description="address the status APIs listen on")
     log_level: str = "INFO"
     log_json: bool = Field(True, description="JSON log lines (False: plain text)")
+    log_dir: Path | None = Field(
+        None,
+        description="also write debug/info/warning/error.log per service here, rotated daily "
+        "at midnight UTC; None = stderr only",
+    )
+    log_retention_days: int = Field(
+        14, ge=1, description="rotated log files kept per level (one per day)"
+    )
 
     @property
     def outbox_dir(self) -> Path:

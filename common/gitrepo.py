@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import subprocess
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,36 +117,47 @@ def _quote_path(path: str) -> bytes:
     return b'"' + escaped + b'"'
 
 
-def read_files(repo: Path, commit: str, files: list[str]) -> dict[str, str | None]:
-    """The text of each file at ``commit`` (None where it does not exist), one git call."""
-    if not files:
+def read_blobs(repo: Path, oids: Iterable[str]) -> dict[str, bytes]:
+    """Blob contents by object id, read with one ``git cat-file --batch`` process."""
+    wanted = list(dict.fromkeys(oids))
+    if not wanted:
         return {}
-    query = "".join(f"{commit}:{f}\n" for f in files).encode("utf-8")
-    done = subprocess.run(
+    out = subprocess.run(
         ["git", "-C", str(repo), "cat-file", "--batch"],
-        input=query,
+        input="\n".join(wanted).encode() + b"\n",
         capture_output=True,
         check=True,
-    )
-    out = done.stdout
-    texts: dict[str, str | None] = {}
+    ).stdout
+    blobs: dict[str, bytes] = {}
+    view = memoryview(out)
     pos = 0
-    for file in files:
+    while pos < len(out):
         end = out.index(b"\n", pos)
-        header = out[pos:end].split()
-        pos = end + 1
-        if header[-1] == b"missing" or len(header) != 3:
-            texts[file] = None
-            continue
-        size = int(header[2])
-        texts[file] = out[pos : pos + size].decode("utf-8")
-        pos += size + 1
-    return texts
+        header = out[pos:end].decode().split()
+        if len(header) != 3:
+            raise KeyError(f"git cat-file: object {header[0]} is missing")
+        oid, size = header[0], int(header[2])
+        start = end + 1
+        blobs[oid] = bytes(view[start : start + size])
+        pos = start + size + 1  # content is followed by a newline
+    return blobs
+
+
+def read_files(repo: Path, commit: str, files: list[str]) -> dict[str, str | None]:
+    """The text of each file at ``commit`` (None where it does not exist).
+
+    Paths are resolved with one ``ls-tree`` and read by object id: ``commit:path`` lookups
+    scan OEC's 4,000-entry ``systems/`` tree once per file (~0.7 ms each).
+    """
+    entries = tree_entries(repo, commit) or {}
+    oids = {f: entries[f][1] for f in files if f in entries}
+    blobs = read_blobs(repo, oids.values())
+    return {f: blobs[oids[f]].decode("utf-8") if f in oids else None for f in files}
 
 
 def list_files(repo: Path, commit: str) -> set[str]:
     """Every file path in ``commit``."""
-    return set(git(repo, "ls-tree", "-r", "-z", "--name-only", commit).split("\0")) - {""}
+    return set(tree_entries(repo, commit) or {})
 
 
 SCRATCH_REF = "refs/oec-sync-scratch"

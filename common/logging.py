@@ -6,6 +6,16 @@ call, so a handler's own ``log.info(...)`` is attributable without passing ids a
     {"ts": "2026-08-22T06:00:01.123Z", "level": "INFO", "service": "merger",
      "logger": "common.bus.rabbitmq", "msg": "handled", "run_id": "20260822-1a2b3c4d",
      "message_id": "9f...", "routing_key": "planet.matched"}
+
+With a log directory (``OEC_SYNC_LOG_DIR``) the same lines also go to files, one per level,
+under ``<dir>/<service>/``: ``debug.log``, ``info.log``, ``warning.log``, ``error.log``. Each
+file holds its level *and above* (error.log: ERROR and CRITICAL; info.log: everything but
+DEBUG), so ``error.log`` is the short list to read first and ``info.log`` the whole story.
+Only levels at or above the configured level get a file (at INFO there is no debug.log).
+Files roll over at midnight UTC to ``info.log.YYYY-MM-DD``; ``OEC_SYNC_LOG_RETENTION_DAYS``
+rolled files are kept per level. One process per directory: TimedRotatingFileHandler does not
+coordinate rollovers between processes, hence the per-service folder (replicas of one
+service need directories of their own, as pods have).
 """
 
 from __future__ import annotations
@@ -14,9 +24,11 @@ import contextvars
 import datetime as dt
 import json
 import logging
+import logging.handlers
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 _context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
@@ -26,6 +38,13 @@ _service = "oec-sync"
 
 # Attributes every LogRecord has; anything else passed as ``extra=`` is logged as a field.
 _RECORD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+LEVEL_FILES: dict[int, str] = {
+    logging.DEBUG: "debug.log",
+    logging.INFO: "info.log",
+    logging.WARNING: "warning.log",
+    logging.ERROR: "error.log",
+}
 
 
 @contextmanager
@@ -73,15 +92,50 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-def configure(service: str, level: str = "INFO", json_lines: bool = True) -> None:
-    """Send every log line of the process to stderr, formatted for ``service``."""
+def level_files(
+    directory: Path, level: int, retention_days: int, formatter: logging.Formatter
+) -> list[logging.handlers.TimedRotatingFileHandler]:
+    """One daily-rotated file per level from ``level`` up, each taking its level and above."""
+    directory.mkdir(parents=True, exist_ok=True)
+    handlers = []
+    for threshold, name in LEVEL_FILES.items():
+        if threshold < level:
+            continue
+        handler = logging.handlers.TimedRotatingFileHandler(
+            directory / name,
+            when="midnight",
+            backupCount=retention_days,
+            encoding="utf-8",
+            delay=True,  # a level that never logs leaves no empty file behind
+            utc=True,  # the lines' timestamps are UTC: so are the files' days
+        )
+        handler.setLevel(threshold)
+        handler.setFormatter(formatter)
+        handlers.append(handler)
+    return handlers
+
+
+def configure(
+    service: str,
+    level: str = "INFO",
+    json_lines: bool = True,
+    log_dir: Path | None = None,
+    retention_days: int = 14,
+) -> None:
+    """Send every log line of the process to stderr, formatted for ``service``; with
+    ``log_dir``, also to per-level files under ``log_dir/service`` (see the module doc)."""
     global _service
     _service = service
+    formatter = JsonFormatter() if json_lines else TextFormatter()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
+    handler.setFormatter(formatter)
     root = logging.getLogger()
+    for old in root.handlers:
+        old.close()  # a reconfigured process must not keep its old files open
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    if log_dir is not None:
+        root.handlers += level_files(log_dir / service, root.level, retention_days, formatter)
     # pika logs each failed connection attempt as an ERROR with a traceback; the bus logs
     # every connection problem itself, once, with its backoff.
     logging.getLogger("pika").setLevel(logging.CRITICAL)

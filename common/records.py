@@ -9,9 +9,10 @@ names. Numbers are kept as the decimal text OEC should write (``"326.03"``, neve
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 
 class Source(StrEnum):
@@ -19,15 +20,17 @@ class Source(StrEnum):
     EU = "exoplanet.eu"
 
 
-class Value(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Value:
     """One OEC field: ``<tag errorminus=.. errorplus=.. upperlimit=.. type=..>value</tag>``.
 
     ``value`` is None when only a limit is known. Errors are positive decimal strings.
     ``type`` is ``"msini"`` for a minimum mass. Text fields (``spectraltype``,
     ``discoverymethod``) hold their text in ``value`` and nothing else.
-    """
 
-    model_config = ConfigDict(frozen=True)
+    A plain frozen dataclass rather than a pydantic model: a full run makes ~10^6 of them,
+    and pydantic still validates them wherever they sit inside a model.
+    """
 
     value: str | None = None
     errorminus: str | None = None

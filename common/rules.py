@@ -41,6 +41,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable
+from functools import lru_cache
 
 from lxml import etree
 
@@ -94,6 +95,7 @@ def improves(old: Value, new: Value) -> bool:
     return abs(b - a) > math.hypot(old_sigma, new_sigma or 0.0)
 
 
+@lru_cache(maxsize=4096)
 def parse_lastupdate(text: str | None) -> dt.date | None:
     """OEC's ``yy/mm/dd`` as a date (all OEC dates are in this century), or None."""
     if not text:
@@ -240,6 +242,13 @@ def _host_changes(
     return changes + c, dropped + d
 
 
+@lru_cache(maxsize=16)
+def _parsed(system_text: str) -> etree._Element:
+    """The tree of a system file, kept for the next rows: catalogues list a system's
+    planets one after another. Never modified here, only read."""
+    return tree.parse_system(system_text)
+
+
 class MergeResult:
     """A patch (possibly empty) and the reasons values were left out."""
 
@@ -263,7 +272,7 @@ def merge(record: PlanetRecord, match: Match, system_text: str | None, commit: s
             return MergeResult(None, [f"new system refused: {reason}"])
         return MergeResult(SystemPatch(file="", base_commit=commit, new_system=[record]), [])
     assert match.file is not None and match.path is not None and system_text is not None
-    root = tree.parse_system(system_text)
+    root = _parsed(system_text)
     element = tree.find(root, match.path)
     patch = SystemPatch(file=match.file, base_commit=commit)
     if match.kind is MatchKind.HOST:

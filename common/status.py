@@ -13,6 +13,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -274,10 +275,17 @@ class StatusServer:
 class Service:
     """What every service process has: JSON logs, a snapshot, metrics and the status API."""
 
-    def __init__(self, name: str, log_level: str = "INFO", json_logs: bool = True) -> None:
+    def __init__(
+        self,
+        name: str,
+        log_level: str = "INFO",
+        json_logs: bool = True,
+        log_dir: Path | None = None,
+        log_retention_days: int = 14,
+    ) -> None:
         from common.logging import configure
 
-        configure(name, log_level, json_logs)
+        configure(name, log_level, json_logs, log_dir, log_retention_days)
         self.name = name
         self.snapshot = StatusSnapshot(name)
         self.metrics = BusMetrics()

@@ -31,6 +31,9 @@ def run_command(
     nasa: Annotated[str | None, typer.Option(help="NASA CSV: file or URL")] = None,
     eu: Annotated[str | None, typer.Option(help="exoplanet.eu CSV: file or URL")] = None,
     report: Annotated[Path | None, typer.Option(help="write the JSON report here")] = None,
+    quality_html: Annotated[
+        Path | None, typer.Option(help="write the data-quality page (HTML) here")
+    ] = None,
     max_prs: Annotated[
         int | None, typer.Option(help="systems proposed per run, 0 = no cap [OEC_SYNC_MAX_PRS]")
     ] = None,
@@ -75,6 +78,9 @@ def run_command(
     if report:
         embedded.write_report(state, report)
         console.print(f"report written to {report}")
+    if quality_html:
+        embedded.write_quality_html(state, quality_html)
+        console.print(f"quality page written to {quality_html}")
     if len(state.failed) == len(locations):
         sys.exit(1)
 

@@ -28,6 +28,7 @@ from services.indexer.handler import IndexerHandler
 from services.merger.handler import handle as merge_handler
 from services.publisher.handler import GitTexts, PublisherHandler, RunState
 from services.publisher.local import LocalSink
+from services.publisher.quality_page import render, report_of
 
 
 def index_cache(repo: Path) -> Path:
@@ -173,6 +174,7 @@ def report(state: RunState) -> dict[str, Any]:
         "catalogues": catalogues,
         "systems": systems,
         "refused": [r.model_dump() for r in state.refusals],
+        "quality": report_of(state).model_dump(mode="json"),
     }
 
 
@@ -196,6 +198,11 @@ def summary_table(state: RunState) -> Table:
     for source, counts in state.counts().items():
         table.add_row(source.value, *(str(getattr(counts, c)) for c in columns))
     return table
+
+
+def write_quality_html(state: RunState, path: Path) -> None:
+    """The run's quality page (as the publisher serves it at /runs/{id}/quality.html)."""
+    path.write_text(render(report_of(state)), "utf-8")
 
 
 def write_report(state: RunState, path: Path) -> None:

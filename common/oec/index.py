@@ -45,6 +45,7 @@ import numpy as np
 from astropy.coordinates import angular_separation
 from lxml import etree
 
+from common.gitrepo import read_blobs, tree_entries
 from common.matching import Match, MatchKind
 from common.oec.names import normalise, split_planet_name
 from common.oec.tree import names_of, parse_system, path_of
@@ -183,37 +184,10 @@ def _is_system_file(path: str) -> bool:
 
 def _ls_tree(repo: Path, commit: str) -> dict[str, str]:
     """System file path -> blob sha at ``commit``."""
-    out = _git(repo, "ls-tree", "-r", "-z", "--full-tree", commit, "--", *FOLDERS)
-    files: dict[str, str] = {}
-    for entry in out.split(b"\0"):
-        if not entry:
-            continue
-        meta, _, path = entry.decode().partition("\t")
-        _mode, kind, sha = meta.split()
-        if kind == "blob" and _is_system_file(path):
-            files[path] = sha
-    return files
-
-
-def _cat_blobs(repo: Path, shas: Iterable[str]) -> dict[str, bytes]:
-    """Blob contents by sha, read with one ``git cat-file --batch`` process."""
-    wanted = list(dict.fromkeys(shas))
-    if not wanted:
-        return {}
-    out = _git(repo, "cat-file", "--batch", input="\n".join(wanted).encode() + b"\n")
-    blobs: dict[str, bytes] = {}
-    pos = 0
-    view = memoryview(out)
-    while pos < len(out):
-        end = out.index(b"\n", pos)
-        header = out[pos:end].decode().split()
-        if len(header) != 3:
-            raise RuntimeError(f"git cat-file: object {header[0]} is missing")
-        sha, size = header[0], int(header[2])
-        start = end + 1
-        blobs[sha] = bytes(view[start : start + size])
-        pos = start + size + 1  # content is followed by a newline
-    return blobs
+    entries = tree_entries(repo, commit)
+    if entries is None:
+        raise RuntimeError(f"git ls-tree failed in {repo} for {commit}")
+    return {path: oid for path, (_mode, oid) in entries.items() if _is_system_file(path)}
 
 
 def _diff(repo: Path, old: str, new: str) -> tuple[list[str], dict[str, str]]:
@@ -390,7 +364,7 @@ class AliasIndex:
         return self
 
     def _read(self, blobs: dict[str, str]) -> None:
-        contents = _cat_blobs(self.repo, blobs.values())
+        contents = read_blobs(self.repo, blobs.values())
         for file, sha in blobs.items():
             data = contents[sha]
             try:
@@ -497,7 +471,7 @@ class AliasIndex:
             unknown = [f for f in missing if f not in self._files]
             if unknown:
                 raise KeyError(f"not in the index at {self.commit[:12]}: {unknown[0]}")
-            blobs = _cat_blobs(self.repo, (self._files[f].blob for f in missing))
+            blobs = read_blobs(self.repo, (self._files[f].blob for f in missing))
             for f in missing:
                 self._texts[f] = blobs[self._files[f].blob]
         return {f: self._texts[f].decode("utf-8") for f in wanted}

@@ -52,9 +52,7 @@ def names_of(element: etree._Element) -> list[str]:
 def value_of(element: etree._Element) -> Value:
     """One field element as a Value (text and the OEC value attributes)."""
     get = element.get
-    # Every field is given, as str or None: validation and default lookup would cost ~2 s
-    # per full run for values that cannot be anything else.
-    return Value.model_construct(
+    return Value(
         value=(element.text or "").strip() or None,
         errorminus=get("errorminus"),
         errorplus=get("errorplus"),

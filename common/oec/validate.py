@@ -320,9 +320,12 @@ def new_problems(
     old_text: str, new_text: str, file: str, *, today: dt.date | None = None
 ) -> list[str]:
     """The problems of ``new_text`` that ``old_text`` did not have (as a multiset)."""
+    after = problems(new_text, file, today=today)
+    if not after:
+        return []  # the usual case: no need to look at the old text at all
     before = Counter(problems(old_text, file, today=today))
     introduced: list[str] = []
-    for problem in problems(new_text, file, today=today):
+    for problem in after:
         if before[problem]:
             before[problem] -= 1
         else:

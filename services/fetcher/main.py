@@ -55,7 +55,13 @@ def fetch_once(
 def main(settings: Settings, locations: dict[Source, str], port: int | None) -> str | None:
     """One fetch; the run id, or None when no catalogue came. ``port``: status API while it
     runs (None: none, the CronJob default)."""
-    service = Service("fetcher", settings.log_level, settings.log_json)
+    service = Service(
+        "fetcher",
+        settings.log_level,
+        settings.log_json,
+        settings.log_dir,
+        settings.log_retention_days,
+    )
     service.serve(settings.status_host, port)
     try:
         bus = RabbitMQBus(settings, "fetcher", snapshot=service.snapshot, metrics=service.metrics)

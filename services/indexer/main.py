@@ -198,7 +198,13 @@ def add_routes(app: FastAPI, keeper: IndexKeeper, settings: Settings) -> None:
 
 
 def main(settings: Settings, port: int | None) -> None:
-    service = Service("indexer", settings.log_level, settings.log_json)
+    service = Service(
+        "indexer",
+        settings.log_level,
+        settings.log_json,
+        settings.log_dir,
+        settings.log_retention_days,
+    )
     keeper = IndexKeeper(settings)
     service.snapshot.provide("index", keeper.status)
     service.snapshot.ready_when(lambda: keeper.index is not None)

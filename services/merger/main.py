@@ -10,7 +10,13 @@ from services.merger.handler import handle
 
 
 def main(settings: Settings, port: int | None) -> None:
-    service = Service("merger", settings.log_level, settings.log_json)
+    service = Service(
+        "merger",
+        settings.log_level,
+        settings.log_json,
+        settings.log_dir,
+        settings.log_retention_days,
+    )
     bus = RabbitMQBus(
         settings,
         "merger",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
+from fastapi.responses import HTMLResponse
 
 from common import topology
 from common.archive import Archive, Recorder
@@ -23,7 +24,8 @@ from common.bus.rabbitmq import RabbitMQBus, alerting_hook
 from common.config import Settings
 from common.status import Service
 from services.publisher.github import sink_from_settings
-from services.publisher.handler import GitTexts
+from services.publisher.handler import GitTexts, RunState
+from services.publisher.quality_page import render, report_of
 from services.publisher.runstore import DurablePublisher, PublisherHandler, RunStore
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,26 @@ def add_routes(app: FastAPI, publisher: DurablePublisher) -> None:
             raise HTTPException(404, f"no run {run_id}")
         return report
 
+    def stored(run_id: str) -> RunState:
+        with publisher.lock:
+            cached = publisher.handler.runs.get(run_id)
+        # As DurablePublisher.report: a complete run in memory no longer changes.
+        state = cached if cached is not None and cached.completed else publisher.store.load(run_id)
+        if state is None:
+            raise HTTPException(404, f"no run {run_id}")
+        return state
+
+    @app.get("/runs/{run_id}/quality")
+    def quality(run_id: str) -> dict[str, Any]:
+        """Per catalogue counts, rejected rows and ambiguous names, and the fields where NASA
+        and exoplanet.eu disagree beyond tolerance (common/quality.py)."""
+        return report_of(stored(run_id)).model_dump(mode="json")
+
+    @app.get("/runs/{run_id}/quality.html", response_class=HTMLResponse)
+    def quality_html(run_id: str) -> HTMLResponse:
+        """The same report as a page for maintainers, with inline SVG charts."""
+        return HTMLResponse(render(report_of(stored(run_id))))
+
 
 def finisher(publisher: DurablePublisher, bus: RabbitMQBus, stop: threading.Event) -> None:
     """Publishes runs once they are accounted for, and those the run timeout gives up on."""
@@ -97,7 +119,13 @@ def finisher(publisher: DurablePublisher, bus: RabbitMQBus, stop: threading.Even
 
 
 def main(settings: Settings, port: int | None) -> None:
-    service = Service("publisher", settings.log_level, settings.log_json)
+    service = Service(
+        "publisher",
+        settings.log_level,
+        settings.log_json,
+        settings.log_dir,
+        settings.log_retention_days,
+    )
     repo = settings.oec_repo.resolve()
     handler = PublisherHandler(
         sink_from_settings(settings),
