@@ -45,6 +45,10 @@ class Value:
         names = ("errorminus", "errorplus", "lowerlimit", "upperlimit", "type", "unit")
         return {n: v for n in names if (v := getattr(self, n)) is not None}
 
+    def fields(self) -> dict[str, str]:
+        """Every field that is set: the value and its attributes."""
+        return ({"value": self.value} if self.value is not None else {}) | self.attributes()
+
 
 class PlanetRecord(BaseModel):
     """One planet row of a catalogue, with its host star and system, in OEC units."""

@@ -43,11 +43,15 @@ def run_command(
     workers: Annotated[
         int, typer.Option(help="processes for merging and rendering (default: one per core)")
     ] = os.cpu_count() or 1,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="show what would be opened; write nothing")
+    ] = False,
 ) -> None:
     """Run the whole pipeline once, in this process, against a local OEC checkout.
 
     Each changed system gets a branch oec-sync/<system> in the checkout (HEAD and the working
-    tree are left alone) and a PR draft (title + body) in the outbox.
+    tree are left alone) and a PR draft (title + body) in the outbox. With
+    OEC_SYNC_GITHUB_TOKEN set, branches go to the fork and pull requests to GitHub instead.
     """
     from services import embedded
 
@@ -59,13 +63,24 @@ def run_command(
         raise typer.BadParameter("give --nasa and/or --eu")
     if not (oec_repo / ".git").exists():
         raise typer.BadParameter(f"{oec_repo} is not a git checkout", param_hint="--oec-repo")
+    from services.publisher.github import GitHubSink
+    from services.publisher.local import LocalSink
+    from services.publisher.model import DryRun, Sink
+
+    drafts = outbox or settings.outbox or Path("oec-sync-outbox")
+    sink: Sink = LocalSink(oec_repo.resolve(), drafts)
+    if settings.github_token is not None and settings.github_token.get_secret_value():
+        sink = GitHubSink.from_settings(settings)
+    if dry_run:
+        sink = DryRun(sink)
     state = embedded.run(
         oec_repo,
         locations,
-        outbox or settings.outbox or Path("oec-sync-outbox"),
+        drafts,
         settings.max_prs if max_prs is None else max_prs,
         console,
         workers,
+        sink,
     )
     console.print(embedded.summary_table(state))
     by_state: dict[str, int] = {}

@@ -28,6 +28,7 @@ from services.indexer.handler import IndexerHandler
 from services.merger.handler import handle as merge_handler
 from services.publisher.handler import GitTexts, PublisherHandler, RunState
 from services.publisher.local import LocalSink
+from services.publisher.model import Sink
 from services.publisher.quality_page import render, report_of
 
 
@@ -72,11 +73,14 @@ def run(
     max_prs: int,
     console: Console | None = None,
     workers: int = 1,
+    sink: Sink | None = None,
 ) -> RunState:
-    """Fetch, match, merge and publish once; returns the publisher's state of the run."""
+    """Fetch, match, merge and publish once; returns the publisher's state of the run.
+
+    ``sink`` defaults to branches in ``repo`` and PR drafts in ``outbox``."""
     with httpx.Client() as client:
         messages = fetch(locations, client)
-    return process(repo, messages, outbox, max_prs, console, workers=workers)
+    return process(repo, messages, outbox, max_prs, console, workers=workers, sink=sink)
 
 
 def process(
@@ -87,6 +91,7 @@ def process(
     console: Console | None = None,
     subscribers: Sequence[tuple[WorkQueue, Handler]] = (),
     workers: int = 1,
+    sink: Sink | None = None,
 ) -> RunState:
     """Run the indexer, merger and publisher handlers on a run's first messages (run.started
     and its catalogue events), plus any ``subscribers``; the publisher's state of the run.
@@ -106,7 +111,8 @@ def process(
                 progress.advance(merge_task)
 
         bus = MemoryBus(mapper, delivered)
-        publisher = PublisherHandler(LocalSink(repo, outbox), GitTexts(repo), max_prs, mapper)
+        sink = sink or LocalSink(repo, outbox)
+        publisher = PublisherHandler(sink, GitTexts(repo), max_prs, mapper)
 
         def planned(message: Message) -> Iterable[Message]:
             outputs = IndexerHandler(index)(message)

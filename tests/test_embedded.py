@@ -146,3 +146,15 @@ def test_a_bad_catalogue_publishes_nothing_and_the_good_one_still_runs(
     code, report = run(repo, tmp_path, "--max-prs", "0", nasa=str(garbage), eu=str(garbage))
     assert code == 1
     assert report["systems"] == []
+
+
+def test_dry_run_shows_what_would_be_opened_and_writes_nothing(repo: Path, tmp_path: Path) -> None:
+    code, planned = run(repo, tmp_path, "--max-prs", "3", "--dry-run")
+    assert code == 0
+    assert branches(repo) == {}
+    assert not (tmp_path / "outbox").exists()
+    states = [s["state"] for s in planned["systems"]]
+    assert states.count("opened") == 3 and states.count("queued") == len(states) - 3
+
+    _, real = run(repo, tmp_path, "--max-prs", "3")
+    assert [s["state"] for s in real["systems"]] == states

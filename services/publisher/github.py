@@ -638,6 +638,12 @@ class GitHubSink:
 
     # -- carrying it out -------------------------------------------------------------------
 
+    def dry_run(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
+        """The plan's outcomes; reads the fork and GitHub, writes nothing."""
+        plan = self.plan(proposals, max_prs)
+        log.info("dry run:\n%s", render_plan(plan))
+        return plan.published()
+
     def publish(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
         """Plan and carry out; every proposal comes back with its state (sorted by file)."""
         started = time.monotonic()

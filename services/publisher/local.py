@@ -18,31 +18,39 @@ class LocalSink:
         self.repo = repo
         self.outbox = outbox
 
-    def publish(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
-        """Proposals already on their branch stay; at most ``max_prs`` new ones (0 = all)."""
-        commits = {p.file: p.branch_commit() for p in proposals}
-        tips = existing_tips(self.repo, list(commits.values()))
+    def plan(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
+        """What :meth:`publish` would do, writing nothing: proposals already on their branch
+        stay, at most ``max_prs`` others (0 = all) are opened or updated, the rest queue."""
+        tips = existing_tips(self.repo, [p.branch_commit() for p in proposals])
         results: list[Published] = []
-        to_write: list[Proposal] = []
+        taken = 0
         for proposal in proposals:
-            commit = commits[proposal.file]
-            if up_to_date(commit, tips):
-                results.append(Published(proposal=proposal, state=PublishState.UP_TO_DATE))
-            elif max_prs and len(to_write) >= max_prs:
-                results.append(Published(proposal=proposal, state=PublishState.QUEUED))
+            if up_to_date(proposal.branch_commit(), tips):
+                state = PublishState.UP_TO_DATE
+            elif max_prs and taken >= max_prs:
+                state = PublishState.QUEUED
             else:
-                to_write.append(proposal)
-        todo = [commits[p.file] for p in to_write]
-        written = write_branches(self.repo, todo, workers=os.cpu_count() or 1)
-        assert len(written) == len(to_write)
-        for proposal in to_write:
-            updated = proposal.branch in tips
-            state = PublishState.UPDATED if updated else PublishState.OPENED
+                taken += 1
+                state = PublishState.UPDATED if proposal.branch in tips else PublishState.OPENED
             results.append(Published(proposal=proposal, state=state))
+        return sorted(results, key=lambda r: r.proposal.file)
+
+    def dry_run(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
+        return self.plan(proposals, max_prs)
+
+    def publish(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
+        """Write the branches and drafts of :meth:`plan`."""
+        results = self.plan(proposals, max_prs)
+        todo = [
+            r.proposal.branch_commit()
+            for r in results
+            if r.state in {PublishState.OPENED, PublishState.UPDATED}
+        ]
+        write_branches(self.repo, todo, workers=os.cpu_count() or 1)
         for result in results:
             if result.state is not PublishState.QUEUED:
                 self._write_draft(result.proposal)
-        return sorted(results, key=lambda r: r.proposal.file)
+        return results
 
     def _write_draft(self, proposal: Proposal) -> None:
         self.outbox.mkdir(parents=True, exist_ok=True)

@@ -28,3 +28,20 @@ class Published(BaseModel):
 
 class Sink(Protocol):
     def publish(self, proposals: list[Proposal], max_prs: int) -> list[Published]: ...
+
+    def dry_run(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
+        """What ``publish`` would do; writes nothing anywhere."""
+        ...
+
+
+class DryRun:
+    """A sink that only says what its sink would do."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    def publish(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
+        return self.sink.dry_run(proposals, max_prs)
+
+    def dry_run(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
+        return self.sink.dry_run(proposals, max_prs)

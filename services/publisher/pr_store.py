@@ -67,13 +67,13 @@ def fingerprint(proposal: Proposal) -> str:
     another. New planets count as (planet, "planet", all their values).
     """
     items: list[list[str]] = [
-        [c.object, c.field, _canonical(c.new.model_dump(exclude_none=True))]
+        [c.object, c.field, _canonical(c.new.fields())]
         for c in proposal.changes
         if c.field not in _NOT_PROPOSED
     ]
     for planet in proposal.new_planets:
         values = {
-            group: {k: v.model_dump(exclude_none=True) for k, v in getattr(planet, group).items()}
+            group: {k: v.fields() for k, v in getattr(planet, group).items()}
             for group in ("planet", "star", "system")
         }
         items.append([planet.name, "planet", _canonical(values)])

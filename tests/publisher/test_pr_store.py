@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -48,9 +49,7 @@ def test_fingerprint_is_the_values_not_the_provenance() -> None:
             "changes": [
                 change.model_copy(
                     update={
-                        "new": change.new.model_copy(
-                            update={"errorplus": "0.5", "errorminus": "0.5"}
-                        )
+                        "new": dataclasses.replace(change.new, errorplus="0.5", errorminus="0.5")
                     }
                 )
             ]
