@@ -18,7 +18,6 @@ import os
 import resource
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -26,32 +25,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.snapshot_repo import EU, NASA, SNAPSHOT, git, unpack  # noqa: E402
 from common.gitrepo import head_commit, read_files  # noqa: E402
 from common.oec import tree, validate  # noqa: E402
 from common.oec.index import AliasIndex, parse_dec, parse_ra  # noqa: E402
 from common.rules import parse_lastupdate  # noqa: E402
-
-NASA = "PSCompPars_2024-10-15_webUI_defaultcols.csv"
-EU = "exoplanet.eu_catalog_2025-05_filtered.csv"
-SNAPSHOT = "oec-snapshot-2026-08-22.tar.gz"
-
-
-def git(repo: Path, *args: str) -> str:
-    identity = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
-    return subprocess.run(
-        ["git", "-C", str(repo), *identity, *args], capture_output=True, text=True, check=True
-    ).stdout
-
-
-def make_repo(shared: Path, work: Path) -> Path:
-    repo = work / "oec"
-    repo.mkdir(parents=True)
-    with tarfile.open(shared / SNAPSHOT) as tar:
-        tar.extractall(repo, filter="data")
-    git(repo, "init", "--quiet", "--initial-branch=master")
-    git(repo, "add", "-A")
-    git(repo, "commit", "--quiet", "-m", "OEC snapshot a858d464")
-    return repo
 
 
 def timed_run(repo: Path, shared: Path, work: Path, name: str) -> tuple[float, float, dict]:
@@ -80,42 +58,81 @@ def timed_run(repo: Path, shared: Path, work: Path, name: str) -> tuple[float, f
     return seconds, peak_mib, json.loads(report.read_text(encoding="utf-8"))
 
 
+def touched_files(repo: Path, base: str) -> dict[str, list[str]]:
+    """The files each oec-sync branch changes against ``base``, from one ``git diff-tree``."""
+    refs = git(repo, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/oec-sync/")
+    tips = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in refs.splitlines()}
+    query = "".join(f"{tip} {base}\n" for tip in tips)
+    out = subprocess.run(
+        ["git", "-C", str(repo), "diff-tree", "--stdin", "-r", "--name-only", "-z"],
+        input=query.encode(),
+        capture_output=True,
+        check=True,
+    ).stdout.decode("utf-8")
+    # Each answer is the tip's id, then the paths it changes, all "\0"-separated.
+    touched: dict[str, list[str]] = {}
+    current: list[str] = []
+    for field in out.split("\0"):
+        if field in tips:
+            current = touched.setdefault(tips[field].removeprefix("refs/heads/"), [])
+        elif field:
+            current.append(field)
+    return touched
+
+
 def check(repo: Path, report: dict) -> dict[str, int]:
     """What a maintainer checks on the branches of the first run."""
     base = head_commit(repo)
     index = AliasIndex.load(repo / ".git/oec-sync/index.pickle")
-    figures = {
-        "branches": 0,
-        "invalid": 0,
-        "new problems": 0,
-        "files per branch != 1": 0,
-        "lastupdate regressions": 0,
-        "new systems": 0,
-        "new sharing an alias": 0,
-        "new within 10 arcsec": 0,
-    }
-    for system in report["systems"]:
+    figures = dict.fromkeys(
+        [
+            "branches",
+            "invalid new files",
+            "edits adding a problem",
+            "files per branch != 1",
+            "lastupdate regressions",
+            "new systems",
+            "new sharing an alias",
+            "new within 10 arcsec",
+        ],
+        0,
+    )
+    systems = report["systems"]
+    touched = touched_files(repo, base)
+    old_texts = read_files(repo, base, [s["file"] for s in systems])
+    query = "".join(f"refs/heads/{s['branch']}:{s['file']}\n" for s in systems)
+    new_blobs = subprocess.run(
+        ["git", "-C", str(repo), "cat-file", "--batch"],
+        input=query.encode(),
+        capture_output=True,
+        check=True,
+    ).stdout
+    pos = 0
+    for system in systems:
+        end = new_blobs.index(b"\n", pos)
+        size = int(new_blobs[pos:end].split()[2])
+        new_text = new_blobs[end + 1 : end + 1 + size].decode("utf-8")
+        pos = end + 2 + size
         branch, file = system["branch"], system["file"]
         figures["branches"] += 1
-        touched = git(repo, "diff", "--name-only", base, f"refs/heads/{branch}").splitlines()
-        figures["files per branch != 1"] += touched != [file]
-        new_text = read_files(repo, f"refs/heads/{branch}", [file])[file] or ""
-        old_text = read_files(repo, base, [file])[file]
+        figures["files per branch != 1"] += touched.get(branch) != [file]
+        old_text = old_texts[file]
         if system["new"]:
             figures["new systems"] += 1
-            figures["invalid"] += bool(validate.problems(new_text, file))
+            figures["invalid new files"] += bool(validate.problems(new_text, file))
             root = tree.parse_system(new_text)
             names = tree.names_of(root) + [n for s in root.iter("star") for n in tree.names_of(s)]
-            figures["new sharing an alias"] += any(index.find_names(n) for n in names)
-            ra, dec = (
-                parse_ra(root.findtext("rightascension")),
-                parse_dec(root.findtext("declination")),
-            )
-            near = ra is not None and dec is not None and index.match_host_position(ra, dec, 10.0)
-            figures["new within 10 arcsec"] += bool(near)
+            if any(index.find_names(n) for n in names):
+                figures["new sharing an alias"] += 1
+                print(f"  shares an alias: {file} {names}")
+            ra = parse_ra(root.findtext("rightascension"))
+            dec = parse_dec(root.findtext("declination"))
+            if ra is not None and dec is not None and index.match_host_position(ra, dec, 10.0):
+                figures["new within 10 arcsec"] += 1
+                print(f"  within 10 arcsec: {file}")
             continue
         assert old_text is not None
-        figures["new problems"] += bool(validate.new_problems(old_text, new_text, file))
+        figures["edits adding a problem"] += bool(validate.new_problems(old_text, new_text, file))
         old_dates = {
             tree.path_of(p): parse_lastupdate(p.findtext("lastupdate"))
             for p in tree.parse_system(old_text).iter("planet")
@@ -136,7 +153,7 @@ def main() -> None:
         sys.exit(f"full data not found at {args.shared}")
     work = args.keep or Path(tempfile.mkdtemp(prefix="oec-sync-bench-"))
     os.makedirs(work, exist_ok=True)
-    repo = make_repo(args.shared, work)
+    repo = unpack(args.shared, work / "oec")
     first_s, first_mib, first = timed_run(repo, args.shared, work, "first")
     branches = git(repo, "for-each-ref", "--count=100000", "refs/heads/oec-sync/").count("\n")
     second_s, second_mib, second = timed_run(repo, args.shared, work, "second")

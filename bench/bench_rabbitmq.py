@@ -24,7 +24,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import urllib.request
@@ -35,30 +34,16 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-NASA = "PSCompPars_2024-10-15_webUI_defaultcols.csv"
-EU = "exoplanet.eu_catalog_2025-05_filtered.csv"
-SNAPSHOT = "oec-snapshot-2026-08-22.tar.gz"
+from bench.snapshot_repo import EU, NASA, git, unpack  # noqa: E402
+
 OEC_SYNC = str(REPO / ".venv" / "bin" / "oec-sync")
-
-
-def git(repo: Path, *args: str) -> str:
-    identity = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
-    return subprocess.run(
-        ["git", "-C", str(repo), *identity, *args], capture_output=True, text=True, check=True
-    ).stdout
 
 
 def make_template(shared: Path, work: Path) -> Path:
     from common.gitrepo import head_commit
     from services.embedded import load_index
 
-    repo = work / "template"
-    repo.mkdir(parents=True)
-    with tarfile.open(shared / SNAPSHOT) as tar:
-        tar.extractall(repo, filter="data")
-    git(repo, "init", "--quiet", "--initial-branch=master")
-    git(repo, "add", "-A")
-    git(repo, "commit", "--quiet", "-m", "OEC snapshot")
+    repo = unpack(shared, work / "template")
     load_index(repo, head_commit(repo))  # the cache every copy starts with
     return repo
 

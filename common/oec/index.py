@@ -658,6 +658,12 @@ class AliasIndex:
                 via=_VIA[via],
                 matched_name=oec_name,
             )
+        if not hosts:
+            # A host name that OEC gives a planet ("HD 24085 B" vs planet "HD 24085 b", names
+            # equal once case is folded) would found a second system for that planet.
+            lookalikes = self._lookup(q.hosts, folders, planets=True, composed=False)
+            if lookalikes:
+                return _ambiguous(self._label(f, i) for f, i in lookalikes)
         if len(hosts) > 1:
             return _ambiguous(self._label(f, i) for f, i in hosts)
         if hosts:

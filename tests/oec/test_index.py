@@ -442,6 +442,11 @@ def test_no_match(index: AliasIndex) -> None:
             record("HD 41004 B b", host="HD 41004 B"),
             {"systems/HD 41004.xml:/system/binary/binary/star[2] (HD 41004 B b)"},
         ),
+        # a host named like a planet once case is folded: a second system for that planet
+        (
+            record("Gliese 876 Bb", host="Gliese 876 B"),
+            {"systems/Gliese 876.xml:/system/star/planet[1] (Gliese 876 b)"},
+        ),
         # two stars of one system
         (
             record("Nova z", host="tau Boo A", host_aliases=("tau Boo B",)),
