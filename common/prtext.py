@@ -21,7 +21,7 @@ RULES = (
     "A value is added when OEC has none. An existing value is replaced only when the source's "
     "date is later than the planet's `lastupdate`, the values differ by more than their "
     "rounding or 0.1 %, and the new value is better: OEC's has no uncertainty, the new one is "
-    "more precise, or they disagree beyond their combined uncertainty. Limits, minimum "
+    "clearly more precise, or they disagree beyond their combined uncertainty. Limits, minimum "
     "masses, discovery methods and years, spectral types and positions never overwrite what "
     "OEC has."
 )

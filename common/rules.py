@@ -12,16 +12,19 @@ a field-level :class:`SystemPatch` out. The rules, field by field:
      its ``<lastupdate>``; a star's or system's is the newest ``<lastupdate>`` of the planets
      under it. An object without any date is never overwritten, only completed;
    - it is better, not just other (:func:`improves`): OEC's value has no uncertainty, or
-     the new one is more precise, or the two disagree by more than their combined
-     uncertainty. Another paper's equally good value is churn, and a catalogue's row date
-     does not say how old its value is (NASA's composite table mixes references).
+     the new one is more precise (uncertainty at least a fifth smaller), or the two
+     disagree by more than their combined uncertainty. Another paper's equally good value
+     is churn, and a catalogue's row date does not say how old its value is (NASA's
+     composite table mixes references).
    How rows are dated is the readers' business and is stated in each record's ``dated_by``:
    exoplanet.eu's per-row ``updated``; NASA's ``rowupdate`` in the ``ps`` table; for
    ``pscomppars``, which has no per-row date, the catalogue's own release date (the web
    download's header) or else the download date.
-3. Never a downgrade: a limit does not replace a measured value, an ``msini`` does not
-   replace a true mass, and text fields (discovery method, spectral type) and positions
-   (RA/Dec) are only ever added, never rewritten: they are a maintainer's judgement.
+3. Never an assumption: an eccentricity of exactly 0 without uncertainty is a fit's
+   circular orbit, not a measurement. Never a downgrade: a limit does not replace a
+   measured value, an ``msini`` does not replace a true mass, and text fields (discovery
+   method, spectral type) and positions (RA/Dec) are only ever added, never rewritten:
+   they are a maintainer's judgement.
 4. Errors and limits travel with their value: a replaced value brings its own errors (or
    none) and its own limit attributes, never a mix of old and new.
 5. Never a value OEC would reject or flag: out-of-range values (eccentricity >= 1, negative
@@ -56,7 +59,10 @@ ADD_ONLY_FIELDS = TEXT_FIELDS | {"rightascension", "declination"}
 EDITABLE_LISTS = frozenset({"Confirmed planets", "Controversial"})
 NEW_OBJECT_STATUS = "Confirmed planets"
 MAX_CONFIRMED_MASS_MJUP = 60.0
-MAGNITUDE_TOLERANCE = 0.05  # mag  # OEC's CI flags confirmed planets above this
+MAGNITUDE_TOLERANCE = 0.05  # mag
+# "More precise" means an uncertainty at least a fifth smaller: Kepler-1329's distance
+# 597.9 ±12.3 -> 588.0 ±12.0 is another fit of the same data, not news.
+PRECISION_GAIN = 0.8  # OEC's CI flags confirmed planets above this
 
 # (low, high) inclusive bounds a value must lie in before we write it; OEC units.
 PLAUSIBLE_RANGE: dict[str, tuple[float, float]] = {
@@ -87,7 +93,7 @@ def improves(old: Value, new: Value) -> bool:
     old_sigma, new_sigma = _sigma(old), _sigma(new)
     if old_sigma is None:
         return True
-    if new_sigma is not None and new_sigma < old_sigma:
+    if new_sigma is not None and new_sigma < PRECISION_GAIN * old_sigma:
         return True
     a, b = parse_number(old.value), parse_number(new.value)
     if a is None or b is None:
@@ -153,7 +159,7 @@ def decide(
     object_date: dt.date | None,
 ) -> ChangeKind | None:
     """Whether ``new`` should go into a field that holds ``old``; None keeps OEC's value."""
-    if _is_empty(new):
+    if _is_empty(new) or _is_assumption(field, new):
         return None
     if _is_empty(old):
         return ChangeKind.ADDED
@@ -180,6 +186,17 @@ def decide(
         if (a is None) != (b is None) or (a is not None and b is not None and not same_value(a, b)):
             return ChangeKind.UPDATED
     return None
+
+
+def _is_assumption(field: str, value: Value) -> bool:
+    """An eccentricity of exactly 0 with no uncertainty is a circular orbit assumed by the
+    fit (NASA's composite table is full of them), not a measurement."""
+    return (
+        field == "eccentricity"
+        and value.errorplus is None
+        and value.value is not None
+        and parse_number(value.value) == 0
+    )
 
 
 def _object_date(element: etree._Element) -> dt.date | None:

@@ -182,3 +182,17 @@ def test_magnitudes_need_more_than_photometric_scatter() -> None:
     assert (
         rules.decide("magV", old, brighter, NASA_DATE, dt.date(2015, 9, 20)) is ChangeKind.UPDATED
     )
+
+
+def test_a_slightly_smaller_error_is_not_news() -> None:
+    old = Value(value="597.943", errorminus="12.2635", errorplus="12.2635")  # Kepler-1329
+    assert not rules.improves(old, Value(value="588.037", errorminus="11.708", errorplus="12.184"))
+    assert rules.improves(old, Value(value="588.037", errorminus="5", errorplus="5"))
+
+
+def test_a_circular_orbit_assumed_by_a_fit_is_not_added() -> None:
+    date, before = NASA_DATE, dt.date(2016, 5, 10)
+    assert rules.decide("eccentricity", None, Value(value="0"), date, before) is None
+    measured = Value(value="0", errorminus="0.01", errorplus="0.02")
+    assert rules.decide("eccentricity", None, measured, date, before) is ChangeKind.ADDED
+    assert rules.decide("eccentricity", None, Value(value="0.1"), date, before) is ChangeKind.ADDED
