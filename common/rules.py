@@ -259,6 +259,15 @@ def _host_changes(
     return changes + c, dropped + d
 
 
+def _not_addable(record: PlanetRecord) -> str | None:
+    """Why a planet cannot go into OEC as a new confirmed planet, or None."""
+    if "discoverymethod" not in record.planet:
+        # OEC's CI rejects a confirmed planet without one; the catalogue's method (NASA's
+        # "Orbital Brightness Modulation", exoplanet.eu's "Other") has no OEC word.
+        return "no discovery method in OEC's vocabulary"
+    return implausible("mass", record.planet.get("mass", Value()), record.status)
+
+
 @lru_cache(maxsize=16)
 def _parsed(system_text: str) -> etree._Element:
     """The tree of a system file, kept for the next rows: catalogues list a system's
@@ -285,7 +294,7 @@ def merge(record: PlanetRecord, match: Match, system_text: str | None, commit: s
     if match.kind is MatchKind.NONE:
         if record.status != NEW_OBJECT_STATUS:
             return MergeResult(None, [f"not in OEC and listed as {record.status}"])
-        if reason := implausible("mass", record.planet.get("mass", Value()), record.status):
+        if reason := _not_addable(record):
             return MergeResult(None, [f"new system refused: {reason}"])
         return MergeResult(SystemPatch(file="", base_commit=commit, new_system=[record]), [])
     assert match.file is not None and match.path is not None and system_text is not None
@@ -295,7 +304,7 @@ def merge(record: PlanetRecord, match: Match, system_text: str | None, commit: s
     if match.kind is MatchKind.HOST:
         if record.status != NEW_OBJECT_STATUS:
             return MergeResult(None, [f"new planet listed as {record.status}"])
-        if reason := implausible("mass", record.planet.get("mass", Value()), record.status):
+        if reason := _not_addable(record):
             return MergeResult(None, [f"new planet refused: {reason}"])
         patch.new_planets.append(NewPlanet(parent_path=match.path, record=record))
         patch.changes, notes = _host_changes(record, element)

@@ -196,3 +196,15 @@ def test_a_circular_orbit_assumed_by_a_fit_is_not_added() -> None:
     measured = Value(value="0", errorminus="0.01", errorplus="0.02")
     assert rules.decide("eccentricity", None, measured, date, before) is ChangeKind.ADDED
     assert rules.decide("eccentricity", None, Value(value="0.1"), date, before) is ChangeKind.ADDED
+
+
+def test_a_new_planet_without_an_oec_discovery_method_is_not_added() -> None:
+    planet = nasa_11_com_b().planet
+    del planet["discoverymethod"]
+    record = nasa_11_com_b().model_copy(update={"name": "11 Com c", "planet": planet})
+    host = Match(kind=MatchKind.HOST, file="systems/11 Com.xml", path="/system/star")
+    result = rules.merge(record, host, ELEVEN_COM, "c0ffee")
+    assert not result.changed
+    assert "discovery method" in result.notes[0]
+    new_system = rules.merge(record, Match(kind=MatchKind.NONE), None, "c0ffee")
+    assert not new_system.changed
