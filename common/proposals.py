@@ -14,7 +14,6 @@ from collections.abc import Collection, Mapping
 from pydantic import BaseModel
 
 from common import prtext, rules
-from common.bus.memory import Mapper
 from common.changes import FieldChange, SystemPatch
 from common.errors import InvalidSystemFileError
 from common.gitrepo import BranchCommit, branch_name
@@ -210,13 +209,11 @@ def build(
     texts: Mapping[str, str | None],
     existing: Collection[str],
     base: str,
-    mapper: Mapper = map,
 ) -> tuple[list[Proposal], list[Refusal]]:
     """Every proposal of a run, sorted by file, and every file refused with the reason.
 
     ``texts`` holds the text at ``base`` of every file the patches change; ``existing`` is
     every file path at ``base``, so that no new system can take an existing file's name.
-    Files are independent: ``mapper`` may spread them over processes.
     """
     by_file: dict[str, list[SystemPatch]] = defaultdict(list)
     new_records: list[PlanetRecord] = []
@@ -227,16 +224,13 @@ def build(
             by_file[patch.file].append(patch)
     proposals: list[Proposal] = []
     refusals: list[Refusal] = []
-    files = sorted(f for f in by_file if texts.get(f) is not None)
-    refusals += [
-        Refusal(file=f, reason="file not found at the index commit")
-        for f in sorted(by_file)
-        if texts.get(f) is None
-    ]
-    results = mapper(
-        existing_file_proposal, files, [by_file[f] for f in files], [texts[f] for f in files]
-    )
-    for result in results:
+    for file in sorted(by_file):
+        text = texts.get(file)
+        result = (
+            Refusal(file=file, reason="file not found at the index commit")
+            if text is None
+            else existing_file_proposal(file, by_file[file], text)
+        )
         if isinstance(result, Proposal):
             proposals.append(result)
         elif isinstance(result, Refusal):

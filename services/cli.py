@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -40,9 +39,6 @@ def run_command(
     outbox: Annotated[
         Path | None, typer.Option(help="folder for PR drafts [OEC_SYNC_OUTBOX]")
     ] = None,
-    workers: Annotated[
-        int, typer.Option(help="processes for merging and rendering (default: one per core)")
-    ] = os.cpu_count() or 1,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="show what would be opened; write nothing")
     ] = False,
@@ -79,7 +75,6 @@ def run_command(
         drafts,
         settings.max_prs if max_prs is None else max_prs,
         console,
-        workers,
         sink,
     )
     console.print(embedded.summary_table(state))

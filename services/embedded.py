@@ -16,7 +16,6 @@ from rich.table import Table
 from common import topology
 from common.bus import Handler
 from common.bus.memory import MemoryBus
-from common.forkmap import fork_map
 from common.gitrepo import head_commit
 from common.messages import Message, PlanetMatched, RunPlanned, RunStarted
 from common.oec.index import AliasIndex
@@ -72,7 +71,6 @@ def run(
     outbox: Path,
     max_prs: int,
     console: Console | None = None,
-    workers: int = 1,
     sink: Sink | None = None,
 ) -> RunState:
     """Fetch, match, merge and publish once; returns the publisher's state of the run.
@@ -80,7 +78,7 @@ def run(
     ``sink`` defaults to branches in ``repo`` and PR drafts in ``outbox``."""
     with httpx.Client() as client:
         messages = fetch(locations, client)
-    return process(repo, messages, outbox, max_prs, console, workers=workers, sink=sink)
+    return process(repo, messages, outbox, max_prs, console, sink=sink)
 
 
 def process(
@@ -90,16 +88,14 @@ def process(
     max_prs: int,
     console: Console | None = None,
     subscribers: Sequence[tuple[WorkQueue, Handler]] = (),
-    workers: int = 1,
     sink: Sink | None = None,
 ) -> RunState:
     """Run the indexer, merger and publisher handlers on a run's first messages (run.started
     and its catalogue events), plus any ``subscribers``; the publisher's state of the run.
-    With ``workers`` > 1, merges and file renders run in that many processes."""
+    """
     console = console or Console(stderr=True)
     repo = repo.resolve()
     commit = head_commit(repo)
-    mapper = fork_map(workers)
     with _progress(console) as progress:
         index_task = progress.add_task("index", total=1)
         index = load_index(repo, commit)
@@ -110,9 +106,9 @@ def process(
             if isinstance(message, PlanetMatched):
                 progress.advance(merge_task)
 
-        bus = MemoryBus(mapper, delivered)
+        bus = MemoryBus(delivered)
         sink = sink or LocalSink(repo, outbox)
-        publisher = PublisherHandler(sink, GitTexts(repo), max_prs, mapper)
+        publisher = PublisherHandler(sink, GitTexts(repo), max_prs)
 
         def planned(message: Message) -> Iterable[Message]:
             outputs = IndexerHandler(index)(message)
@@ -125,7 +121,7 @@ def process(
         for queue, handler in subscribers:
             bus.subscribe(queue, handler)
         bus.subscribe(topology.INDEXER, planned)
-        bus.subscribe(topology.MERGER, merge_handler, pure=True)
+        bus.subscribe(topology.MERGER, merge_handler)
         bus.subscribe(topology.PUBLISHER, publisher)
         for message in messages:
             bus.publish(message)

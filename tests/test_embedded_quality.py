@@ -18,7 +18,6 @@ def test_the_run_writes_the_quality_page_and_report_section(tmp_path: Path) -> N
     args = ["run", "--oec-repo", str(repo), "--nasa", str(SAMPLE / "nasa.csv")]
     args += ["--eu", str(SAMPLE / "eu.csv"), "--outbox", str(tmp_path / "outbox")]
     args += ["--report", str(report), "--quality-html", str(page), "--max-prs", "0"]
-    args += ["--workers", "1"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     quality = json.loads(report.read_text(encoding="utf-8"))["quality"]

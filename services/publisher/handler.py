@@ -11,7 +11,6 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from common.bus.memory import Mapper
 from common.changes import SystemPatch
 from common.gitrepo import list_files, read_files
 from common.matching import MatchKind
@@ -116,10 +115,9 @@ class GitTexts:
 
 
 class PublisherHandler:
-    def __init__(self, sink: Sink, texts: GitTexts, max_prs: int, mapper: Mapper = map) -> None:
+    def __init__(self, sink: Sink, texts: GitTexts, max_prs: int) -> None:
         self.sink = sink
         self.texts = texts
-        self.mapper = mapper
         self.max_prs = max_prs
         self.runs: dict[str, RunState] = {}
 
@@ -145,7 +143,7 @@ class PublisherHandler:
             return [], []
         files = sorted({p.file for p in patches if not p.new_system})
         texts = self.texts.read(base, files)
-        return build(patches, texts, self.texts.files(base), base, self.mapper)
+        return build(patches, texts, self.texts.files(base), base)
 
     def finish(self, state: RunState) -> RunCompleted:
         proposals, refusals = self.proposals(state)
