@@ -7,10 +7,12 @@ Outcomes are keyed by message id, so a redelivered or replayed outcome counts on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel
 
+from common import alerts
 from common.changes import SystemPatch
 from common.gitrepo import list_files, read_files
 from common.matching import MatchKind
@@ -27,7 +29,7 @@ from common.messages import (
 )
 from common.proposals import Proposal, Refusal, build
 from common.records import Source
-from services.publisher.model import Published, Sink
+from services.publisher.model import Published, PublishState, Sink
 
 
 class RunState(BaseModel):
@@ -115,9 +117,16 @@ class GitTexts:
 
 
 class PublisherHandler:
-    def __init__(self, sink: Sink, texts: GitTexts, max_prs: int) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        texts: GitTexts,
+        max_prs: int,
+        alert: Callable[[alerts.Alert], object] | None = None,
+    ) -> None:
         self.sink = sink
         self.texts = texts
+        self.alert = alert
         self.max_prs = max_prs
         self.runs: dict[str, RunState] = {}
 
@@ -150,6 +159,10 @@ class PublisherHandler:
         state.published = self.sink.publish(proposals, self.max_prs)
         state.refusals = refusals
         state.completed = True
+        if self.alert is not None:
+            for failed in (p for p in state.published if p.state is PublishState.FAILED):
+                error = failed.error or "unknown error"
+                self.alert(alerts.push_failed(failed.proposal.branch, error, state.run_id))
         written = sum(p.state in {"opened", "updated"} for p in state.published)
         queued = sum(p.state == "queued" for p in state.published)
         return RunCompleted(

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse
 
-from common import topology
+from common import alerts, topology
 from common.archive import Archive, Recorder
 from common.bus.rabbitmq import RabbitMQBus, alerting_hook
 from common.config import Settings
@@ -131,6 +131,7 @@ def main(settings: Settings, port: int | None) -> None:
         sink_from_settings(settings),
         FetchingTexts(repo, settings.oec_fetch_remote),
         settings.max_prs,
+        alerts.Notifier(settings),
     )
     publisher = DurablePublisher(
         handler, RunStore(settings.data_dir / "publisher.sqlite3"), settings.run_timeout
