@@ -30,6 +30,8 @@ from prometheus_client import (
     Counter as PromCounter,
 )
 
+from common.config import Settings
+
 RECENT_RUNS = 20
 
 
@@ -291,6 +293,17 @@ class Service:
         self.metrics = BusMetrics()
         self.app = create_app(self.snapshot, self.metrics, f"OEC Sync {name}")
         self.server: StatusServer | None = None
+
+    @classmethod
+    def from_settings(cls, name: str, settings: Settings) -> Service:
+        """A service logging as the settings say."""
+        return cls(
+            name,
+            settings.log_level,
+            settings.log_json,
+            settings.log_dir,
+            settings.log_retention_days,
+        )
 
     def serve(self, host: str, port: int | None) -> None:
         """Start the status API; ``None`` serves none (a one-shot job)."""

@@ -53,7 +53,7 @@ from common.config import Settings
 from common.errors import BrokerUnavailableError, PermanentError, RetryableError
 from common.logging import log_context
 from common.messages import Message, decode
-from common.status import BusMetrics, StatusSnapshot
+from common.status import BusMetrics, Service, StatusSnapshot
 from common.topology import WORK_QUEUES, Header, Topology, WorkQueue
 
 log = logging.getLogger(__name__)
@@ -212,6 +212,18 @@ class _Subscription:
 
 class RabbitMQBus:
     """The Bus protocol over RabbitMQ; see the module docstring for the threads and policy."""
+
+    @classmethod
+    def for_service(cls, settings: Settings, service: Service) -> RabbitMQBus:
+        """The bus of a service process: its status snapshot and metrics, and an alert to
+        the admin for every message it dead-letters."""
+        return cls(
+            settings,
+            service.name,
+            snapshot=service.snapshot,
+            metrics=service.metrics,
+            on_dead_letter=alerting_hook(settings, service.name),
+        )
 
     def __init__(
         self,

@@ -55,16 +55,10 @@ def fetch_once(
 def main(settings: Settings, locations: dict[Source, str], port: int | None) -> str | None:
     """One fetch; the run id, or None when no catalogue came. ``port``: status API while it
     runs (None: none, the CronJob default)."""
-    service = Service(
-        "fetcher",
-        settings.log_level,
-        settings.log_json,
-        settings.log_dir,
-        settings.log_retention_days,
-    )
+    service = Service.from_settings("fetcher", settings)
     service.serve(settings.status_host, port)
     try:
-        bus = RabbitMQBus(settings, "fetcher", snapshot=service.snapshot, metrics=service.metrics)
+        bus = RabbitMQBus.for_service(settings, service)
         return fetch_once(settings, locations, bus)[0]
     finally:
         service.close()

@@ -24,7 +24,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from common import topology
-from common.bus.rabbitmq import RabbitMQBus, alerting_hook
+from common.bus.rabbitmq import RabbitMQBus
 from common.config import Settings
 from common.gitrepo import git
 from common.messages import Message
@@ -198,13 +198,7 @@ def add_routes(app: FastAPI, keeper: IndexKeeper, settings: Settings) -> None:
 
 
 def main(settings: Settings, port: int | None) -> None:
-    service = Service(
-        "indexer",
-        settings.log_level,
-        settings.log_json,
-        settings.log_dir,
-        settings.log_retention_days,
-    )
+    service = Service.from_settings("indexer", settings)
     keeper = IndexKeeper(settings)
     service.snapshot.provide("index", keeper.status)
     service.snapshot.ready_when(lambda: keeper.index is not None)
@@ -212,13 +206,7 @@ def main(settings: Settings, port: int | None) -> None:
     service.serve(settings.status_host, port)
     try:
         keeper.load()
-        bus = RabbitMQBus(
-            settings,
-            "indexer",
-            snapshot=service.snapshot,
-            metrics=service.metrics,
-            on_dead_letter=alerting_hook(settings, "indexer"),
-        )
+        bus = RabbitMQBus.for_service(settings, service)
         bus.subscribe(topology.INDEXER, keeper.handler)
         bus.run_forever()
     finally:

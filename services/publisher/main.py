@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse
 
 from common import alerts, topology
 from common.archive import Archive, Recorder
-from common.bus.rabbitmq import RabbitMQBus, alerting_hook
+from common.bus.rabbitmq import RabbitMQBus
 from common.config import Settings
 from common.status import Service
 from services.publisher.github import sink_from_settings
@@ -119,13 +119,7 @@ def finisher(publisher: DurablePublisher, bus: RabbitMQBus, stop: threading.Even
 
 
 def main(settings: Settings, port: int | None) -> None:
-    service = Service(
-        "publisher",
-        settings.log_level,
-        settings.log_json,
-        settings.log_dir,
-        settings.log_retention_days,
-    )
+    service = Service.from_settings("publisher", settings)
     repo = settings.oec_repo.resolve()
     handler = PublisherHandler(
         sink_from_settings(settings),
@@ -138,13 +132,7 @@ def main(settings: Settings, port: int | None) -> None:
     )
     service.snapshot.provide("runs", lambda: publisher.store.summaries(10))
     add_routes(service.app, publisher)
-    bus = RabbitMQBus(
-        settings,
-        "publisher",
-        snapshot=service.snapshot,
-        metrics=service.metrics,
-        on_dead_letter=alerting_hook(settings, "publisher"),
-    )
+    bus = RabbitMQBus.for_service(settings, service)
     bus.subscribe(topology.PUBLISHER, publisher)
     archive = settings.archive
     bus.subscribe(
