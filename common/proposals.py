@@ -54,7 +54,7 @@ class Refusal(BaseModel):
     reason: str
 
 
-def _describe(
+def describe(
     file: str,
     text: str,
     base: str,
@@ -62,6 +62,7 @@ def _describe(
     planets: list[PlanetRecord],
     new: bool,
 ) -> Proposal:
+    """The proposal of a file's final ``text``: branch, PR title and body, commit message."""
     system = tree.names_of(tree.parse_system(text))[0]
     return Proposal(
         file=file,
@@ -94,7 +95,7 @@ def existing_file_proposal(
     if problems := validate.new_problems(text, new_text, file):
         return Refusal(file=file, reason="; ".join(problems))
     planets = [p.record for p in folded.new_planets]
-    return _describe(file, new_text, folded.base_commit, folded.changes, planets, False)
+    return describe(file, new_text, folded.base_commit, folded.changes, planets, False)
 
 
 def _host_keys(record: PlanetRecord) -> set[str]:
@@ -200,7 +201,7 @@ def new_system_proposals(
             refusals.append(Refusal(file=file, reason="; ".join(problems)))
             continue
         taken.add(file)
-        proposals.append(_describe(file, text, base, [], planets, True))
+        proposals.append(describe(file, text, base, [], planets, True))
     return proposals, refusals
 
 

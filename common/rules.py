@@ -412,20 +412,15 @@ def _lastupdate_changes(changes: list[FieldChange], system_text: str) -> list[Fi
         assert change.source_date is not None
         if old_date is not None and old_date >= change.source_date:
             continue
+        # Same object and provenance as the change that dates it; only the field differs.
         result.append(
-            FieldChange(
-                object=change.object,
-                path=path,
-                field="lastupdate",
-                kind=ChangeKind.ADDED if old_element is None else ChangeKind.UPDATED,
-                old=tree.value_of(old_element) if old_element is not None else None,
-                new=Value(value=format_lastupdate(change.source_date)),
-                source=change.source,
-                source_date=change.source_date,
-                source_dated_by=change.source_dated_by,
-                source_catalogue=change.source_catalogue,
-                source_url=change.source_url,
-                source_row=change.source_row,
+            change.model_copy(
+                update={
+                    "field": "lastupdate",
+                    "kind": ChangeKind.ADDED if old_element is None else ChangeKind.UPDATED,
+                    "old": tree.value_of(old_element) if old_element is not None else None,
+                    "new": Value(value=format_lastupdate(change.source_date)),
+                }
             )
         )
     return result

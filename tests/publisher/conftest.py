@@ -19,10 +19,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from common import prtext
 from common.changes import ChangeKind, FieldChange
-from common.gitrepo import branch_name
-from common.proposals import Proposal
+from common.proposals import Proposal, describe
 from common.records import PlanetRecord, Source, Value
 from services.publisher.github import GitHubSink, make_retry
 from services.publisher.pr_store import PrStore
@@ -88,21 +86,7 @@ def edit_value(text: str, variant: str) -> tuple[str, FieldChange]:
 
 def proposal_for(file: str, text: str, base: str, variant: str = "1") -> Proposal:
     new_text, change = edit_value(text, variant)
-    system = NAME.search(text).group(1)  # type: ignore[union-attr]
-    changes = [change]
-    return Proposal(
-        file=file,
-        system=system,
-        branch=branch_name(file),
-        new=False,
-        base_commit=base,
-        text=new_text,
-        changes=changes,
-        new_planets=[],
-        title=prtext.title(system, changes, [], False),
-        body=prtext.body(file, system, changes, [], False),
-        commit_message=prtext.commit_message(file, system, changes, [], False),
-    )
+    return describe(file, new_text, base, [change], [], False)
 
 
 def new_system_proposal(file: str, base: str, template: str) -> Proposal:
@@ -116,19 +100,7 @@ def new_system_proposal(file: str, base: str, template: str) -> Proposal:
         host=system,
         planet={"mass": Value(value="1.25", errorminus="0.1", errorplus="0.1")},
     )
-    return Proposal(
-        file=file,
-        system=system,
-        branch=branch_name(file),
-        new=True,
-        base_commit=base,
-        text=template,
-        changes=[],
-        new_planets=[planet],
-        title=prtext.title(system, [], [planet], True),
-        body=prtext.body(file, system, [], [planet], True),
-        commit_message=prtext.commit_message(file, system, [], [planet], True),
-    )
+    return describe(file, template, base, [], [planet], True)
 
 
 @dataclass
