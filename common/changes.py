@@ -32,6 +32,51 @@ class FieldChange(BaseModel):
     source_row: int | None = None
 
 
+class Reading(BaseModel):
+    """What one catalogue row says of the OEC fields that already hold a value.
+
+    A catalogue that agrees with OEC proposes nothing, yet its voice decides whether the
+    other catalogue may change the value (:func:`common.rules.fold`), so every merge sends
+    its reading along with its changes.
+    """
+
+    file: str
+    source: Source
+    source_date: dt.date | None = None
+    source_dated_by: str = ""
+    source_row: int | None = None
+    source_url: str | None = None
+    values: dict[str, dict[str, Value]] = {}  # element path -> OEC field -> the row's value
+
+
+class CatalogueValue(BaseModel):
+    """One catalogue's value for a field in a conflict, with where it comes from."""
+
+    source: Source
+    value: Value
+    source_date: dt.date | None = None
+    source_dated_by: str = ""
+    source_row: int | None = None
+    source_url: str | None = None
+
+
+class Conflict(BaseModel):
+    """A field the rules left alone because the sources disagree: for a maintainer to settle.
+
+    ``size`` orders conflicts, largest first: the largest relative difference between any
+    two of the values shown (OEC's and the catalogues'), 1.0 meaning 100 %.
+    """
+
+    object: str
+    path: str
+    field: str
+    reason: str
+    file: str = ""  # set once the conflicts of a system file are gathered
+    oec: Value | None = None
+    values: list[CatalogueValue] = []
+    size: float = 0.0
+
+
 class NewPlanet(BaseModel):
     """A planet missing from an existing system, to be appended to its host."""
 
@@ -47,6 +92,8 @@ class SystemPatch(BaseModel):
     changes: list[FieldChange] = []
     new_planets: list[NewPlanet] = []
     new_system: list[PlanetRecord] = []  # non-empty: the file does not exist yet
+    conflicts: list[Conflict] = []  # values refused for disagreement, not changes
+    reading: Reading | None = None  # what the row says of OEC's values (one merge's patch)
 
     @property
     def is_empty(self) -> bool:

@@ -173,6 +173,9 @@ class SystemChanged(PlanetOutcome):
 class PlanetUnchanged(PlanetOutcome):
     routing_key = RoutingKey.PLANET_UNCHANGED
     reason: str = ""
+    # No change, but what the row says of OEC's values and any conflicts it raised: the fold
+    # needs both to judge the other catalogue's changes of the same system.
+    patch: SystemPatch | None = None
 
 
 class PlanetFailed(PlanetOutcome):

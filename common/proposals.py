@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 from pydantic import BaseModel
 
 from common import prtext, rules
-from common.changes import FieldChange, SystemPatch
+from common.changes import Conflict, FieldChange, SystemPatch
 from common.errors import InvalidSystemFileError
 from common.gitrepo import BranchCommit, branch_name
 from common.oec import edit, render, tree, validate
@@ -34,6 +34,7 @@ class Proposal(BaseModel):
     text: str
     changes: list[FieldChange]
     new_planets: list[PlanetRecord]
+    conflicts: list[Conflict] = []
     title: str
     body: str
     commit_message: str
@@ -54,6 +55,14 @@ class Refusal(BaseModel):
     reason: str
 
 
+class Built(BaseModel):
+    """Every proposal of a run, the files refused, and the conflicts left to a maintainer."""
+
+    proposals: list[Proposal] = []
+    refusals: list[Refusal] = []
+    conflicts: list[Conflict] = []
+
+
 def describe(
     file: str,
     text: str,
@@ -61,6 +70,7 @@ def describe(
     changes: list[FieldChange],
     planets: list[PlanetRecord],
     new: bool,
+    conflicts: Sequence[Conflict] = (),
 ) -> Proposal:
     """The proposal of a file's final ``text``: branch, PR title and body, commit message."""
     system = tree.names_of(tree.parse_system(text))[0]
@@ -73,17 +83,16 @@ def describe(
         text=text,
         changes=changes,
         new_planets=planets,
+        conflicts=list(conflicts),
         title=prtext.title(system, changes, planets, new),
-        body=prtext.body(file, system, changes, planets, new),
+        body=prtext.body(file, system, changes, planets, new, list(conflicts)),
         commit_message=prtext.commit_message(file, system, changes, planets, new),
     )
 
 
-def existing_file_proposal(
-    file: str, patches: list[SystemPatch], text: str
-) -> Proposal | Refusal | None:
-    """The proposal for one existing file, a refusal, or None when nothing changes."""
-    folded = rules.fold(patches, text)
+def existing_file_proposal(file: str, folded: SystemPatch, text: str) -> Proposal | Refusal | None:
+    """The proposal for one existing file's folded patch, a refusal, or None when nothing
+    changes."""
     if folded.is_empty:
         return None
     try:
@@ -95,7 +104,9 @@ def existing_file_proposal(
     if problems := validate.new_problems(text, new_text, file):
         return Refusal(file=file, reason="; ".join(problems))
     planets = [p.record for p in folded.new_planets]
-    return describe(file, new_text, folded.base_commit, folded.changes, planets, False)
+    return describe(
+        file, new_text, folded.base_commit, folded.changes, planets, False, folded.conflicts
+    )
 
 
 def _host_keys(record: PlanetRecord) -> set[str]:
@@ -210,34 +221,42 @@ def build(
     texts: Mapping[str, str | None],
     existing: Collection[str],
     base: str,
-) -> tuple[list[Proposal], list[Refusal]]:
-    """Every proposal of a run, sorted by file, and every file refused with the reason.
+) -> Built:
+    """Every proposal of a run, sorted by file, every file refused with the reason, and every
+    conflict, largest first.
 
     ``texts`` holds the text at ``base`` of every file the patches change; ``existing`` is
     every file path at ``base``, so that no new system can take an existing file's name.
+    Patches without changes carry what their rows said of OEC's values and their conflicts.
     """
     by_file: dict[str, list[SystemPatch]] = defaultdict(list)
     new_records: list[PlanetRecord] = []
     for patch in patches:
         if patch.new_system:
             new_records += patch.new_system
-        elif not patch.is_empty:
+        elif patch.file:
             by_file[patch.file].append(patch)
-    proposals: list[Proposal] = []
-    refusals: list[Refusal] = []
+    built = Built()
     for file in sorted(by_file):
-        text = texts.get(file)
+        file_patches = by_file[file]
+        changed = any(not p.is_empty for p in file_patches)
+        text = texts.get(file) if changed else None
+        folded = rules.fold(file_patches, text)
+        built.conflicts += [c.model_copy(update={"file": file}) for c in folded.conflicts]
+        if not changed:
+            continue
         result = (
             Refusal(file=file, reason="file not found at the index commit")
             if text is None
-            else existing_file_proposal(file, by_file[file], text)
+            else existing_file_proposal(file, folded, text)
         )
         if isinstance(result, Proposal):
-            proposals.append(result)
+            built.proposals.append(result)
         elif isinstance(result, Refusal):
-            refusals.append(result)
+            built.refusals.append(result)
     new, refused = new_system_proposals(new_records, base, existing)
-    proposals += new
-    refusals += refused
-    proposals.sort(key=lambda p: p.file)
-    return proposals, refusals
+    built.proposals += new
+    built.refusals += refused
+    built.proposals.sort(key=lambda p: p.file)
+    built.conflicts.sort(key=lambda c: (-c.size, c.file, c.path, c.field))
+    return built

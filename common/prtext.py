@@ -7,8 +7,9 @@ same text (which is how a re-run recognises a proposal it already made).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
-from common.changes import ChangeKind, FieldChange
+from common.changes import CatalogueValue, ChangeKind, Conflict, FieldChange
 from common.records import PlanetRecord, Source, Value
 
 SOURCE_NAMES = {Source.NASA: "NASA Exoplanet Archive", Source.EU: "exoplanet.eu"}
@@ -127,8 +128,10 @@ def body(
     changes: list[FieldChange],
     new_planets: list[PlanetRecord],
     new_system: bool,
+    conflicts: Sequence[Conflict] = (),
 ) -> str:
-    """The pull-request body: what, from where, how many, and how to say no."""
+    """The pull-request body: what, from where, how many, what is left to the maintainer,
+    and how to say no."""
     names = " and ".join(SOURCE_NAMES[s] for s in sources_of(changes, new_planets))
     what = "a new system file" if new_system else "changes"
     out = [f"OEC Sync proposes {what} for **{system}** (`{file}`) from {names}.", ""]
@@ -158,6 +161,7 @@ def body(
                 f"{_cell(show(c.new))} | {_source_cell(c)} | {_date_cell(c)} |"
             )
         out.append("")
+    out += conflict_section(conflicts)
     kinds = Counter(c.kind for c in changes if c.field != "lastupdate")
     out += [
         f"**Counts:** {kinds[ChangeKind.UPDATED]} values updated, "
@@ -169,6 +173,38 @@ def body(
         "",
     ]
     return "\n".join(out)
+
+
+def value_cell(value: CatalogueValue) -> str:
+    """One catalogue's value with its source, row and date, for conflict tables."""
+    name = SOURCE_NAMES[value.source]
+    linked = f"[{name}]({value.source_url})" if value.source_url else name
+    row = f" row {value.source_row}" if value.source_row else ""
+    date = value.source_date.isoformat() if value.source_date else "undated"
+    return f"{show(value.value)} ({linked}{row}, {date})"
+
+
+def conflict_section(conflicts: Sequence[Conflict]) -> list[str]:
+    """Markdown lines listing the values OEC Sync did not change because the sources
+    disagree, largest disagreement first; empty when there are none."""
+    if not conflicts:
+        return []
+    out = [
+        "### Not changed, for you to decide",
+        "",
+        "The sources disagree about these values, so OEC Sync left them as they are.",
+        "",
+        "| Object | Field | OEC | Catalogues | Why |",
+        "|---|---|---|---|---|",
+    ]
+    for c in sorted(conflicts, key=lambda c: (-c.size, c.path, c.field)):
+        values = "<br>".join(value_cell(v) for v in c.values)
+        out.append(
+            f"| {_cell(c.object)} | {c.field} | {_cell(show(c.oec))} | {_cell(values)} "
+            f"| {_cell(c.reason)} |"
+        )
+    out.append("")
+    return out
 
 
 # An HTML comment is invisible on GitHub but survives in the PR body, so a lost or fresh state

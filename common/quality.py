@@ -4,18 +4,18 @@ disagree about the same OEC object.
 Pure functions over what the publisher already holds (run.planned per catalogue, the
 mergers' patches); the HTML page is services/publisher/quality_page.py.
 
-A disagreement is only visible where *both* catalogues proposed a change to the same field
-of the same object: a catalogue that agrees with OEC (or is older than the object's
-``lastupdate``, or less precise) proposes nothing, so its value never reaches the publisher.
+A disagreement here is a field *both* catalogues proposed to change, differently; the
+conflicts (:class:`common.changes.Conflict`, from :func:`common.rules.fold`) are what the
+rules refused for disagreement, including a catalogue that sides with OEC against the other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from pydantic import BaseModel
 
-from common.changes import FieldChange, SystemPatch
+from common.changes import Conflict, FieldChange, SystemPatch
 from common.messages import CatalogueCounts, RunPlanned
 from common.numbers import parse_number, same_value
 from common.records import RejectedRow, Source, Value
@@ -41,7 +41,7 @@ class Disagreement(BaseModel):
     field: str
     nasa: FieldChange
     eu: FieldChange
-    winner: Source  # the change rules.fold keeps
+    winner: Source | None  # the change rules.fold keeps; None: left to a maintainer
     relative: float | None  # |a - b| / max(|a|, |b|); None when not two numbers
 
 
@@ -61,6 +61,7 @@ class QualityReport(BaseModel):
     failed: dict[Source, str] = {}
     disagreements: list[Disagreement]
     both_proposed: int  # (file, object, field) pairs both catalogues proposed, agreeing or not
+    conflicts: list[Conflict] = []  # what the rules left to a maintainer, largest first
 
 
 def _limits(value: Value) -> tuple[str | None, str | None]:
@@ -112,9 +113,13 @@ def _best_per_source(
     return best
 
 
-def disagreements(patches: Iterable[SystemPatch]) -> tuple[list[Disagreement], int]:
+def disagreements(
+    patches: Iterable[SystemPatch], conflicts: Iterable[Conflict] = ()
+) -> tuple[list[Disagreement], int]:
     """The disagreements among a run's unfolded patches, by file, path, field; and how many
-    (file, path, field) pairs both catalogues proposed at all."""
+    (file, path, field) pairs both catalogues proposed at all. A field among ``conflicts``
+    has no winner: the fold left it to a maintainer."""
+    disputed = {(c.file, c.path, c.field) for c in conflicts}
     result: list[Disagreement] = []
     both = 0
     for (file, path, field), by_source in sorted(_best_per_source(patches).items()):
@@ -133,7 +138,7 @@ def disagreements(patches: Iterable[SystemPatch]) -> tuple[list[Disagreement], i
                 field=field,
                 nasa=nasa,
                 eu=eu,
-                winner=winner.source,
+                winner=None if (file, path, field) in disputed else winner.source,
                 relative=relative_difference(nasa.new, eu.new),
             )
         )
@@ -146,10 +151,11 @@ def quality_report(
     counts: Mapping[Source, CatalogueCounts],
     failed: Mapping[Source, str],
     patches: Iterable[SystemPatch],
+    conflicts: Sequence[Conflict] = (),
 ) -> QualityReport:
     """A run's quality report from the publisher's view of it (RunState: ``planned``,
-    ``counts()``, ``failed``, ``patches()``)."""
-    found, both = disagreements(patches)
+    ``counts()``, ``failed``, ``patches()``, ``conflicts``)."""
+    found, both = disagreements(patches, conflicts)
     catalogues = [
         CatalogueQuality(
             source=source,
@@ -166,4 +172,5 @@ def quality_report(
         failed=dict(failed),
         disagreements=found,
         both_proposed=both,
+        conflicts=sorted(conflicts, key=lambda c: (-c.size, c.file, c.path, c.field)),
     )

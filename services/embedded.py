@@ -16,6 +16,7 @@ from rich.table import Table
 from common import topology
 from common.bus import Handler
 from common.bus.memory import MemoryBus
+from common.changes import Conflict
 from common.gitrepo import head_commit
 from common.messages import Message, PlanetMatched, RunPlanned, RunStarted
 from common.oec.index import AliasIndex
@@ -158,10 +159,13 @@ def report(state: RunState) -> dict[str, Any]:
                 "changes": [
                     {
                         "object": c.object,
+                        "path": c.path,
                         "field": c.field,
                         "kind": c.kind.value,
                         "old": show(c.old) if c.old else None,
                         "new": show(c.new),
+                        "old_value": c.old.fields() if c.old else None,
+                        "new_value": c.new.fields(),
                         "source": c.source.value,
                         "source_date": c.source_date.isoformat() if c.source_date else None,
                         "source_row": c.source_row,
@@ -175,8 +179,34 @@ def report(state: RunState) -> dict[str, Any]:
         "complete": state.completed,
         "catalogues": catalogues,
         "systems": systems,
+        "conflicts": [conflict_json(c) for c in state.conflicts],
         "refused": [r.model_dump() for r in state.refusals],
         "quality": report_of(state).model_dump(mode="json"),
+    }
+
+
+def conflict_json(conflict: Conflict) -> dict[str, Any]:
+    """A conflict as the report lists it: OEC's value and every catalogue's, shown and as
+    fields, with the source of each."""
+    return {
+        "file": conflict.file,
+        "object": conflict.object,
+        "path": conflict.path,
+        "field": conflict.field,
+        "reason": conflict.reason,
+        "size": round(conflict.size, 4),
+        "oec": show(conflict.oec) if conflict.oec else None,
+        "oec_value": conflict.oec.fields() if conflict.oec else None,
+        "values": [
+            {
+                "source": v.source.value,
+                "shown": show(v.value),
+                "value": v.value.fields(),
+                "source_date": v.source_date.isoformat() if v.source_date else None,
+                "source_row": v.source_row,
+            }
+            for v in conflict.values
+        ],
     }
 
 

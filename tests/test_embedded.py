@@ -97,10 +97,13 @@ def test_report_counts_and_changes(repo: Path, tmp_path: Path) -> None:
     period = next(c for c in eleven_com["changes"] if c["field"] == "period")
     assert period == {
         "object": "11 Com b",
+        "path": "/system/star/planet",
         "field": "period",
         "kind": "updated",
         "old": "326.03 ±0.32",
         "new": "323.21 +0.06 −0.05",
+        "old_value": {"value": "326.03", "errorminus": "0.32", "errorplus": "0.32"},
+        "new_value": {"value": "323.21", "errorminus": "0.05", "errorplus": "0.06"},
         "source": "nasa",
         "source_date": "2024-10-15",
         "source_row": period["source_row"],

@@ -29,10 +29,22 @@ def test_fields_both_catalogues_change_differently_are_listed_with_the_fold_winn
     assert distance.relative is not None and abs(distance.relative - 0.929 / 180.39) < 1e-9
     assert by_key[("/system/star/planet", "temperature")].relative == 160 / 546
     assert both >= len(found)
-    # The winner is what rules.fold keeps.
-    folded = {(c.path, c.field): c for c in rules.fold(patches, None).changes}
+    # The winner is what rules.fold keeps; the planet's temperature (NASA 546 ±19 K, a bare
+    # 386 K from exoplanet.eu) is a conflict, which has none. So is the star's V magnitude:
+    # OEC's 11.038 ±0.047 and exoplanet.eu's 11 against NASA's 10.849 ±0.012, 4σ away.
+    folded = rules.fold(patches, None)
+    kept = {(c.path, c.field): c for c in folded.changes}
+    conflicts = [c.model_copy(update={"file": distance.file}) for c in folded.conflicts]
+    assert {(c.path, c.field) for c in conflicts} == {
+        ("/system/star/planet", "temperature"),
+        ("/system/star", "magV"),
+    }
+    found, _ = quality.disagreements(patches, conflicts)
     for d in found:
-        assert folded[(d.path, d.field)].source is d.winner
+        if d.winner is None:
+            assert (d.path, d.field) not in kept
+        else:
+            assert kept[(d.path, d.field)].source is d.winner
 
 
 def test_the_later_source_wins_and_nasa_wins_ties() -> None:

@@ -54,7 +54,10 @@ def test_newer_different_values_replace_and_missing_ones_are_added() -> None:
     # 0.231 ±0.005 -> 0.238 ±0.007: less precise and within 1σ combined: churn, not news.
     assert (PLANET, "eccentricity") not in kinds
     assert kinds[(PLANET, "mass")] is ChangeKind.UPDATED  # msini 19.4 -> 15.464
-    assert kinds[("/system/star", "temperature")] is ChangeKind.UPDATED
+    # 4742 ±100 K -> a bare 4874 K, 1.29 ±0.05 AU -> a bare 1.178 AU: a value without an
+    # uncertainty never replaces one that has it.
+    assert ("/system/star", "temperature") not in kinds
+    assert (PLANET, "semimajoraxis") not in kinds
     assert kinds[("/system", "distance")] is ChangeKind.UPDATED
     # Text fields are a maintainer's call: 2008 in OEC stays although NASA says 2007.
     assert (PLANET, "discoveryyear") not in kinds
@@ -85,10 +88,14 @@ def test_limit_never_replaces_measurement_and_msini_never_replaces_true_mass() -
     assert rules.decide("mass", old, Value(upperlimit="2"), NASA_DATE, dt.date(2015, 1, 1)) is None
     msini = Value(value="2.0", type="msini")
     assert rules.decide("mass", old, msini, NASA_DATE, dt.date(2015, 1, 1)) is None
-    true_mass = Value(value="2.0")
+    true_mass = Value(value="2.0", errorminus="0.2", errorplus="0.3")
     assert (
         rules.decide("mass", msini, true_mass, NASA_DATE, dt.date(2015, 1, 1)) is ChangeKind.UPDATED
     )
+    # kappa CrB b: OEC's m sin i 1.6 is not replaced by NASA's bare 2.
+    bare = Value(value="2")
+    old_msini = Value(value="1.6", type="msini")
+    assert rules.decide("mass", old_msini, bare, NASA_DATE, dt.date(2015, 11, 2)) is None
     limit = Value(upperlimit="0.25")
     assert rules.decide("eccentricity", limit, Value(value="0.1"), NASA_DATE, dt.date(2015, 1, 1))
 
@@ -100,7 +107,8 @@ def test_undated_objects_are_only_completed() -> None:
 
 
 def test_implausible_values_are_dropped_with_a_reason() -> None:
-    record = nasa_11_com_b(eccentricity=Value(value="1.2"), radius=Value(value="-1"))
+    eccentricity = Value(value="1.2", errorminus="0.1", errorplus="0.1")
+    record = nasa_11_com_b(eccentricity=eccentricity, radius=Value(value="-1"))
     result = rules.merge(record, MATCH, ELEVEN_COM, "c0ffee")
     kinds = by_field(result)
     assert (PLANET, "eccentricity") not in kinds
@@ -169,10 +177,14 @@ def test_ambiguous_matches_change_nothing() -> None:
 
 def test_improves_needs_more_precision_or_a_significant_difference() -> None:
     old = Value(value="0.05129", errorminus="0.01919", errorplus="0.01868")  # BD+20 594 b
-    assert not rules.improves(old, Value(value="0.07", errorminus="0.03", errorplus="0.03"))
-    assert rules.improves(old, Value(value="0.0497", errorminus="0.005", errorplus="0.005"))
-    assert rules.improves(old, Value(value="0.2", errorminus="0.03", errorplus="0.03"))
-    assert rules.improves(Value(value="144.0"), Value(value="162.127"))  # AB Aur distance
+    assert not rules.improves("mass", old, Value(value="0.07", errorminus="0.03", errorplus="0.03"))
+    assert rules.improves("mass", old, Value(value="0.0497", errorminus="0.005", errorplus="0.005"))
+    assert rules.improves("mass", old, Value(value="0.2", errorminus="0.03", errorplus="0.03"))
+    # AB Aur's distance: OEC's 144.0 has no uncertainty, Gaia's has one; a bare number
+    # says no more than OEC's.
+    gaia = Value(value="155.9", errorminus="0.9", errorplus="0.9")
+    assert rules.improves("distance", Value(value="144.0"), gaia)
+    assert not rules.improves("distance", Value(value="144.0"), Value(value="162.127"))
 
 
 def test_magnitudes_need_more_than_photometric_scatter() -> None:
@@ -186,8 +198,9 @@ def test_magnitudes_need_more_than_photometric_scatter() -> None:
 
 def test_a_slightly_smaller_error_is_not_news() -> None:
     old = Value(value="597.943", errorminus="12.2635", errorplus="12.2635")  # Kepler-1329
-    assert not rules.improves(old, Value(value="588.037", errorminus="11.708", errorplus="12.184"))
-    assert rules.improves(old, Value(value="588.037", errorminus="5", errorplus="5"))
+    slightly = Value(value="588.037", errorminus="11.708", errorplus="12.184")
+    assert not rules.improves("distance", old, slightly)
+    assert rules.improves("distance", old, Value(value="588.037", errorminus="5", errorplus="5"))
 
 
 def test_a_circular_orbit_assumed_by_a_fit_is_not_added() -> None:

@@ -17,7 +17,10 @@ def handle(message: Message) -> list[Message]:
         "planet": record.name,
         "match_kind": message.match.kind,
     }
-    if result.patch is not None and not result.patch.is_empty:
-        return [SystemChanged(**common, patch=result.patch)]
+    patch = result.patch
+    if patch is not None and not patch.is_empty:
+        return [SystemChanged(**common, patch=patch)]
     reason = "; ".join(result.notes) or "nothing newer or missing"
+    if patch is not None and (patch.conflicts or patch.reading):
+        return [PlanetUnchanged(**common, reason=reason, patch=patch)]
     return [PlanetUnchanged(**common, reason=reason)]

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from common import alerts
-from common.changes import SystemPatch
+from common.changes import Conflict, SystemPatch
 from common.gitrepo import list_files, read_files
 from common.matching import MatchKind
 from common.messages import (
@@ -27,7 +27,7 @@ from common.messages import (
     RunStarted,
     SystemChanged,
 )
-from common.proposals import Proposal, Refusal, build
+from common.proposals import Built, Refusal, build
 from common.records import Source
 from services.publisher.model import Published, PublishState, Sink
 
@@ -41,6 +41,7 @@ class RunState(BaseModel):
     received: dict[Source, int] = {}  # distinct outcomes per catalogue, kept with `outcomes`
     published: list[Published] = []
     refusals: list[Refusal] = []
+    conflicts: list[Conflict] = []
     completed: bool = False
 
     def accounted(self) -> bool:
@@ -75,11 +76,15 @@ class RunState(BaseModel):
 
     def patches(self) -> list[SystemPatch]:
         """The run's patches in catalogue, then row order, whatever order they arrived in
-        (mergers finish in any order; the fold must not depend on which was faster)."""
+        (mergers finish in any order; the fold must not depend on which was faster). Those
+        of unchanged planets hold only what the row said and its conflicts."""
         rank = {source: i for i, source in enumerate(Source)}
-        changed = [o for o in self.outcomes.values() if isinstance(o, SystemChanged)]
-        changed.sort(key=lambda o: (rank[o.source], o.row, o.planet, o.message_id))
-        return [o.patch for o in changed]
+        keyed = [
+            ((rank[o.source], o.row, o.planet, o.message_id), o.patch)
+            for o in self.outcomes.values()
+            if isinstance(o, SystemChanged | PlanetUnchanged) and o.patch is not None
+        ]
+        return [patch for _, patch in sorted(keyed, key=lambda item: item[0])]
 
     def counts(self) -> dict[Source, CatalogueCounts]:
         """Per catalogue: what the indexer saw plus what the mergers decided."""
@@ -142,22 +147,24 @@ class PublisherHandler:
             return []
         return [self.finish(state)]
 
-    def proposals(self, state: RunState) -> tuple[list[Proposal], list[Refusal]]:
+    def proposals(self, state: RunState) -> Built:
         patches = state.patches()
         commits = {p.base_commit for p in patches} | {p.commit for p in state.planned.values()}
         base = next(iter(sorted(commits)), "")
         if len(commits) > 1:
             raise RuntimeError(f"run {state.run_id} mixes index commits {sorted(commits)}")
         if not base:
-            return [], []
-        files = sorted({p.file for p in patches if not p.new_system})
+            return Built()
+        files = sorted({p.file for p in patches if not p.new_system and not p.is_empty})
         texts = self.texts.read(base, files)
         return build(patches, texts, self.texts.files(base), base)
 
     def finish(self, state: RunState) -> RunCompleted:
-        proposals, refusals = self.proposals(state)
+        built = self.proposals(state)
+        proposals = built.proposals
         state.published = self.sink.publish(proposals, self.max_prs)
-        state.refusals = refusals
+        state.refusals = built.refusals
+        state.conflicts = built.conflicts
         state.completed = True
         if self.alert is not None:
             for failed in (p for p in state.published if p.state is PublishState.FAILED):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from html import escape
 
+from common.changes import Conflict
 from common.prtext import show
 from common.quality import Disagreement, QualityReport, quality_report
 from common.records import Source
@@ -234,14 +235,15 @@ def _disagreement_table(found: list[Disagreement]) -> str:
         return "<p>No disagreements beyond tolerance in this run.</p>"
     rows = []
     for d in found:
-        won = "won" if d.winner is Source.NASA else "won-eu"
+        won = {Source.NASA: "won", Source.EU: "won-eu", None: "conflict"}[d.winner]
+        winner = SOURCE_LABEL[d.winner] if d.winner else "neither: a conflict"
         relative = f"{d.relative:.1%}" if d.relative is not None else "—"
         rows.append(
             f'<tr class="{won}"><td>{escape(d.object)}<br><span class="path">'
             f"{escape(d.file)} {escape(d.path)}</span></td><td>{escape(d.field)}</td>"
             f'<td class="v nasa">{escape(show(d.nasa.new))}</td>'
             f'<td class="v eu">{escape(show(d.eu.new))}</td>'
-            f'<td class="n">{relative}</td><td>{escape(SOURCE_LABEL[d.winner])}</td>'
+            f'<td class="n">{relative}</td><td>{escape(winner)}</td>'
             f'<td class="v">{escape(show(d.nasa.old))}</td>'
             f'<td class="src">{_source_cell(d.nasa.source_date, d.nasa.source_row)}</td>'
             f'<td class="src">{_source_cell(d.eu.source_date, d.eu.source_row)}</td></tr>'
@@ -251,6 +253,29 @@ def _disagreement_table(found: list[Disagreement]) -> str:
         "<th>NASA</th><th>exoplanet.eu</th><th>difference</th><th>won</th><th>OEC now</th>"
         "<th>NASA source</th><th>exoplanet.eu source</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _conflict_table(conflicts: list[Conflict]) -> str:
+    if not conflicts:
+        return "<p>No conflicts in this run.</p>"
+    rows = []
+    for c in conflicts:
+        values = "<br>".join(
+            f"{escape(SOURCE_LABEL[v.source])}: {escape(show(v.value))} "
+            f'<span class="path">{_source_cell(v.source_date, v.source_row)}</span>'
+            for v in c.values
+        )
+        rows.append(
+            f'<tr><td>{escape(c.object)}<br><span class="path">{escape(c.file)} '
+            f"{escape(c.path)}</span></td><td>{escape(c.field)}</td>"
+            f'<td class="v">{escape(show(c.oec))}</td><td class="v">{values}</td>'
+            f'<td class="n">{c.size:.1%}</td><td>{escape(c.reason)}</td></tr>'
+        )
+    return (
+        '<table class="disagreements"><thead><tr><th>object (file, path)</th><th>field</th>'
+        "<th>OEC now</th><th>catalogues</th><th>largest difference</th><th>why</th></tr>"
+        f"</thead><tbody>{''.join(rows)}</tbody></table>"
     )
 
 
@@ -285,7 +310,12 @@ def _rejected_and_ambiguous(report: QualityReport) -> str:
 def report_of(state: RunState) -> QualityReport:
     """The quality report of a run as the publisher holds it."""
     return quality_report(
-        state.run_id, state.planned, state.counts(), state.failed, state.patches()
+        state.run_id,
+        state.planned,
+        state.counts(),
+        state.failed,
+        state.patches(),
+        state.conflicts,
     )
 
 
@@ -293,6 +323,7 @@ def render(report: QualityReport) -> str:
     """The whole page."""
     found = report.disagreements
     nasa_won = sum(d.winner is Source.NASA for d in found)
+    eu_won = sum(d.winner is Source.EU for d in found)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>OEC Sync run {escape(report.run_id)}: data quality</title>
@@ -308,15 +339,17 @@ the same OEC object.</p>
 <figcaption>Rows read per catalogue, by outcome (bars to scale; hover for counts).
 </figcaption></figure>
 
+<h2>Conflicts left to a maintainer</h2>
+<p><b>{_n(len(report.conflicts))}</b> values were not changed because the sources disagree:
+the catalogues with each other, a catalogue with OEC and the other catalogue, or a period
+or orbit that would move by more than 20 %. Largest difference first.</p>
+{_conflict_table(report.conflicts)}
+
 <h2>Disagreements between NASA and exoplanet.eu</h2>
 <p><b>{_n(len(found))}</b> of {_n(report.both_proposed)} fields that both catalogues proposed
 to change differ beyond tolerance; NASA's value won {_n(nasa_won)}, exoplanet.eu's
-{_n(len(found) - nasa_won)}. The value kept has the later source date; on the same date NASA
-wins.</p>
-<p class="note">Only fields <em>both</em> catalogues proposed to change are visible here. A
-catalogue whose value agrees with OEC (or is older than the object's last update, or less
-precise) proposes no change, so a field where one catalogue agrees with OEC and the other
-does not is not listed, however much the two catalogues differ.</p>
+{_n(eu_won)}, and {_n(len(found) - nasa_won - eu_won)} are conflicts. The value kept has the
+later source date; on the same date NASA wins.</p>
 <div class="charts">
 <figure>{histogram(found)}<figcaption>Relative difference |NASA − eu| / max(|NASA|, |eu|)
 of numeric values.</figcaption></figure>

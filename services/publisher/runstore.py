@@ -32,6 +32,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from common.changes import Conflict
 from common.messages import (
     Message,
     RoutingKey,
@@ -51,6 +52,7 @@ Announce = Callable[[list[Message]], None]
 
 _published = TypeAdapter(list[Published])
 _refusals = TypeAdapter(list[Refusal])
+_conflicts = TypeAdapter(list[Conflict])
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -60,7 +62,8 @@ CREATE TABLE IF NOT EXISTS runs (
     last_activity REAL NOT NULL,
     finished_at   REAL,
     published     TEXT,
-    refusals      TEXT
+    refusals      TEXT,
+    conflicts     TEXT
 );
 CREATE TABLE IF NOT EXISTS inputs (
     run_id      TEXT NOT NULL,
@@ -94,6 +97,9 @@ class RunStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+        if "conflicts" not in columns:  # a store written before conflicts were kept
+            self._db.execute("ALTER TABLE runs ADD COLUMN conflicts TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -125,13 +131,14 @@ class RunStore:
     def finished(self, state: RunState, phase: RunPhase, now: float | None = None) -> None:
         with self._lock, self._db:
             self._db.execute(
-                "UPDATE runs SET state = ?, finished_at = ?, published = ?, refusals = ?"
-                " WHERE run_id = ?",
+                "UPDATE runs SET state = ?, finished_at = ?, published = ?, refusals = ?,"
+                " conflicts = ? WHERE run_id = ?",
                 (
                     phase.value,
                     now or time.time(),
                     _published.dump_json(state.published).decode(),
                     _refusals.dump_json(state.refusals).decode(),
+                    _conflicts.dump_json(state.conflicts).decode(),
                     state.run_id,
                 ),
             )
@@ -156,7 +163,8 @@ class RunStore:
         """The run as it stands, rebuilt from its inputs and its last publication."""
         with self._lock:
             run = self._db.execute(
-                "SELECT state, published, refusals FROM runs WHERE run_id = ?", (run_id,)
+                "SELECT state, published, refusals, conflicts FROM runs WHERE run_id = ?",
+                (run_id,),
             ).fetchone()
             if run is None:
                 return None
@@ -170,6 +178,8 @@ class RunStore:
             state.published = _published.validate_json(run[1])
         if run[2]:
             state.refusals = _refusals.validate_json(run[2])
+        if run[3]:
+            state.conflicts = _conflicts.validate_json(run[3])
         state.completed = run[0] == RunPhase.COMPLETE.value
         return state
 

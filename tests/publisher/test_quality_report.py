@@ -116,6 +116,15 @@ def test_the_quality_json_has_counts_rows_and_disagreements(client: TestClient) 
     assert ("systems/EPIC 211822797.xml", "/system/star", "temperature") in found
     assert not any(file == "systems/GJ 1151.xml" for file, _, _ in found)
     assert body["both_proposed"] > len(found)
+    temperature = found[("systems/BD+20 594.xml", "/system/star/planet", "temperature")]
+    assert temperature["winner"] is None  # the catalogues disagree: a conflict
+    conflicts = {(c["object"], c["field"]): c for c in body["conflicts"]}
+    assert conflicts[("BD+20 594 b", "temperature")]["reason"] == "the catalogues disagree"
+    # GJ 1151 c: OEC's 2.018 d planet, 389.7 d in both catalogues: another object?
+    period = conflicts[("GJ 1151 c", "period")]
+    assert period["reason"].startswith("would move")
+    assert period["size"] == max(c["size"] for c in body["conflicts"])  # largest first
+    assert body["conflicts"][0] == period
     # The run's report carries the same section.
     assert client.get(f"/runs/{RUN}").json()["quality"] == body
 
@@ -127,7 +136,10 @@ def test_the_quality_page_and_unknown_runs(client: TestClient) -> None:
     page = response.text
     assert page.count("<svg") == 3
     assert "179.461" in page and "180.39" in page
-    assert "Only fields <em>both</em> catalogues proposed" in page
+    assert "Conflicts left to a maintainer" in page
+    # BD+20 594 b's temperature: NASA 546 K, exoplanet.eu 386 K, OEC 541 K; none changed.
+    conflicts = page[page.index("Conflicts left") : page.index("Disagreements between")]
+    assert "BD+20 594 b" in conflicts and "546" in conflicts and "386" in conflicts
     assert "<script" not in page and "http://" not in page.replace(
         'xmlns="http://www.w3.org/2000/svg"', ""
     )
