@@ -163,7 +163,7 @@ def _planets_of_host(records: list[PlanetRecord]) -> list[PlanetRecord]:
     """One record per planet: the same planet from both catalogues merged by precedence."""
     groups: list[tuple[set[str], list[PlanetRecord]]] = []
     for record in records:
-        keys = {normalise(n) for n in record.all_names}
+        keys = rules.planet_keys(record)
         for group_keys, group in groups:
             if group_keys & keys:
                 group.append(record)

@@ -61,6 +61,7 @@ from common.changes import (
 from common.matching import Match, MatchKind
 from common.numbers import RELATIVE_TOLERANCE, last_place, parse_number, same_value
 from common.oec import tree
+from common.oec.names import normalise, split_planet_name
 from common.records import PlanetRecord, Source, Value
 
 TEXT_FIELDS = frozenset({"discoverymethod", "spectraltype", "discoveryyear"})
@@ -681,21 +682,31 @@ def _refines(field: str, new: Value, values: list[Value]) -> bool:
     )
 
 
-def _fold_new_planets(new_planets: list[NewPlanet]) -> list[NewPlanet]:
-    from common.oec.names import normalise
+def planet_keys(record: PlanetRecord) -> set[str]:
+    """What makes two rows of new planets of one host the same planet: a shared name, or
+    a shared letter, as catalogues name one planet differently ("Kepler-451 c" and
+    "Kepler-451 (AB)c", "Teegarden's Star d" and "Teegarden's d")."""
+    keys = {normalise(n) for n in record.all_names}
+    split = split_planet_name(record.name)
+    letter = record.letter or (split[1] if split else None)
+    if letter:
+        keys.add(f"letter {letter.casefold()}")
+    return keys
 
+
+def _fold_new_planets(new_planets: list[NewPlanet]) -> list[NewPlanet]:
     groups: list[list[NewPlanet]] = []
     keys: list[set[str]] = []
     for planet in new_planets:
-        planet_keys = {normalise(n) for n in planet.record.all_names}
+        keys_of_planet = planet_keys(planet.record)
         for group, group_keys in zip(groups, keys, strict=True):
-            if group[0].parent_path == planet.parent_path and group_keys & planet_keys:
+            if group[0].parent_path == planet.parent_path and group_keys & keys_of_planet:
                 group.append(planet)
-                group_keys |= planet_keys
+                group_keys |= keys_of_planet
                 break
         else:
             groups.append([planet])
-            keys.append(planet_keys)
+            keys.append(keys_of_planet)
     return [
         NewPlanet(parent_path=g[0].parent_path, record=merge_records([p.record for p in g]))
         for g in groups
