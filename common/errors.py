@@ -3,6 +3,7 @@
     OecSyncError
     ├── PermanentError              retrying the same input gives the same failure
     │   ├── NotACatalogueError      not a catalogue: wrong header, binary, truncated
+    │   │   └── WrongCatalogueError the other catalogue's table, given as this one
     │   ├── InvalidRowError         one row of a catalogue; reported and skipped
     │   ├── InvalidSystemFileError  an OEC file we would write breaks an OEC rule
     │   └── UnsafeNameError         a system name that cannot become a file name in the repo
@@ -31,9 +32,19 @@ class RetryableError(OecSyncError):
 
 class NotACatalogueError(PermanentError):
     def __init__(self, file: str, reason: str) -> None:
-        super().__init__(f"{file}: not a catalogue: {reason}")
+        super().__init__(self._message(file, reason))
         self.file = file
         self.reason = reason
+
+    def _message(self, file: str, reason: str) -> str:
+        return f"{file}: not a catalogue: {reason}"
+
+
+class WrongCatalogueError(NotACatalogueError):
+    """A table of one catalogue given where the other is expected (``--eu <NASA file>``)."""
+
+    def _message(self, file: str, reason: str) -> str:
+        return f"{file}: {reason}"
 
 
 class InvalidRowError(PermanentError):
