@@ -156,7 +156,9 @@ class PublisherHandler:
 
     def finish(self, state: RunState) -> RunCompleted:
         proposals, refusals = self.proposals(state)
-        state.published = self.sink.publish(proposals, self.max_prs)
+        # A run in which no catalogue could be read touches nothing, not even the fork.
+        if state.planned:
+            state.published = self.sink.publish(proposals, self.max_prs)
         state.refusals = refusals
         state.completed = True
         if self.alert is not None:
