@@ -3,8 +3,11 @@
     OecSyncError
     ├── PermanentError              retrying the same input gives the same failure
     │   ├── NotACatalogueError      not a catalogue: wrong header, binary, truncated
+    │   │   └── WrongCatalogueError the other catalogue's table, given as this one
     │   ├── InvalidRowError         one row of a catalogue; reported and skipped
     │   ├── InvalidSystemFileError  an OEC file we would write breaks an OEC rule
+    │   ├── NotAnOecCheckoutError   --oec-repo is no git checkout of OEC
+    │   ├── NoCatalogueError        no catalogue of a run could be read; nothing is written
     │   └── UnsafeNameError         a system name that cannot become a file name in the repo
     └── RetryableError              the outside world; the bus and the publisher retry these
         ├── BrokerUnavailableError
@@ -15,6 +18,8 @@ one that raised a RetryableError; nothing matches on error strings.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class OecSyncError(Exception):
@@ -31,9 +36,19 @@ class RetryableError(OecSyncError):
 
 class NotACatalogueError(PermanentError):
     def __init__(self, file: str, reason: str) -> None:
-        super().__init__(f"{file}: not a catalogue: {reason}")
+        super().__init__(self._message(file, reason))
         self.file = file
         self.reason = reason
+
+    def _message(self, file: str, reason: str) -> str:
+        return f"{file}: not a catalogue: {reason}"
+
+
+class WrongCatalogueError(NotACatalogueError):
+    """A table of one catalogue given where the other is expected (``--eu <NASA file>``)."""
+
+    def _message(self, file: str, reason: str) -> str:
+        return f"{file}: {reason}"
 
 
 class InvalidRowError(PermanentError):
@@ -51,6 +66,19 @@ class InvalidSystemFileError(PermanentError):
         super().__init__(f"{file}: " + "; ".join(problems))
         self.file = file
         self.problems = problems
+
+
+class NotAnOecCheckoutError(PermanentError):
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path} {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class NoCatalogueError(PermanentError):
+    def __init__(self, failures: dict[str, str]) -> None:
+        super().__init__("no catalogue could be read; nothing written")
+        self.failures = failures  # catalogue -> why it could not be read
 
 
 class UnsafeNameError(PermanentError):

@@ -15,57 +15,79 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from common.config import Settings
 from common.records import Source
-from services.cli import app
+from services.cli import EuOption, NasaOption, app, make_console, new_app
 
 PortOption = Annotated[
-    int, typer.Option(help="port of the status API (/healthz /readyz /status /metrics); 0: any")
+    int,
+    typer.Option(
+        metavar="PORT",
+        min=0,
+        max=65535,
+        help="port of the status API (/healthz /readyz /status /metrics); 0 = any free one",
+        show_default=True,
+    ),
 ]
 QueueOption = Annotated[
     str | None,
-    typer.Option("--queue", help="indexer, merger, publisher or archive; default: all"),
+    typer.Option(
+        "--queue",
+        metavar="QUEUE",
+        help="indexer, merger, publisher or archive; default: all",
+    ),
 ]
-
-console = Console(stderr=True)
 
 
 @app.command("fetcher")
 def fetcher_command(
     once: Annotated[
-        bool, typer.Option("--once", help="fetch once and exit (the only mode: a CronJob)")
-    ] = True,
-    nasa: Annotated[str | None, typer.Option(help="NASA CSV: file or URL")] = None,
-    eu: Annotated[str | None, typer.Option(help="exoplanet.eu CSV: file or URL")] = None,
+        bool,
+        typer.Option(
+            "--once",
+            help="fetch once and exit; the fetcher always does, a CronJob starts it daily",
+        ),
+    ] = False,
+    nasa: NasaOption = None,
+    eu: EuOption = None,
     port: Annotated[
-        int | None, typer.Option(help="status API while it runs; default: none")
+        int | None,
+        typer.Option(
+            metavar="PORT", min=0, max=65535, help="status API while it runs; default: none"
+        ),
     ] = None,
 ) -> None:
-    """Download the catalogues, publish run.started + catalogue.downloaded, print the run id.
+    """Download the catalogues and announce them; print the run id.
 
-    Without --nasa/--eu both catalogues come from OEC_SYNC_NASA_URL and OEC_SYNC_EU_URL.
-    Exits 1, publishing nothing, when no catalogue could be downloaded.
+    Publishes run.started and one catalogue.downloaded per catalogue. Without --nasa/--eu
+    both catalogues come from OEC_SYNC_NASA_URL and OEC_SYNC_EU_URL. A download that is not
+    the catalogue it was given as is reported and left out; when none remains the fetcher
+    publishes nothing and exits 1.
     """
+    from common.messages import CatalogueFailed
     from services.fetcher import main
 
     settings = Settings()
+    console = make_console()
     given = {s: loc for s, loc in ((Source.NASA, nasa), (Source.EU, eu)) if loc}
     locations = given or {Source.NASA: settings.nasa_url, Source.EU: settings.eu_url}
-    run_id = main.main(settings, locations, port)
+    run_id, messages = main.main(settings, locations, port)
+    for failed in (m for m in messages if isinstance(m, CatalogueFailed)):
+        console.print(f"[red]{failed.source.value} failed:[/red] {failed.error}", highlight=False)
     if run_id is None:
-        console.print("[red]no catalogue could be downloaded; nothing published[/red]")
+        console.print("[red]no catalogue could be read; nothing published[/red]")
         raise typer.Exit(1)
     print(run_id)
 
 
 @app.command("indexer")
 def indexer_command(port: PortOption = 8081) -> None:
-    """Match each downloaded catalogue against the OEC alias index (OEC_SYNC_OEC_REPO).
+    """Match each downloaded catalogue against OEC's alias index.
 
-    Also serves POST /webhooks/github (push events move the index) and POST /sync.
+    The index is of the checkout at OEC_SYNC_OEC_REPO. Also serves POST /webhooks/github
+    (push events move the index) and POST /sync.
     """
     from services.indexer import main
 
@@ -74,7 +96,11 @@ def indexer_command(port: PortOption = 8081) -> None:
 
 @app.command("merger")
 def merger_command(port: PortOption = 8082) -> None:
-    """Merge planet.matched messages into field-level patches; run as many as needed."""
+    """Merge matched planets into field-level patches.
+
+    Takes planet.matched messages, publishes system.changed or planet.unchanged; run as
+    many as needed.
+    """
     from services.merger import main
 
     main.main(Settings(), port)
@@ -82,9 +108,10 @@ def merger_command(port: PortOption = 8082) -> None:
 
 @app.command("publisher")
 def publisher_command(port: PortOption = 8083) -> None:
-    """Collect each run's outcomes; write its branches and PRs once it is complete.
+    """Write each complete run's branches and pull requests.
 
-    Run one. Also serves GET /runs and /runs/{run_id}.
+    Collects each run's outcomes and publishes once every planet is accounted for. Run
+    exactly one. Also serves GET /runs and /runs/{run_id}.
     """
     from services.publisher import main
 
@@ -116,31 +143,43 @@ def replay_command(
     start: Annotated[
         str,
         typer.Option(
-            "--from", help="first, last, a stream offset or an ISO time (2026-08-22T06:00Z)"
+            "--from",
+            metavar="WHERE",
+            help="first, last, next, a stream offset or an ISO time (2026-08-22T06:00Z)",
         ),
     ],
     until: Annotated[
-        str | None, typer.Option(help="ISO time: leave out events published after it")
+        str | None,
+        typer.Option(metavar="TIME", help="ISO time: leave out events published after it"),
     ] = None,
     routing_key: Annotated[
         list[str] | None,
-        typer.Option("--routing-key", "-k", help="only these events (repeatable)"),
+        typer.Option("--routing-key", "-k", metavar="KEY", help="only these events (repeatable)"),
     ] = None,
-    run: Annotated[str | None, typer.Option("--run", help="only this run's events")] = None,
+    run: Annotated[
+        str | None, typer.Option("--run", metavar="RUN_ID", help="only this run's events")
+    ] = None,
     source: Annotated[Source | None, typer.Option(help="only this catalogue's events")] = None,
     message_id: Annotated[
-        list[str] | None, typer.Option("--message-id", help="only these messages (repeatable)")
+        list[str] | None,
+        typer.Option("--message-id", metavar="ID", help="only these messages (repeatable)"),
     ] = None,
-    dry_run: Annotated[bool, typer.Option(help="list what would be replayed")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="list what would be replayed; publish nothing")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Republish events from the replay log (the RabbitMQ stream), e.g. to reprocess one
-    catalogue: --routing-key catalogue.downloaded --run RUN --source nasa.
+    """Republish events from the replay log (a RabbitMQ stream).
+
+    For example, to reprocess one catalogue: --routing-key catalogue.downloaded --run RUN
+    --source nasa.
 
     Consumers are idempotent: replaying a run that already produced its branches and pull
     requests produces none twice.
     """
     from services import replay
+
+    console = make_console()
 
     settings = Settings()
     offset = parse_offset(start)
@@ -177,7 +216,7 @@ def replay_command(
     )
 
 
-dead_letters_app = typer.Typer(help="The .dead queues: what the services gave up on.")
+dead_letters_app = new_app("The .dead queues: what the services gave up on.")
 app.add_typer(dead_letters_app, name="dead-letters")
 
 
@@ -188,6 +227,8 @@ def dead_letters_list(
 ) -> None:
     """Show the dead letters (they stay where they are)."""
     from services import replay
+
+    console = make_console()
 
     letters = replay.list_dead_letters(Settings(), queue)
     if as_json:
@@ -212,11 +253,17 @@ def dead_letters_list(
 def dead_letters_replay(
     queue: QueueOption = None,
     message_id: Annotated[
-        list[str] | None, typer.Option("--message-id", help="only these (repeatable)")
+        list[str] | None,
+        typer.Option("--message-id", metavar="ID", help="only these (repeatable)"),
     ] = None,
 ) -> None:
-    """Send dead letters back to the queue they died in (after the cause is fixed)."""
+    """Send dead letters back to the queue they died in.
+
+    Do it after the cause is fixed, or they die again.
+    """
     from services import replay
+
+    console = make_console()
 
     replay_id, moved = replay.replay_dead_letters(Settings(), queue, frozenset(message_id or ()))
     console.print(f"sent {moved} dead letters back as {replay_id}")
@@ -230,6 +277,8 @@ def dead_letters_purge(
     """Delete the dead letters for good."""
     from services import replay
 
+    console = make_console()
+
     if not yes:
         console.print("purging deletes the messages for good; add --yes")
         raise typer.Exit(2)
@@ -238,7 +287,7 @@ def dead_letters_purge(
         console.print(f"{name}: {count} purged")
 
 
-sync_app = typer.Typer(help="Upkeep of the indexer's alias index.")
+sync_app = new_app("Upkeep of the indexer's alias index.")
 app.add_typer(sync_app, name="sync")
 
 
@@ -246,14 +295,16 @@ app.add_typer(sync_app, name="sync")
 def sync_all_command(
     indexer: Annotated[
         str | None,
-        typer.Option(help="URL of a running indexer's API; default: rebuild here"),
+        typer.Option(metavar="URL", help="URL of a running indexer's API; default: rebuild here"),
     ] = None,
 ) -> None:
-    """Rebuild the alias index from the whole OEC checkout (OEC_SYNC_OEC_REPO).
+    """Rebuild the alias index from the whole OEC checkout.
 
-    With --indexer the running indexer rebuilds its own index; without, the index cache in
-    the checkout is rebuilt here (a running indexer picks it up when it restarts).
+    The checkout is OEC_SYNC_OEC_REPO. With --indexer the running indexer rebuilds its own
+    index; without, the index cache in the checkout is rebuilt here (a running indexer
+    picks it up when it restarts).
     """
+    console = make_console()
     if indexer:
         import httpx
 

@@ -17,8 +17,16 @@ from common import topology
 from common.bus import Handler
 from common.bus.memory import MemoryBus
 from common.changes import Conflict
+from common.errors import NoCatalogueError
 from common.gitrepo import head_commit
-from common.messages import Message, PlanetMatched, RunPlanned, RunStarted
+from common.messages import (
+    CatalogueDownloaded,
+    CatalogueFailed,
+    Message,
+    PlanetMatched,
+    RunPlanned,
+    RunStarted,
+)
 from common.oec.index import AliasIndex
 from common.prtext import show
 from common.records import Source
@@ -76,10 +84,18 @@ def run(
 ) -> RunState:
     """Fetch, match, merge and publish once; returns the publisher's state of the run.
 
-    ``sink`` defaults to branches in ``repo`` and PR drafts in ``outbox``."""
+    ``sink`` defaults to branches in ``repo`` and PR drafts in ``outbox``. Raises
+    NoCatalogueError, having written nothing, when no catalogue could be read.
+    """
     with httpx.Client() as client:
         messages = fetch(locations, client)
-    return process(repo, messages, outbox, max_prs, console, sink=sink)
+    failures = {m.source.value: m.error for m in messages if isinstance(m, CatalogueFailed)}
+    if not any(isinstance(m, CatalogueDownloaded) for m in messages):
+        raise NoCatalogueError(failures)
+    state = process(repo, messages, outbox, max_prs, console, sink=sink)
+    if not state.planned:
+        raise NoCatalogueError({s.value: e for s, e in state.failed.items()})
+    return state
 
 
 def process(
@@ -131,8 +147,10 @@ def process(
     return publisher.run(started.run_id)
 
 
-def report(state: RunState) -> dict[str, Any]:
-    """The JSON report of a run: per-catalogue counts and every proposed system."""
+def report(state: RunState, dry_run: bool = False) -> dict[str, Any]:
+    """The JSON report of a run: per-catalogue counts and every proposed system.
+
+    In a dry run's report (``dry_run``: true) each state says what would have happened."""
     counts = state.counts()
     catalogues: dict[str, Any] = {}
     for source, planned in state.planned.items():
@@ -177,6 +195,7 @@ def report(state: RunState) -> dict[str, Any]:
     return {
         "run_id": state.run_id,
         "complete": state.completed,
+        "dry_run": dry_run,
         "catalogues": catalogues,
         "systems": systems,
         "conflicts": [conflict_json(c) for c in state.conflicts],
@@ -237,5 +256,6 @@ def write_quality_html(state: RunState, path: Path) -> None:
     path.write_text(render(report_of(state)), "utf-8")
 
 
-def write_report(state: RunState, path: Path) -> None:
-    path.write_text(json.dumps(report(state), indent=2, ensure_ascii=False) + "\n", "utf-8")
+def write_report(state: RunState, path: Path, dry_run: bool = False) -> None:
+    document = report(state, dry_run)
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", "utf-8")

@@ -25,23 +25,27 @@ from rich.table import Table
 from common import topology
 from common.archive import Archive, ArchiveError, Recorder, Snapshot, SnapshotState
 from common.config import Settings
-from common.errors import OecSyncError
+from common.errors import NoCatalogueError, NotAnOecCheckoutError, OecSyncError
 from common.messages import Message, RunStarted, stable_id
+from common.oec.checkout import check_checkout
 from common.records import Source
-from services.cli import app
+from services.cli import MaxPrsOption, app, folder, make_console, new_app, oec_checkout
 
 Republish = Callable[[Sequence[Message]], None]
 """Publishes a reprocessed run's messages, in order; raises if they could not all go out."""
 
-snapshots_app = typer.Typer(
-    help="The snapshot archive: every catalogue download, gzip, by sha256.",
-    no_args_is_help=True,
-)
+snapshots_app = new_app("The archive of every catalogue download (gzip, by sha256).")
 app.add_typer(snapshots_app, name="snapshots")
 
 ArchiveDirOption = Annotated[
     Path | None,
-    typer.Option("--archive-dir", help="the archive [OEC_SYNC_ARCHIVE__DIR, DATA_DIR/snapshots]"),
+    typer.Option(
+        "--archive-dir",
+        metavar="DIR",
+        help="the archive",
+        callback=folder,
+        show_default="OEC_SYNC_ARCHIVE__DIR, else DATA_DIR/snapshots",
+    ),
 ]
 
 
@@ -74,7 +78,7 @@ def _size(n: int) -> str:
 def list_command(
     source: Annotated[Source | None, typer.Option(help="only this catalogue")] = None,
     state: Annotated[SnapshotState | None, typer.Option(help="only this state")] = None,
-    limit: Annotated[int, typer.Option(help="newest N; 0 = all")] = 50,
+    limit: Annotated[int, typer.Option(metavar="N", min=0, help="newest N; 0 = all")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
     archive_dir: ArchiveDirOption = None,
 ) -> None:
@@ -102,16 +106,21 @@ def list_command(
             s.state.value,
             s.run_id,
         )
-    Console().print(table)
+    make_console(stderr=False).print(table)
 
 
 @snapshots_app.command("show")
 def show_command(
-    snapshot: Annotated[str, typer.Argument(help="manifest id or sha256 prefix (7+ hex)")],
+    snapshot: Annotated[
+        str, typer.Argument(metavar="SNAPSHOT", help="manifest id or sha256 prefix (7+ hex)")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False,
     archive_dir: ArchiveDirOption = None,
 ) -> None:
-    """One download: where and when it came from, its run, and every row the indexer rejected."""
+    """One download: its origin, its run and its rejected rows.
+
+    Where and when it came from, the run it started, and every row the indexer rejected.
+    """
     archive = open_archive(Settings(), archive_dir)
     found = _resolve(archive, snapshot)
     rejected = archive.rejected_rows(found.id)
@@ -121,7 +130,7 @@ def show_command(
         document["rejected_rows"] = [r.model_dump() for r in rejected]
         typer.echo(json.dumps(document, indent=2))
         return
-    console = Console()
+    console = make_console(stderr=False)
     fields = {
         "id": found.id,
         "catalogue": found.source.value,
@@ -196,9 +205,11 @@ def embedded_republisher(
     def republish(messages: Sequence[Message]) -> None:
         extra = [(topology.ARCHIVE, recorder)] if recorder is not None else []
         state = embedded.process(repo, messages, outbox, max_prs, console, extra)
-        console.print(embedded.summary_table(state))
         for source, error in state.failed.items():
-            console.print(f"[red]{source.value} failed:[/red] {error}")
+            console.print(f"[red]{source.value} failed:[/red] {error}", highlight=False)
+        if not state.planned:
+            raise NoCatalogueError({s.value: e for s, e in state.failed.items()})
+        console.print(embedded.summary_table(state))
 
     return republish
 
@@ -206,29 +217,43 @@ def embedded_republisher(
 @snapshots_app.command("reprocess")
 def reprocess_command(
     snapshots: Annotated[
-        list[str], typer.Argument(help="manifest ids or sha256 prefixes, one per catalogue")
+        list[str],
+        typer.Argument(
+            metavar="SNAPSHOT", help="manifest ids or sha256 prefixes, one per catalogue"
+        ),
     ],
     embedded: Annotated[
         bool, typer.Option("--embedded", help="run here even when a broker is configured")
     ] = False,
     oec_repo: Annotated[
-        Path | None, typer.Option(help="embedded: OEC checkout [OEC_SYNC_OEC_REPO]")
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="embedded: the OEC checkout",
+            show_default="OEC_SYNC_OEC_REPO",
+            callback=oec_checkout,
+        ),
     ] = None,
     outbox: Annotated[
-        Path | None, typer.Option(help="embedded: PR drafts [OEC_SYNC_OUTBOX]")
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="embedded: folder for the PR drafts",
+            show_default="OEC_SYNC_OUTBOX, else DATA_DIR/outbox",
+            callback=folder,
+        ),
     ] = None,
-    max_prs: Annotated[
-        int | None, typer.Option(help="embedded: systems proposed, 0 = no cap [OEC_SYNC_MAX_PRS]")
-    ] = None,
+    max_prs: MaxPrsOption = None,
     archive_dir: ArchiveDirOption = None,
 ) -> None:
-    """Run archived downloads through the pipeline again, as a new run.
+    """Run archived downloads through the pipeline again.
 
-    With OEC_SYNC_AMQP_URL set, the run goes to the broker for the running services;
-    otherwise (or with --embedded) it runs in this process against a local OEC checkout.
+    They make a new run. With OEC_SYNC_AMQP_URL set, it goes to the broker for the running
+    services; otherwise (or with --embedded) it runs in this process against a local OEC
+    checkout.
     """
     settings = Settings()
-    console = Console(stderr=True)
+    console = make_console()
     archive = open_archive(settings, archive_dir)
     chosen = [_resolve(archive, ref) for ref in snapshots]
     try:
@@ -240,8 +265,11 @@ def reprocess_command(
         where = "the broker"
     else:
         repo = oec_repo or settings.oec_repo
-        if not (repo / ".git").exists():
-            raise typer.BadParameter(f"{repo} is not a git checkout", param_hint="--oec-repo")
+        try:
+            check_checkout(repo)  # again: OEC_SYNC_OEC_REPO has no option callback
+        except NotAnOecCheckoutError as exc:
+            hint = "'--oec-repo' / OEC_SYNC_OEC_REPO"
+            raise typer.BadParameter(str(exc), param_hint=hint) from None
         recorder = Recorder(archive, settings.archive.max_age_days, settings.archive.max_count)
         republish = embedded_republisher(
             repo,

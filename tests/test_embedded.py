@@ -146,9 +146,10 @@ def test_a_bad_catalogue_publishes_nothing_and_the_good_one_still_runs(
     sources = {c["source"] for s in report["systems"] for c in s["changes"]}
     assert sources == {"exoplanet.eu"}
 
+    # With no catalogue left the run writes nothing, not even its report.
     code, report = run(repo, tmp_path, "--max-prs", "0", nasa=str(garbage), eu=str(garbage))
     assert code == 1
-    assert report["systems"] == []
+    assert report == {}
 
 
 def test_dry_run_shows_what_would_be_opened_and_writes_nothing(repo: Path, tmp_path: Path) -> None:
@@ -156,8 +157,33 @@ def test_dry_run_shows_what_would_be_opened_and_writes_nothing(repo: Path, tmp_p
     assert code == 0
     assert branches(repo) == {}
     assert not (tmp_path / "outbox").exists()
+    assert planned["dry_run"] is True
     states = [s["state"] for s in planned["systems"]]
     assert states.count("opened") == 3 and states.count("queued") == len(states) - 3
 
     _, real = run(repo, tmp_path, "--max-prs", "3")
+    assert real["dry_run"] is False
     assert [s["state"] for s in real["systems"]] == states
+
+
+def test_dry_run_prints_each_system_it_would_open_update_or_queue(
+    repo: Path, tmp_path: Path
+) -> None:
+    _, planned = run(repo, tmp_path, "--max-prs", "3", "--dry-run")
+    args = ["run", "--oec-repo", str(repo), "--nasa", NASA, "--eu", EU, "--max-prs", "3"]
+    printed = CliRunner().invoke(app, [*args, "--dry-run"]).output
+    rows = [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in printed.splitlines()
+        if line.startswith("│ systems/")
+    ]
+    said = {"opened": "would open", "queued": "queued"}
+    assert sorted(rows) == sorted(
+        [s["file"], s["branch"], said[s["state"]], ""] for s in planned["systems"]
+    )
+    assert [state for _, _, state, _ in rows[:3]] == ["would open"] * 3
+    queued = len(planned["systems"]) - 3
+    assert (
+        f"dry run, no branch or draft written; systems: 3 would open, {queued} queued;" in printed
+    )
+    assert "opened" not in printed

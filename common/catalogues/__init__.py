@@ -1,8 +1,10 @@
 """Catalogue readers: a NASA Exoplanet Archive or exoplanet.eu download -> Catalogue.
 
-read_catalogue(data, name)      sniff the source from the header, then read
-read_catalogue_file(path)       the same for a file on disk
-read_nasa / read_eu             when the caller already knows the source
+read_source(data, name, source)     read a download given as ``source``; refuse any other
+check_source(data, name, source)    the same check on the header alone, reading no rows
+read_catalogue(data, name)          sniff the source from the header, then read
+read_catalogue_file(path)           the same for a file on disk
+read_nasa / read_eu                 one catalogue each; both check what they are given
 """
 
 from __future__ import annotations
@@ -10,31 +12,51 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from common.catalogues import identity
 from common.catalogues.exoplaneteu import read_eu
 from common.catalogues.nasa import read_nasa
 from common.catalogues.table import decode, read_header
 from common.errors import NotACatalogueError
 from common.records import Catalogue, Source
 
-__all__ = ["read_catalogue", "read_catalogue_file", "read_eu", "read_nasa", "sniff_source"]
+__all__ = [
+    "check_source",
+    "read_catalogue",
+    "read_catalogue_file",
+    "read_eu",
+    "read_nasa",
+    "read_source",
+    "sniff_source",
+]
 
 
 def sniff_source(data: bytes, name: str = "<data>") -> Source:
-    """Which catalogue a download comes from, judged by its header.
-
-    NASA tables always have ``pl_name``; exoplanet.eu exports start with ``name`` (``# name``
-    in 2022) and have ``planet_status``. Raises NotACatalogueError for anything else.
-    """
+    """Which catalogue a download comes from, judged by its header (common/catalogues/
+    identity.py). Raises NotACatalogueError for anything else."""
     header = read_header(decode(data, name), name)
-    if "pl_name" in header:
-        return Source.NASA
-    if header[0] == "name" and "planet_status" in header:
-        return Source.EU
-    shown = ",".join(header[:4])
-    raise NotACatalogueError(
-        name,
-        f"the header ({shown},...) is neither a NASA Exoplanet Archive nor an exoplanet.eu one",
-    )
+    source = identity.identify(header)
+    if source is None:
+        raise NotACatalogueError(name, identity.neither(header))
+    return source
+
+
+def check_source(data: bytes, name: str, source: Source) -> None:
+    """Raise NotACatalogueError unless the download's header is one of ``source``
+    (WrongCatalogueError, naming the right flag, when it is the other catalogue's)."""
+    identity.check(read_header(decode(data, name), name), source, name)
+
+
+def read_source(
+    data: bytes, name: str, source: Source, fetched_at: dt.date | None = None
+) -> Catalogue:
+    """Read a download that was given as ``source``; ``fetched_at`` dates NASA TAP downloads.
+
+    Every record then carries ``source``: a download of the other catalogue raises
+    WrongCatalogueError instead of being read as what it is.
+    """
+    if source is Source.NASA:
+        return read_nasa(data, name, fetched_at)
+    return read_eu(data, name)
 
 
 def read_catalogue(data: bytes, name: str, fetched_at: dt.date | None = None) -> Catalogue:
@@ -42,9 +64,7 @@ def read_catalogue(data: bytes, name: str, fetched_at: dt.date | None = None) ->
 
     exoplanet.eu rows are read with the default statuses (Confirmed only).
     """
-    if sniff_source(data, name) is Source.NASA:
-        return read_nasa(data, name, fetched_at)
-    return read_eu(data, name)
+    return read_source(data, name, sniff_source(data, name), fetched_at)
 
 
 def read_catalogue_file(path: str | Path, fetched_at: dt.date | None = None) -> Catalogue:

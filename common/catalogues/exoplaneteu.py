@@ -98,10 +98,11 @@ def read_eu(
     counted (Catalogue.skipped_status).
 
     Raises ValueError for a status OEC has no list for (Candidate), NotACatalogueError when
-    ``data`` is not a readable exoplanet.eu export.
+    ``data`` is not a readable exoplanet.eu export (WrongCatalogueError when it is a NASA
+    table).
     """
     _check_statuses(statuses)
-    table = read_table(data, name, required=("name", "planet_status"))
+    table = read_table(data, name, Source.EU)
     wanted = table.frame["planet_status"].str.strip().isin(statuses)
     columns = Columns(table.frame[wanted], name, _TEXTS, _NUMBERS)
     planet, star, system = _planet_values(columns), _star_values(columns), _system_values(columns)

@@ -110,9 +110,10 @@ def read_nasa(data: bytes, name: str, fetched_at: dt.date | None = None) -> Cata
     """Read a NASA Exoplanet Archive download (pscomppars or ps, web or TAP).
 
     ``fetched_at`` dates the rows when the download carries no date of its own (TAP).
-    Raises NotACatalogueError when ``data`` is not a readable NASA table.
+    Raises NotACatalogueError when ``data`` is not a readable NASA table
+    (WrongCatalogueError when it is an exoplanet.eu export).
     """
-    table = read_table(data, name, required=("pl_name",))
+    table = read_table(data, name, Source.NASA)
     released, dated_by = catalogue_date(table.comments, fetched_at)
     frame, skipped, rejected = _default_rows(table)
     columns = Columns(frame, name, _TEXTS, _NUMBERS)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pandas as pd
 
+from common.catalogues import identity
 from common.errors import NotACatalogueError
-from common.records import RejectedRow
+from common.records import RejectedRow, Source
 
 # exoplanet.eu's 2022 exports start with "# name,planet_status,...": a header, not a comment.
 _HASH_HEADER = re.compile(r"#\s*name\s*,")
@@ -77,18 +77,21 @@ def read_header(text: str, file: str) -> list[str]:
     return header_names(next(csv.reader([first_line])))
 
 
-def read_table(data: bytes, file: str, required: Iterable[str]) -> Table:
-    """Split a download into comments, header and rows; malformed rows become RejectedRows.
+def read_table(data: bytes, file: str, source: Source) -> Table:
+    """Split a download of ``source`` into comments, header and rows; malformed rows become
+    RejectedRows.
 
     Raises NotACatalogueError when the download as a whole cannot be trusted: not text, no
-    header, a required column missing, no data rows, or a truncated end (an unclosed quote,
-    or a last line cut short without its newline).
+    header, not a table of ``source`` (WrongCatalogueError: the other catalogue's), a column
+    named twice, no data rows, or a truncated end (an unclosed quote, or a last line cut
+    short without its newline).
     """
     text = decode(data, file)
     comments, header_line, offset = find_header(text, file)
     reader = csv.reader(io.StringIO(text[offset:], newline=""), strict=True)
     header = header_names(next(reader))
-    _check_header(header, file, required)
+    identity.check(header, source, file)
+    _check_unique(header, file)
 
     width = len(header)
     good: list[list[str]] = []
@@ -136,10 +139,7 @@ def read_table(data: bytes, file: str, required: Iterable[str]) -> Table:
     return Table(file, comments, header, frame, rows, rejected)
 
 
-def _check_header(header: list[str], file: str, required: Iterable[str]) -> None:
-    missing = [name for name in required if name not in header]
-    if missing:
-        raise NotACatalogueError(file, f"the header has no {', '.join(missing)} column")
+def _check_unique(header: list[str], file: str) -> None:
     seen: set[str] = set()
     for name in header:
         if name in seen:

@@ -1,4 +1,5 @@
-"""Fetcher: download each catalogue and announce it; no parsing, no state."""
+"""Fetcher: download each catalogue and announce it; no state, and no parsing beyond the
+header line, which must be the catalogue's it was fetched as."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 
 import httpx
 
+from common.catalogues import check_source
+from common.errors import NotACatalogueError
 from common.messages import CatalogueDownloaded, CatalogueFailed, Message, RunStarted, stable_id
 from common.records import Source
 
@@ -20,6 +23,21 @@ def download(location: str, client: httpx.Client) -> bytes:
         response.raise_for_status()
         return response.content
     return Path(location).read_bytes()
+
+
+def failure(exc: OSError | httpx.HTTPError) -> str:
+    """Why a download failed, in a few words."""
+    if isinstance(exc, FileNotFoundError):
+        return "does not exist"
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory, not a file"
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code} {exc.response.reason_phrase}"
+    if isinstance(exc, httpx.TransportError):
+        return f"unreachable ({exc or type(exc).__name__})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc)
 
 
 def default_client() -> httpx.Client:
@@ -42,9 +60,16 @@ def fetch(
     errors: dict[Source, str] = {}
     for source, location in locations.items():
         try:
-            downloads[source] = download(location, client)
+            data = download(location, client)
+            # A download of the other catalogue (or of neither) is no download of this one:
+            # announced, the indexer would refuse it anyway, after the run had begun.
+            check_source(data, location, source)
         except (OSError, httpx.HTTPError) as exc:
-            errors[source] = f"{location}: {exc}"
+            errors[source] = f"{location}: {failure(exc)}"
+        except NotACatalogueError as exc:
+            errors[source] = str(exc)
+        else:
+            downloads[source] = data
     digest = stable_id(*(f"{s}:{CatalogueDownloaded.digest(d)}" for s, d in downloads.items()))
     run_id = f"{now:%Y%m%d}-{digest[:8]}"
     messages: list[Message] = [RunStarted(run_id=run_id, catalogues=sorted(downloads))]

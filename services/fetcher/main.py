@@ -52,13 +52,16 @@ def fetch_once(
     return started.run_id, messages
 
 
-def main(settings: Settings, locations: dict[Source, str], port: int | None) -> str | None:
-    """One fetch; the run id, or None when no catalogue came. ``port``: status API while it
-    runs (None: none, the CronJob default)."""
+def main(
+    settings: Settings, locations: dict[Source, str], port: int | None
+) -> tuple[str | None, list[Message]]:
+    """One fetch: the run id (None when no catalogue came) and the messages, as
+    :func:`fetch_once`. ``port``: status API while it runs (None: none, the CronJob
+    default)."""
     service = Service.from_settings("fetcher", settings)
     service.serve(settings.status_host, port)
     try:
         bus = RabbitMQBus.for_service(settings, service)
-        return fetch_once(settings, locations, bus)[0]
+        return fetch_once(settings, locations, bus)
     finally:
         service.close()

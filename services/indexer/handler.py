@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from common.catalogues import read_catalogue
+from common.catalogues import read_source
 from common.errors import NotACatalogueError
 from common.matching import MatchKind
 from common.messages import (
@@ -26,7 +26,12 @@ class IndexerHandler:
         assert isinstance(message, CatalogueDownloaded)
         run_id = message.run_id
         try:
-            catalogue = read_catalogue(message.content(), message.url, message.fetched_at.date())
+            # Read as the catalogue it was given as: a NASA table sent as exoplanet.eu is
+            # refused here, not read as NASA under exoplanet.eu's run.planned (whose planets
+            # would then never arrive, and the run would never complete).
+            catalogue = read_source(
+                message.content(), message.url, message.source, message.fetched_at.date()
+            )
         except NotACatalogueError as exc:
             return [
                 CatalogueFailed(

@@ -161,8 +161,9 @@ class PublisherHandler:
 
     def finish(self, state: RunState) -> RunCompleted:
         built = self.proposals(state)
-        proposals = built.proposals
-        state.published = self.sink.publish(proposals, self.max_prs)
+        # A run in which no catalogue could be read touches nothing, not even the fork.
+        if state.planned:
+            state.published = self.sink.publish(built.proposals, self.max_prs)
         state.refusals = built.refusals
         state.conflicts = built.conflicts
         state.completed = True
@@ -173,5 +174,8 @@ class PublisherHandler:
         written = sum(p.state in {"opened", "updated"} for p in state.published)
         queued = sum(p.state == "queued" for p in state.published)
         return RunCompleted(
-            run_id=state.run_id, systems=len(proposals), branches_written=written, queued=queued
+            run_id=state.run_id,
+            systems=len(built.proposals),
+            branches_written=written,
+            queued=queued,
         )

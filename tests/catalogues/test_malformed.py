@@ -10,12 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from common.catalogues import read_catalogue, read_catalogue_file, read_eu, read_nasa
-from common.errors import NotACatalogueError, PermanentError
-from common.records import Catalogue, RejectedRow
+from common.catalogues import (
+    check_source,
+    read_catalogue,
+    read_catalogue_file,
+    read_eu,
+    read_nasa,
+    read_source,
+    sniff_source,
+)
+from common.errors import NotACatalogueError, PermanentError, WrongCatalogueError
+from common.records import Catalogue, RejectedRow, Source
+from tests.paths import SHARED_DATA, require_shared_data
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "catalogues"
-SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
 def fixture(name: str) -> bytes:
@@ -80,11 +88,63 @@ def test_truncated_inside_a_quoted_field() -> None:
     assert "line 5" in error.reason
 
 
-def test_the_reader_for_the_other_source_refuses_too() -> None:
-    with pytest.raises(NotACatalogueError, match=r"eu\.csv: .*pl_name"):
-        read_nasa(fixture("eu_2023_allstatus.csv"), "eu.csv")
-    with pytest.raises(NotACatalogueError, match=r"nasa\.csv: .*planet_status"):
-        read_eu(fixture("nasa_pscomppars_tap.csv"), "nasa.csv")
+NASA_FIXTURES = ["nasa_pscomppars_web.csv", "nasa_pscomppars_tap.csv", "nasa_ps_web.csv"]
+EU_FIXTURES = ["eu_2022_hashheader_crlf.csv", "eu_2023_allstatus.csv", "eu_2025_filtered.csv"]
+READERS = {Source.NASA: read_nasa, Source.EU: read_eu}
+FLAGS = {Source.NASA: "--nasa", Source.EU: "--eu"}
+
+
+@pytest.mark.parametrize(
+    ("name", "found", "given"),
+    [(n, Source.NASA, Source.EU) for n in NASA_FIXTURES]
+    + [(n, Source.EU, Source.NASA) for n in EU_FIXTURES],
+)
+def test_the_reader_for_the_other_source_says_which_flag_takes_the_file(
+    name: str, found: Source, given: Source
+) -> None:
+    what = {Source.NASA: "a NASA Exoplanet Archive table", Source.EU: "an exoplanet.eu export"}
+    expected = f"{name}: {what[found]}, not {what[given]}: pass it with {FLAGS[found]}"
+    for refuse in (
+        lambda: READERS[given](fixture(name), name),
+        lambda: read_source(fixture(name), name, given),
+        lambda: check_source(fixture(name), name, given),
+    ):
+        with pytest.raises(WrongCatalogueError) as caught:
+            refuse()
+        assert str(caught.value) == expected
+        assert caught.value.file == name
+    check_source(fixture(name), name, found)  # and the right flag takes it
+
+
+@pytest.mark.parametrize("given", list(Source))
+def test_a_table_of_neither_catalogue_is_refused_by_both_readers(given: Source) -> None:
+    for refuse in (
+        lambda: READERS[given](fixture("wrong_header.csv"), "wrong_header.csv"),
+        lambda: check_source(fixture("wrong_header.csv"), "wrong_header.csv", given),
+    ):
+        with pytest.raises(NotACatalogueError) as caught:
+            refuse()
+        assert not isinstance(caught.value, WrongCatalogueError)
+        assert str(caught.value) == (
+            "wrong_header.csv: not a catalogue: the header (,,,,...) is neither a NASA "
+            "Exoplanet Archive table (pl_name) nor an exoplanet.eu export (name, planet_status)"
+        )
+
+
+@pytest.mark.realdata
+def test_every_real_download_is_identified_as_what_it_is() -> None:
+    require_shared_data()
+    for path in sorted(SHARED_DATA.glob("*.csv")):
+        data = path.read_bytes()
+        if path.name.startswith("Exoplanet_Archive_Column_Mapping"):
+            with pytest.raises(NotACatalogueError):
+                sniff_source(data, path.name)
+            continue
+        source = Source.EU if path.name.startswith("exoplanet.eu") else Source.NASA
+        other = Source.EU if source is Source.NASA else Source.NASA
+        assert sniff_source(data, path.name) is source
+        with pytest.raises(WrongCatalogueError, match=f"pass it with {FLAGS[source]}$"):
+            check_source(data, path.name, other)
 
 
 def test_duplicate_column() -> None:

@@ -46,9 +46,17 @@ def test_the_fetcher_exits_non_zero_and_publishes_nothing_without_a_catalogue(
     tmp_path: Path,
 ) -> None:
     missing = str(tmp_path / "nowhere.csv")
-    # An unreachable broker proves nothing was published: it is never contacted.
-    env = {"OEC_SYNC_AMQP_URL": "amqp://guest:guest@127.0.0.1:1/%2F", "OEC_SYNC_LOG_JSON": "0"}
-    done = oec_sync(["fetcher", "--once", "--nasa", missing, "--eu", missing], env, check=False)
+    # An unreachable broker proves nothing was published: it is never contacted. The
+    # locations come from the settings (given as --nasa/--eu, a missing file is refused
+    # as a wrong command line before the fetcher starts; tests/test_wrong_inputs.py).
+    env = {
+        "OEC_SYNC_AMQP_URL": "amqp://guest:guest@127.0.0.1:1/%2F",
+        "OEC_SYNC_LOG_JSON": "0",
+        "OEC_SYNC_NASA_URL": missing,
+        "OEC_SYNC_EU_URL": missing,
+    }
+    done = oec_sync(["fetcher", "--once"], env, check=False)
     assert done.returncode == 1
+    assert f"nasa failed: {missing}: does not exist" in done.stderr
     assert "no catalogue" in done.stderr
     assert done.stdout == ""
