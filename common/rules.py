@@ -1,43 +1,59 @@
 """Merge rules: which catalogue value goes into which OEC field, and why not.
 
 Pure functions: a canonical record, what the index matched, and the system file's text in,
-a field-level :class:`SystemPatch` out. The rules, field by field:
+a field-level :class:`SystemPatch` out; then :func:`fold` decides a system across both
+catalogues. A proposal is judged by its worst line, so an update must be an improvement a
+maintainer accepts unread, and anything doubtful is a :class:`Conflict` shown to a person.
 
 1. **Add** a value OEC does not have (no tag, or an empty one), from any source, any date.
-2. **Replace** a value only when all three hold:
-   - it differs beyond the tolerance of :func:`common.numbers.same_value` (half a unit in
-     the last written place of either text, or 0.1 % — whichever is larger; magnitudes
-     also need to differ by more than 0.05 mag, the scatter between photometric systems);
+2. **Replace** a value only when all of these hold:
+   - it differs beyond rounding (:func:`same`: half a unit in the last written place of
+     either text, or 0.1 %, whichever is larger; magnitudes also by more than 0.05 mag,
+     the scatter between photometric systems; angles modulo 360);
    - the source's date for the row is later than the OEC object's date. A planet's date is
      its ``<lastupdate>``; a star's or system's is the newest ``<lastupdate>`` of the planets
      under it. An object without any date is never overwritten, only completed;
-   - it is better, not just other (:func:`improves`): OEC's value has no uncertainty, or
-     the new one is more precise (uncertainty at least a fifth smaller), or the two
-     disagree by more than their combined uncertainty. Another paper's equally good value
-     is churn, and a catalogue's row date does not say how old its value is (NASA's
-     composite table mixes references).
+   - it is better, not just other (:func:`improves`): it has an uncertainty (a bare number
+     never replaces a value OEC has: 11 Com's Teff 4742 ±100 stays, whatever a catalogue
+     prints without error bars), and OEC's has none, or the new one is more precise (an
+     uncertainty at least a fifth smaller, absolute and relative), or the two disagree by
+     more than their combined uncertainty. An angle that is the same modulo 360 within the
+     uncertainties is not rewritten across the wrap. Another paper's equally good value is
+     churn, and a catalogue's row date does not say how old its value is.
    How rows are dated is the readers' business and is stated in each record's ``dated_by``:
    exoplanet.eu's per-row ``updated``; NASA's ``rowupdate`` in the ``ps`` table; for
    ``pscomppars``, which has no per-row date, the catalogue's own release date (the web
    download's header) or else the download date.
-3. Never an assumption: an eccentricity of exactly 0 without uncertainty is a fit's
-   circular orbit, not a measurement. Never a downgrade: a limit does not replace a
-   measured value, an ``msini`` does not replace a true mass, and text fields (discovery
-   method, spectral type) and positions (RA/Dec) are only ever added, never rewritten:
-   they are a maintainer's judgement.
-4. Errors and limits travel with their value: a replaced value brings its own errors (or
+3. **Identity.** A planet whose period or semimajor axis in a row is more than 20 % from
+   OEC's is another solution or another object (GJ 3138 b and c swapped, GJ 1151 c 2.0 d vs
+   390 d): none of that row's values for the planet are used, and the jump is a conflict.
+4. **The other catalogue has a say** (:func:`fold`). Every merge also sends what its row says
+   of the values OEC has (a :class:`Reading`). An update is withheld, as a conflict, when
+   the other catalogue agrees with OEC's value (within rounding or 1 %) while the update
+   moves it further, or when the two catalogues disagree beyond two combined uncertainties
+   and 1 % (a minimum mass and a true mass are not compared). It still goes ahead when it
+   is a refinement of every value it differs from: more precise than each and within three
+   combined uncertainties (a bare number's rounding counts as its uncertainty), such as a
+   Gaia distance over the older one OEC and the other catalogue share.
+5. Never an assumption: an eccentricity of exactly 0 without uncertainty is a fit's
+   circular orbit, not a measurement, for new planets as for old. Never a downgrade: a
+   limit does not replace a measured value, an ``msini`` does not replace a true mass, and
+   text fields (discovery method, spectral type) and positions (RA/Dec) are only ever
+   added, never rewritten: they are a maintainer's judgement.
+6. Errors and limits travel with their value: a replaced value brings its own errors (or
    none) and its own limit attributes, never a mix of old and new.
-5. Never a value OEC would reject or flag: out-of-range values (eccentricity >= 1, negative
+7. Never a value OEC would reject or flag: out-of-range values (eccentricity >= 1, negative
    masses, a confirmed planet above 60 Jupiter masses ...) are dropped with a reason.
-6. Only planets OEC lists as Confirmed or Controversial are touched; Solar System, Kepler
+8. Only planets OEC lists as Confirmed or Controversial are touched; Solar System, Kepler
    Objects of Interest and Retracted entries are a maintainer's call.
-7. ``<lastupdate>`` is derived when patches are folded (:func:`fold`): a changed planet gets
-   the newest source date of its surviving changes, never earlier than what it had.
+9. ``<lastupdate>`` is derived when patches are folded: a changed planet gets the newest
+   source date of its surviving changes, never earlier than what it had.
 
-When NASA and exoplanet.eu both change one field, :func:`fold` keeps the change with the
-later source date; on the same date NASA wins, because its composite table names the
-reference of every value and flags limits explicitly.
+When NASA and exoplanet.eu both change one field and neither disputes the other, the change
+with the later source date is kept; on the same date NASA wins, because its composite table
+names the reference of every value and flags limits explicitly.
 """
+
 
 from __future__ import annotations
 
