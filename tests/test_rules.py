@@ -221,3 +221,51 @@ def test_a_new_planet_without_an_oec_discovery_method_is_not_added() -> None:
     assert "discovery method" in result.notes[0]
     new_system = rules.merge(record, Match(kind=MatchKind.NONE), None, "c0ffee")
     assert not new_system.changed
+
+
+def test_angles_are_compared_modulo_360() -> None:
+    date, before = NASA_DATE, dt.date(2016, 5, 10)
+    # 55 Cancri c: 2.4 +43.1 -49.2 and 356 ±22 are the same angle within their errors.
+    old = Value(value="2.4", errorminus="49.2", errorplus="43.1")
+    assert rules.decide("periastron", old, Value("356", "22", "22"), date, before) is None
+    # BD-08 2823 c: -233 and 127 are one angle written two ways.
+    same = Value(value="-233", errorminus="21", errorplus="21")
+    assert rules.decide("periastron", same, Value("127", "21", "21"), date, before) is None
+    far = Value(value="10", errorminus="5", errorplus="5")
+    assert rules.decide("periastron", far, Value("200", "5", "5"), date, before) is not None
+
+
+def test_a_period_far_from_oecs_is_another_solution_and_withholds_the_row() -> None:
+    # GJ 1151 c: 2.018 d in OEC, 389.7 d in both catalogues.
+    record = nasa_11_com_b(
+        period=Value(value="3947", errorminus="23", errorplus="23"),
+        eccentricity=Value(value="0.1", errorminus="0.01", errorplus="0.01"),
+    )
+    result = rules.merge(record, MATCH, ELEVEN_COM, "c0ffee")
+    assert result.patch is not None
+    assert not [c for c in result.patch.changes if c.path == PLANET]
+    (conflict,) = result.patch.conflicts
+    assert (conflict.field, conflict.oec) == ("period", Value("326.03", "0.32", "0.32"))
+    assert conflict.reason.startswith("would move")
+    assert [c.path for c in result.patch.changes] == ["/system"]  # the star's distance only
+
+
+def test_the_other_catalogue_agreeing_with_oec_withholds_an_update_that_is_no_refinement() -> None:
+    # NASA's msini 15.464 ±0.124 against OEC's 19.4 ±1.5, which exoplanet.eu repeats with
+    # a smaller error: not more precise than both, so OEC keeps it and it is a conflict.
+    nasa = rules.merge(nasa_11_com_b(), MATCH, ELEVEN_COM, "c0ffee").patch
+    agreeing = nasa_11_com_b(mass=Value("19.4", "0.1", "0.1", type="msini"))
+    eu_record = agreeing.model_copy(update={"source": Source.EU, "row": 7})
+    eu = rules.merge(eu_record, MATCH, ELEVEN_COM, "c0ffee").patch
+    assert nasa is not None and eu is not None
+    folded = rules.fold([nasa, eu], ELEVEN_COM)
+    assert (PLANET, "mass") not in {(c.path, c.field) for c in folded.changes}
+    (mass,) = [c for c in folded.conflicts if c.field == "mass"]
+    assert mass.reason == "OEC's value agrees with exoplanet.eu"
+    assert {(v.source, v.value.value) for v in mass.values} == {
+        (Source.NASA, "15.464"),
+        (Source.EU, "19.4"),
+    }
+    # Without exoplanet.eu's voice, NASA's more precise value goes ahead.
+    alone = rules.fold([nasa], ELEVEN_COM)
+    assert (PLANET, "mass") in {(c.path, c.field) for c in alone.changes}
