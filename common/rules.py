@@ -54,7 +54,6 @@ with the later source date is kept; on the same date NASA wins, because its comp
 names the reference of every value and flags limits explicitly.
 """
 
-
 from __future__ import annotations
 
 import datetime as dt
@@ -224,6 +223,11 @@ def improves(field: str, old: Value, new: Value) -> bool:
     return gap > math.hypot(old_sigma, new_sigma)
 
 
+def _both_have(field: str, current: dict[str, Value], proposed: dict[str, Value]) -> bool:
+    old, new = current.get(field), proposed.get(field)
+    return old is not None and new is not None and None not in (old.value, new.value)
+
+
 def identity_jump(field: str, old: Value | None, new: Value) -> float | None:
     """The relative move of a planet's period or semimajor axis when it is beyond
     :data:`IDENTITY_JUMP`, else None."""
@@ -303,6 +307,9 @@ def decide(
         return None
     if source_date is None or object_date is None or source_date <= object_date:
         return None
+    if _is_assumption(field, old):
+        # OEC's bare 0 is an assumed circular orbit, not a value to compare by its rounding.
+        return ChangeKind.UPDATED if _sigma(new) is not None else None
     if old.value is not None and new.value is None:
         return None  # a limit never replaces a measurement
     if old.type != "msini" and new.type == "msini" and field == "mass":
@@ -392,11 +399,15 @@ class _Merge:
         label = names[0] if names else element.tag
         path = tree.path_of(element)
         object_date = _object_date(element)
-        if element.tag == "planet" and self._another_solution(
-            label, path, current, proposed, object_date
-        ):
-            return
+        jumped: set[str] = set()
+        if element.tag == "planet":
+            jumped = self._jumps(label, path, current, proposed, object_date)
+            if "period" in jumped or (jumped and not _both_have("period", current, proposed)):
+                self.notes.append(f"{label}: another solution or another object; not used")
+                return
         for field, new in proposed.items():
+            if field in jumped:
+                continue
             old = current.get(field)
             if not _is_empty(old) and not _is_empty(new):
                 self.reading.values.setdefault(path, {})[field] = new
@@ -423,29 +434,31 @@ class _Merge:
                 )
             )
 
-    def _another_solution(
+    def _jumps(
         self,
         label: str,
         path: str,
         current: dict[str, Value],
         proposed: dict[str, Value],
         object_date: dt.date | None,
-    ) -> bool:
-        """Whether the row's period or orbit is :func:`identity_jump` away from OEC's: then
-        it describes another solution or another object, and none of its values for the
-        planet are used or count as a vote (14 Her c's periastron "0.01" belongs to
-        exoplanet.eu's 52,160-day orbit, not to OEC's 9,886-day one). The jump is a conflict
-        when the row is newer than the planet."""
+    ) -> set[str]:
+        """The identity fields of a planet whose row value is :func:`identity_jump` away
+        from OEC's, each a conflict when the row is newer than the planet.
+
+        A period that far away means another solution or another object, and none of the
+        row's values for the planet may be used (14 Her c's periastron "0.01" belongs to
+        exoplanet.eu's 52,160-day orbit, not to OEC's 9,886-day one); so does a semimajor
+        axis when there is no period to compare. A semimajor axis alone, beside an agreeing
+        period, is only itself withheld (another stellar mass behind Kepler's law).
+        """
         jumps = {
             field: move
             for field in IDENTITY_FIELDS
             if field in proposed
             and (move := identity_jump(field, current.get(field), proposed[field])) is not None
         }
-        if not jumps:
-            return False
         date = self.record.updated
-        if date is not None and object_date is not None and date > object_date:
+        if jumps and date is not None and object_date is not None and date > object_date:
             for field, move in jumps.items():
                 old, new = current[field], proposed[field]
                 self.conflicts.append(
@@ -459,8 +472,7 @@ class _Merge:
                         size=relative_size(field, [old, new]),
                     )
                 )
-        self.notes.append(f"{label}: {', '.join(sorted(jumps))} too far from OEC's: not used")
-        return True
+        return set(jumps)
 
     def host(self, host: etree._Element) -> None:
         """Star fields go to the host when it is a star; system fields to the root."""
@@ -669,10 +681,14 @@ def _dispute(
     field, new = best.field, best.new
     if field in ADD_ONLY_FIELDS or new.value is None:
         return None
+    # An assumed circular orbit is no voice either (NN Ser c: exoplanet.eu's bare 0 must not
+    # keep NASA's 0.08 ±0.05 out of OEC's bare 0).
     others = [
         v.value
         for v in [*(_change_value(c) for c in changes), *said]
-        if v.source is not best.source and v.value.value is not None
+        if v.source is not best.source
+        and v.value.value is not None
+        and not _is_assumption(field, v.value)
     ]
     old = best.old if best.kind is ChangeKind.UPDATED else None
     # OEC's bare value is improved by any value with an uncertainty (:func:`improves`);

@@ -269,3 +269,20 @@ def test_the_other_catalogue_agreeing_with_oec_withholds_an_update_that_is_no_re
     # Without exoplanet.eu's voice, NASA's more precise value goes ahead.
     alone = rules.fold([nasa], ELEVEN_COM)
     assert (PLANET, "mass") in {(c.path, c.field) for c in alone.changes}
+
+
+def test_an_assumed_circular_orbit_is_no_voice_for_oec() -> None:
+    # NN Ser c: OEC and exoplanet.eu both say a bare 0; NASA measured 0.08 ±0.05.
+    text = ELEVEN_COM.replace(
+        '<eccentricity errorminus="0.005" errorplus="0.005">0.231</eccentricity>',
+        "<eccentricity>0</eccentricity>",
+    )
+    assert "<eccentricity>0</eccentricity>" in text
+    measured = Value(value="0.08", errorminus="0.05", errorplus="0.05")
+    nasa = rules.merge(nasa_11_com_b(eccentricity=measured), MATCH, text, "c0ffee").patch
+    circular = nasa_11_com_b(eccentricity=Value(value="0"))
+    eu = rules.merge(circular.model_copy(update={"source": Source.EU, "row": 7}), MATCH, text, "c")
+    assert nasa is not None and eu.patch is not None
+    folded = rules.fold([nasa, eu.patch], text)
+    (change,) = [c for c in folded.changes if c.field == "eccentricity"]
+    assert change.new == measured
