@@ -120,7 +120,7 @@ def classify(change: dict[str, Any], others: list[Fields]) -> list[str]:
     if a is None or b is None:
         return kinds
     field = change["field"]
-    moved = abs(b - a) / abs(a) if a else math.inf
+    moved = abs(b - a) / abs(a) if a else (0.0 if b == a else math.inf)
     agreeing = [o for o in others if (c := number(o)) is not None and abs(c - a) <= AGREE * abs(a)]
     if agreeing and moved > AGREE and relative_sigma(new) >= relative_sigma(old):
         kinds.append("against")
