@@ -85,6 +85,7 @@ ANGLE_FIELDS = frozenset({"periastron", "longitude", "ascendingnode", "meananoma
 # (GJ 3138 b and c swapped, GJ 1151 c 2.0 d -> 390 d), never a refinement.
 IDENTITY_FIELDS = frozenset({"period", "semimajoraxis"})
 IDENTITY_JUMP = 0.20
+IDENTITY_REASON = "would move more than 20 %: another solution or another object?"
 # Two values within 1 % say the same thing, whatever their uncertainties claim: how the
 # catalogues round and convert moves values by that much.
 AGREEMENT = 0.01
@@ -459,14 +460,14 @@ class _Merge:
         }
         date = self.record.updated
         if jumps and date is not None and object_date is not None and date > object_date:
-            for field, move in jumps.items():
+            for field in jumps:
                 old, new = current[field], proposed[field]
                 self.conflicts.append(
                     Conflict(
                         object=label,
                         path=path,
                         field=field,
-                        reason=f"would move {move:.0%}: another solution or another object?",
+                        reason=IDENTITY_REASON,
                         oec=old,
                         values=[catalogue_value(self.record, new)],
                         size=relative_size(field, [old, new]),
