@@ -147,6 +147,8 @@ class ServiceProcess:
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
         self.name = name
         self.port = free_port()
+        token = env.get("OEC_SYNC_STATUS_TOKEN")
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -161,7 +163,8 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def get(self, path: str) -> Any:
-        return http_json(self.url(path))
+        """GET a route, with the status token when the service has one."""
+        return http_json(self.url(path), headers=self.headers)
 
     def ready(self) -> bool:
         try:
