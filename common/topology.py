@@ -15,6 +15,9 @@ EXCHANGE = "oec-sync"
 class WorkQueue:
     name: str
     routing_keys: tuple[RoutingKey, ...]
+    # A queue of dead letters instead of events: bound to the dead-letter exchange, it takes a
+    # copy of every message these work queues give up on (their `.dead` queues keep theirs).
+    dead_letters_of: tuple[WorkQueue, ...] = ()
 
 
 INDEXER = WorkQueue("oec-sync.indexer", (RoutingKey.CATALOGUE_DOWNLOADED,))
@@ -41,7 +44,11 @@ ARCHIVE = WorkQueue(
         RoutingKey.RUN_COMPLETED,
     ),
 )
-WORK_QUEUES = (INDEXER, MERGER, PUBLISHER, ARCHIVE)
+# What the indexer and the mergers give up on, turned into catalogue.failed / planet.failed
+# (common/bus/rabbitmq.py, in the publisher process), so that a run completes with the
+# failure instead of waiting for its run_timeout.
+FAILURES = WorkQueue("oec-sync.failures", (), dead_letters_of=(INDEXER, MERGER))
+WORK_QUEUES = (INDEXER, MERGER, PUBLISHER, ARCHIVE, FAILURES)
 
 
 # --- The broker's side of the topology (common/bus/rabbitmq.py declares exactly this) ---
@@ -166,14 +173,12 @@ class Topology:
         """Every queue with its arguments and bindings, in declaration order."""
         specs: list[QueueSpec] = []
         for work in WORK_QUEUES:
-            specs.append(
-                QueueSpec(
-                    self.queue(work),
-                    self.work_arguments(work),
-                    self.exchange,
-                    tuple(work.routing_keys),
-                )
-            )
+            if work.dead_letters_of:
+                source = self.dead_letter_exchange
+                keys = tuple(self.queue(w) for w in work.dead_letters_of)
+            else:
+                source, keys = self.exchange, tuple(work.routing_keys)
+            specs.append(QueueSpec(self.queue(work), self.work_arguments(work), source, keys))
             specs.append(
                 QueueSpec(
                     self.dead_queue(work),

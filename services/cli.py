@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from common.config import Settings
 from common.records import Source
@@ -85,6 +86,9 @@ def run_command(
     console.print(f"systems: {summary}; refused: {len(state.refusals)}")
     for source, error in state.failed.items():
         console.print(f"[red]{source.value} failed:[/red] {error}")
+    for planet in state.failed_planets():
+        where = escape(f"{planet.planet} ({planet.source.value} row {planet.row})")
+        console.print(f"[red]{where} failed:[/red] {escape(planet.error)}")
     if report:
         embedded.write_report(state, report)
         console.print(f"report written to {report}")

@@ -170,10 +170,15 @@ def report(state: RunState) -> dict[str, Any]:
                 ],
             }
         )
+    failed_planets = [
+        {"source": p.source.value, "row": p.row, "planet": p.planet, "error": p.error}
+        for p in state.failed_planets()
+    ]
     return {
         "run_id": state.run_id,
         "complete": state.completed,
         "catalogues": catalogues,
+        "failed_planets": failed_planets,
         "systems": systems,
         "refused": [r.model_dump() for r in state.refusals],
         "quality": report_of(state).model_dump(mode="json"),
