@@ -133,8 +133,16 @@ class Topology:
 
     @property
     def exchange(self) -> str:
-        """The durable topic exchange every event is published to."""
+        """The durable topic exchange every new event is published to. It routes everything
+        to the stream and, through :attr:`work_exchange`, to the work queues."""
         return self.prefix
+
+    @property
+    def work_exchange(self) -> str:
+        """The topic exchange the work queues are bound to. Replays (and what they cause) are
+        published here directly: they reach the work queues and never the replay log, since
+        a stream keeps what an exchange routes to it (https://www.rabbitmq.com/docs/e2e)."""
+        return f"{self.prefix}.work"
 
     @property
     def dead_letter_exchange(self) -> str:
@@ -177,7 +185,7 @@ class Topology:
                 source = self.dead_letter_exchange
                 keys = tuple(self.queue(w) for w in work.dead_letters_of)
             else:
-                source, keys = self.exchange, tuple(work.routing_keys)
+                source, keys = self.work_exchange, tuple(work.routing_keys)
             specs.append(QueueSpec(self.queue(work), self.work_arguments(work), source, keys))
             specs.append(
                 QueueSpec(
@@ -198,5 +206,10 @@ class Topology:
     def exchanges(self) -> list[tuple[str, ExchangeType]]:
         return [
             (self.exchange, ExchangeType.TOPIC),
+            (self.work_exchange, ExchangeType.TOPIC),
             (self.dead_letter_exchange, ExchangeType.DIRECT),
         ]
+
+    def exchange_bindings(self) -> list[tuple[str, str, str]]:
+        """(destination, source, binding key) of every exchange-to-exchange binding."""
+        return [(self.work_exchange, self.exchange, "#")]

@@ -115,6 +115,25 @@ def queue_depth(settings: Settings, queue: str) -> int:
         return int(channel.queue_declare(queue, passive=True).method.message_count)
 
 
+def stream_events(settings: Settings) -> list[tuple[str, dict[str, Any]]]:
+    """(routing key, headers) of everything in the replay log, as the broker holds it."""
+    connection, channel = blocking_channel(settings)
+    events: list[tuple[str, dict[str, Any]]] = []
+    with connection:
+        channel.basic_qos(prefetch_count=500)
+        for method, properties, _body in channel.consume(
+            topology_for(settings).stream,
+            arguments={"x-stream-offset": "first"},
+            inactivity_timeout=1.0,
+        ):
+            if method is None:
+                break
+            channel.basic_ack(method.delivery_tag)
+            events.append((method.routing_key, properties.headers or {}))
+        channel.cancel()
+    return events
+
+
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     while True:

@@ -29,6 +29,9 @@ indexer and the mergers give up on to ``<prefix>.failures``, and the process tha
 broker, so it covers every way a message dies: a permanent error, the delivery limit, and a
 consumer that crashes on it before its error policy could run.
 
+Replays (messages with an ``x-oec-replay`` header, and everything they cause) are published
+to the work exchange, not the events exchange: they reach the work queues, never the stream.
+
 When the connection is lost the bus reconnects with exponential backoff, declares the
 topology again and resumes consuming; work in flight is left for redelivery.
 """
@@ -95,6 +98,8 @@ def declare(channel: BlockingChannel, topology: Topology) -> None:
     """Declare (idempotently) every exchange, queue and binding of ``topology``."""
     for name, kind in topology.exchanges():
         channel.exchange_declare(name, kind.value, durable=True)
+    for destination, source, key in topology.exchange_bindings():
+        channel.exchange_bind(destination, source, routing_key=key)
     for spec in topology.queues():
         channel.queue_declare(spec.name, durable=True, arguments=dict(spec.arguments))
         for key in spec.binding_keys:
@@ -613,7 +618,7 @@ class RabbitMQBus:
             return
         for envelope in envelopes:
             channel.basic_publish(
-                self.topology.exchange if envelope.exchange is None else envelope.exchange,
+                self._exchange_for(envelope),
                 envelope.routing_key,
                 envelope.body,
                 envelope.properties,
@@ -635,6 +640,14 @@ class RabbitMQBus:
         elif tag in self._unconfirmed:
             batch, key = self._unconfirmed.pop(tag)
             self._confirmed(batch, key, ok)
+
+    def _exchange_for(self, envelope: Envelope) -> str:
+        """The envelope's own exchange, else: replays to the work exchange (keeping them out
+        of the replay log), new events to the events exchange."""
+        if envelope.exchange is not None:
+            return envelope.exchange
+        replay = (envelope.properties.headers or {}).get(Header.REPLAY.value)
+        return self.topology.work_exchange if replay else self.topology.exchange
 
     def _confirmed(self, batch: _Batch, routing_key: str, ok: bool) -> None:
         if ok:
