@@ -193,6 +193,7 @@ def summary_table(state: RunState) -> Table:
         "matched",
         "changed",
         "unchanged",
+        "failed",
         "new_planets",
         "new_systems",
         "ambiguous",

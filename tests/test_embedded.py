@@ -190,6 +190,7 @@ def test_a_planet_whose_merge_raises_is_reported_failed_and_the_rest_published(
     assert report["catalogues"]["nasa"]["failed"] == 1
     assert report["catalogues"]["exoplanet.eu"]["failed"] == 0
     assert f"11 Com b (nasa row {failed['row']}) failed" in result.output
+    assert re.search(r"│ nasa +(│ +\d+ +){5}│ +1 +│", result.output)  # the failed column
     rest = [s for s in clean["systems"] if s["file"] != "systems/11 Com.xml"]
     assert len(rest) < len(clean["systems"])
     assert report["systems"] == rest

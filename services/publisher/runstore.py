@@ -321,9 +321,10 @@ class DurablePublisher:
                 state.completed = False
             if state.completed or state.moot(message):
                 return []  # a complete run is final: redeliveries and replays change nothing
-            self.store.add(message)
             if replaced is not None:
+                # First: a crash in between leaves a collecting run, and the redelivery.
                 self.store.forget_failure(message.run_id, replaced.message_id)
+            self.store.add(message)
             state.record(message)
             if state.accounted():
                 self.ready.set()
