@@ -1,10 +1,11 @@
 """Telling the admin that a run failed: by e-mail, by webhook, or at least in the log.
 
-Three failures are worth a person's attention, one ``AlertKind`` each:
+Four failures are worth a person's attention, one ``AlertKind`` each:
 
     NO_CATALOGUE   the fetcher downloaded nothing; the run did not start
     DEAD_LETTER    a service gave up on a message and parked it in a ``.dead`` queue
     PUSH_FAILED    the publisher could not push a branch or open its pull request
+    PLANETS_FAILED a run completed without some planets: no merger could handle them
 
 ``notify(alert, settings)`` sends one alert on every configured channel and never raises
 into its caller: a broken SMTP relay must not turn a dead letter into a crash loop. Failures
@@ -44,6 +45,7 @@ __all__ = [
     "dead_lettered",
     "no_catalogue",
     "notify",
+    "planets_failed",
     "post_webhook",
     "push_failed",
     "redactor",
@@ -67,6 +69,7 @@ class AlertKind(StrEnum):
     NO_CATALOGUE = "no_catalogue"
     DEAD_LETTER = "dead_letter"
     PUSH_FAILED = "push_failed"
+    PLANETS_FAILED = "planets_failed"
 
 
 class Alert(BaseModel):
@@ -157,6 +160,24 @@ def push_failed(branch: str, error: str, run_id: str | None = None) -> Alert:
         summary=f"could not push {branch}",
         run_id=run_id,
         details={"branch": branch, "error": error},
+    )
+
+
+ALERT_PLANETS = 50  # planets named in one alert; the run's report has them all
+
+
+def planets_failed(run_id: str, planets: Mapping[str, str]) -> Alert:
+    """A run completed without these planets (``planets``: "source row N" -> "name: error")."""
+    count = len(planets)
+    details = dict(list(planets.items())[:ALERT_PLANETS])
+    if count > ALERT_PLANETS:
+        details["more"] = f"{count - ALERT_PLANETS} more in GET /runs/{run_id}"
+    return Alert(
+        kind=AlertKind.PLANETS_FAILED,
+        service="publisher",
+        summary=f"run {run_id} completed with {count} failed planet{'s' * (count != 1)}",
+        run_id=run_id,
+        details=details,
     )
 
 

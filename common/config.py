@@ -11,6 +11,7 @@ NASA_URL = (
     "https://exoplanetarchive.ipac.caltech.edu/TAP/sync?query=select+*+from+pscomppars&format=csv"
 )
 EU_URL = "https://exoplanet.eu/catalog/csv/"
+MIN_TOKEN_LENGTH = 16  # a bearer token must not be guessable over HTTP
 
 
 class AlertSettings(BaseModel):
@@ -138,7 +139,18 @@ class Settings(BaseSettings):
     oec_fetch_remote: str | None = Field(
         None, description="remote the indexer fetches when told upstream moved; None = no fetch"
     )
-    status_host: str = Field("0.0.0.0", description="address the status APIs listen on")
+    status_host: str = Field(
+        "127.0.0.1",
+        description="address the status APIs listen on; 0.0.0.0 in a container or pod",
+    )
+    status_token: SecretStr | None = Field(
+        None,
+        description="bearer token the status APIs ask for on every route but /healthz, "
+        "/readyz and /metrics; None = no token (then bind to 127.0.0.1 only)",
+    )
+    status_token_file: Path | None = Field(
+        None, description="read status_token from this file (a mounted Secret) at start-up"
+    )
     log_level: str = "INFO"
     log_json: bool = Field(True, description="JSON log lines (False: plain text)")
     log_dir: Path | None = Field(
@@ -149,6 +161,27 @@ class Settings(BaseSettings):
     log_retention_days: int = Field(
         14, ge=1, description="rotated log files kept per level (one per day)"
     )
+
+    @model_validator(mode="after")
+    def _status_token(self) -> Settings:
+        # A token file that cannot be read must stop the service, not leave the API open.
+        if self.status_token_file is not None:
+            if self.status_token is not None:
+                raise ValueError("set status_token or status_token_file, not both")
+            try:
+                text = self.status_token_file.read_text("utf-8").strip()
+            except OSError as exc:
+                raise ValueError(
+                    f"status_token_file {self.status_token_file}: {exc.strerror}"
+                ) from None
+            self.status_token = SecretStr(text)
+        token = self.status_token.get_secret_value() if self.status_token else None
+        if token is not None and len(token) < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"status token: at least {MIN_TOKEN_LENGTH} characters "
+                "(openssl rand -hex 32 makes one)"
+            )
+        return self
 
     @property
     def outbox_dir(self) -> Path:

@@ -225,6 +225,27 @@ MESSAGE_TYPES: dict[RoutingKey, type[Message]] = {
 }
 
 
+def failure_of(message: Message, error: str) -> PlanetFailed | CatalogueFailed | None:
+    """The event that accounts for ``message`` in its run when a service gives up on it: a
+    planet.matched becomes planet.failed, a catalogue.downloaded catalogue.failed. None for
+    the rest: nothing waits for them to be counted."""
+    if isinstance(message, PlanetMatched):
+        record = message.record
+        return PlanetFailed(
+            run_id=message.run_id,
+            source=record.source,
+            row=record.row,
+            planet=record.name,
+            match_kind=message.match.kind,
+            error=error,
+        )
+    if isinstance(message, CatalogueDownloaded):
+        return CatalogueFailed(
+            run_id=message.run_id, source=message.source, url=message.url, error=error
+        )
+    return None
+
+
 def decode(routing_key: str, body: bytes) -> Message:
     """The typed message for a routing key and its JSON body."""
     return MESSAGE_TYPES[RoutingKey(routing_key)].model_validate_json(body)

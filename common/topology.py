@@ -15,6 +15,9 @@ EXCHANGE = "oec-sync"
 class WorkQueue:
     name: str
     routing_keys: tuple[RoutingKey, ...]
+    # A queue of dead letters instead of events: bound to the dead-letter exchange, it takes a
+    # copy of every message these work queues give up on (their `.dead` queues keep theirs).
+    dead_letters_of: tuple[WorkQueue, ...] = ()
 
 
 INDEXER = WorkQueue("oec-sync.indexer", (RoutingKey.CATALOGUE_DOWNLOADED,))
@@ -41,7 +44,11 @@ ARCHIVE = WorkQueue(
         RoutingKey.RUN_COMPLETED,
     ),
 )
-WORK_QUEUES = (INDEXER, MERGER, PUBLISHER, ARCHIVE)
+# What the indexer and the mergers give up on, turned into catalogue.failed / planet.failed
+# (common/bus/rabbitmq.py, in the publisher process), so that a run completes with the
+# failure instead of waiting for its run_timeout.
+FAILURES = WorkQueue("oec-sync.failures", (), dead_letters_of=(INDEXER, MERGER))
+WORK_QUEUES = (INDEXER, MERGER, PUBLISHER, ARCHIVE, FAILURES)
 
 
 # --- The broker's side of the topology (common/bus/rabbitmq.py declares exactly this) ---
@@ -126,8 +133,16 @@ class Topology:
 
     @property
     def exchange(self) -> str:
-        """The durable topic exchange every event is published to."""
+        """The durable topic exchange every new event is published to. It routes everything
+        to the stream and, through :attr:`work_exchange`, to the work queues."""
         return self.prefix
+
+    @property
+    def work_exchange(self) -> str:
+        """The topic exchange the work queues are bound to. Replays (and what they cause) are
+        published here directly: they reach the work queues and never the replay log, since
+        a stream keeps what an exchange routes to it (https://www.rabbitmq.com/docs/e2e)."""
+        return f"{self.prefix}.work"
 
     @property
     def dead_letter_exchange(self) -> str:
@@ -166,14 +181,12 @@ class Topology:
         """Every queue with its arguments and bindings, in declaration order."""
         specs: list[QueueSpec] = []
         for work in WORK_QUEUES:
-            specs.append(
-                QueueSpec(
-                    self.queue(work),
-                    self.work_arguments(work),
-                    self.exchange,
-                    tuple(work.routing_keys),
-                )
-            )
+            if work.dead_letters_of:
+                source = self.dead_letter_exchange
+                keys = tuple(self.queue(w) for w in work.dead_letters_of)
+            else:
+                source, keys = self.work_exchange, tuple(work.routing_keys)
+            specs.append(QueueSpec(self.queue(work), self.work_arguments(work), source, keys))
             specs.append(
                 QueueSpec(
                     self.dead_queue(work),
@@ -193,5 +206,10 @@ class Topology:
     def exchanges(self) -> list[tuple[str, ExchangeType]]:
         return [
             (self.exchange, ExchangeType.TOPIC),
+            (self.work_exchange, ExchangeType.TOPIC),
             (self.dead_letter_exchange, ExchangeType.DIRECT),
         ]
+
+    def exchange_bindings(self) -> list[tuple[str, str, str]]:
+        """(destination, source, binding key) of every exchange-to-exchange binding."""
+        return [(self.work_exchange, self.exchange, "#")]

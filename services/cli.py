@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from common.config import Settings
@@ -232,6 +233,9 @@ def run_command(
     console.print(f"{prefix}systems: {summary}; refused: {len(state.refusals)}")
     for source, error in state.failed.items():
         console.print(f"[red]{source.value} failed:[/red] {error}", highlight=False)
+    for planet in state.failed_planets():
+        where = escape(f"{planet.planet} ({planet.source.value} row {planet.row})")
+        console.print(f"[red]{where} failed:[/red] {escape(planet.error)}")
     if report:
         embedded.write_report(state, report, dry_run=dry_run)
         console.print(f"report written to {report}")

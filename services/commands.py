@@ -36,7 +36,7 @@ QueueOption = Annotated[
     typer.Option(
         "--queue",
         metavar="QUEUE",
-        help="indexer, merger, publisher or archive; default: all",
+        help="indexer, merger, publisher, archive or failures; default: all",
     ),
 ]
 
@@ -308,7 +308,11 @@ def sync_all_command(
     if indexer:
         import httpx
 
-        response = httpx.post(f"{indexer.rstrip('/')}/sync", params={"full": True}, timeout=30)
+        token = Settings().status_token
+        headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+        response = httpx.post(
+            f"{indexer.rstrip('/')}/sync", params={"full": True}, headers=headers, timeout=30
+        )
         response.raise_for_status()
         console.print(f"the indexer at {indexer} is rebuilding its index")
         return

@@ -192,11 +192,16 @@ def report(state: RunState, dry_run: bool = False) -> dict[str, Any]:
                 ],
             }
         )
+    failed_planets = [
+        {"source": p.source.value, "row": p.row, "planet": p.planet, "error": p.error}
+        for p in state.failed_planets()
+    ]
     return {
         "run_id": state.run_id,
         "complete": state.completed,
         "dry_run": dry_run,
         "catalogues": catalogues,
+        "failed_planets": failed_planets,
         "systems": systems,
         "conflicts": [conflict_json(c) for c in state.conflicts],
         "refused": [r.model_dump() for r in state.refusals],
@@ -237,6 +242,7 @@ def summary_table(state: RunState) -> Table:
         "matched",
         "changed",
         "unchanged",
+        "failed",
         "new_planets",
         "new_systems",
         "ambiguous",

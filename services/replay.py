@@ -4,6 +4,10 @@ Replayed messages keep their ``message_id`` and carry an ``x-oec-replay`` header
 to every message they cause), so the bus runs the handlers again instead of treating them as
 redeliveries, while the consumers' own idempotency (the publisher's run store, branches that
 are already up to date) makes sure a replay opens no branch or pull request twice.
+
+A replay does not append to the replay log: the bus publishes whatever carries the header
+to the work exchange, which routes to the work queues but not to the stream (common/topology.py).
+A replay reads the events published before it started, so it ends even while new ones come.
 """
 
 from __future__ import annotations
@@ -91,13 +95,16 @@ def _channel(settings: Settings) -> tuple[pika.BlockingConnection, BlockingChann
 
 
 def read_stream(
-    settings: Settings, offset: Offset, idle_timeout: float = 2.0, stop_at_replay: str = ""
+    settings: Settings,
+    offset: Offset,
+    idle_timeout: float = 2.0,
+    until: dt.datetime | None = None,
 ) -> Iterator[tuple[int, str, BasicProperties, bytes]]:
     """(offset, routing key, properties, body) of each event from ``offset`` on.
 
     Ends when the stream has been quiet for ``idle_timeout`` seconds, or at the first event
-    carrying ``stop_at_replay`` (the replay's own republished events: everything older has
-    been read by then).
+    published after ``until`` (by its ``timestamp``, whole seconds). Replayed events that an
+    older version wrote to the stream are left out: the stream holds their originals.
     """
     connection, channel = _channel(settings)
     stream = topology_for(settings).stream
@@ -113,9 +120,11 @@ def read_stream(
             if method is None:
                 return
             channel.basic_ack(method.delivery_tag)
-            headers = properties.headers or {}
-            if stop_at_replay and headers.get(Header.REPLAY.value) == stop_at_replay:
+            if until is not None and (properties.timestamp or 0) > until.timestamp():
                 return
+            headers = properties.headers or {}
+            if headers.get(Header.REPLAY.value):
+                continue
             position = int(headers.get(Header.STREAM_OFFSET.value, -1))
             yield position, message_routing_key(properties, method.routing_key), properties, body
     finally:
@@ -134,7 +143,9 @@ def replay(
     idle_timeout: float = 2.0,
     replay_id: str | None = None,
 ) -> ReplayResult:
-    """Republish the selected events of the stream from ``offset`` (up to ``until``)."""
+    """Republish the selected events of the stream from ``offset`` up to ``until`` (default:
+    the moment the replay starts)."""
+    until = until or dt.datetime.now(dt.UTC)
     result = ReplayResult(replay_id or new_replay_id())
     bus: RabbitMQBus | None = None if dry_run else RabbitMQBus(settings, "replay").start()
     batch: list[Envelope] = []
@@ -146,15 +157,10 @@ def replay(
         batch.clear()
 
     try:
-        events = read_stream(settings, offset, idle_timeout, stop_at_replay=result.replay_id)
-        for position, routing_key, properties, body in events:
+        for position, routing_key, properties, body in read_stream(
+            settings, offset, idle_timeout, until
+        ):
             result.read += 1
-            if (
-                until is not None
-                and properties.timestamp
-                and properties.timestamp > until.timestamp()
-            ):
-                break
             if not selection(routing_key, properties):
                 continue
             result.selected += 1
@@ -164,6 +170,7 @@ def replay(
             result.events.append(_describe(position, routing_key, properties))
             headers = {**(properties.headers or {}), Header.REPLAY.value: result.replay_id}
             headers.pop(Header.STREAM_OFFSET.value, None)
+            # With the replay header, the bus sends it to the work exchange: not to the stream.
             batch.append(Envelope(routing_key, _with_headers(properties, headers), body))
             if len(batch) >= 500:
                 flush()

@@ -115,6 +115,25 @@ def queue_depth(settings: Settings, queue: str) -> int:
         return int(channel.queue_declare(queue, passive=True).method.message_count)
 
 
+def stream_events(settings: Settings) -> list[tuple[str, dict[str, Any]]]:
+    """(routing key, headers) of everything in the replay log, as the broker holds it."""
+    connection, channel = blocking_channel(settings)
+    events: list[tuple[str, dict[str, Any]]] = []
+    with connection:
+        channel.basic_qos(prefetch_count=500)
+        for method, properties, _body in channel.consume(
+            topology_for(settings).stream,
+            arguments={"x-stream-offset": "first"},
+            inactivity_timeout=1.0,
+        ):
+            if method is None:
+                break
+            channel.basic_ack(method.delivery_tag)
+            events.append((method.routing_key, properties.headers or {}))
+        channel.cancel()
+    return events
+
+
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -147,6 +166,8 @@ class ServiceProcess:
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
         self.name = name
         self.port = free_port()
+        token = env.get("OEC_SYNC_STATUS_TOKEN")
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -161,7 +182,8 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def get(self, path: str) -> Any:
-        return http_json(self.url(path))
+        """GET a route, with the status token when the service has one."""
+        return http_json(self.url(path), headers=self.headers)
 
     def ready(self) -> bool:
         try:

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from common.gitrepo import head_commit, read_files
+from common.messages import Message, PlanetMatched
 from common.oec import validate
 from services.cli import app
 from tests.gitutil import git, make_repo
@@ -187,3 +188,39 @@ def test_dry_run_prints_each_system_it_would_open_update_or_queue(
         f"dry run, no branch or draft written; systems: 3 would open, {queued} queued;" in printed
     )
     assert "opened" not in printed
+
+
+def test_a_planet_whose_merge_raises_is_reported_failed_and_the_rest_published(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services import embedded
+
+    _, clean = run(make_repo(tmp_path / "clean" / "oec"), tmp_path / "clean", "--max-prs", "0")
+    real_merge = embedded.merge_handler
+
+    def merge(message: Message) -> list[Message]:
+        assert isinstance(message, PlanetMatched)
+        if message.record.name == "11 Com b":
+            raise ValueError("a bug this planet triggers")
+        return real_merge(message)
+
+    monkeypatch.setattr(embedded, "merge_handler", merge)
+    repo = make_repo(tmp_path / "oec")
+    report_path = tmp_path / "report.json"
+    args = ["run", "--oec-repo", str(repo), "--nasa", NASA, "--eu", EU, "--max-prs", "0"]
+    args += ["--outbox", str(tmp_path / "outbox"), "--report", str(report_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+
+    (failed,) = report["failed_planets"]  # 11 Com is in the NASA sample only
+    assert (failed["source"], failed["planet"]) == ("nasa", "11 Com b")
+    assert failed["error"] == "ValueError: a bug this planet triggers"
+    assert report["catalogues"]["nasa"]["failed"] == 1
+    assert report["catalogues"]["exoplanet.eu"]["failed"] == 0
+    assert f"11 Com b (nasa row {failed['row']}) failed" in result.output
+    assert re.search(r"│ nasa +(│ +\d+ +){5}│ +1 +│", result.output)  # the failed column
+    rest = [s for s in clean["systems"] if s["file"] != "systems/11 Com.xml"]
+    assert len(rest) < len(clean["systems"])
+    assert report["systems"] == rest
+    assert "oec-sync/11_Com" not in " ".join(branches(repo))

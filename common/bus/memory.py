@@ -1,13 +1,22 @@
-"""The embedded run's bus: a FIFO in one process, same semantics as the broker's queues."""
+"""The embedded run's bus: a FIFO in one process, same semantics as the broker's queues.
+
+A handler that raises gives up on its message at once (no retries: in one process there is
+nothing transient to wait out). As on the broker, a planet or catalogue given up on becomes
+its failure event (``common.messages.failure_of``) and the run completes without it; an
+error in a handler whose message nothing waits for (the publisher's own) ends the run.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict, deque
 from collections.abc import Callable
 
 from common.bus import Handler
-from common.messages import Message, RoutingKey
+from common.messages import Message, RoutingKey, failure_of
 from common.topology import WorkQueue
+
+log = logging.getLogger(__name__)
 
 
 class MemoryBus:
@@ -32,7 +41,19 @@ class MemoryBus:
         while self._pending:
             message = self._pending.popleft()
             for handler in self._routes.get(message.routing_key, ()):
-                for output in handler(message):
+                for output in self._handle(handler, message):
                     self.publish(output)
             if self._delivered is not None:
                 self._delivered(message)
+
+    @staticmethod
+    def _handle(handler: Handler, message: Message) -> list[Message]:
+        try:
+            return list(handler(message))
+        except Exception as exc:
+            failure = failure_of(message, f"{type(exc).__name__}: {exc}")
+            if failure is None:
+                raise
+            log.debug("handler failed", exc_info=True)
+            log.warning("gave up on a %s message: %s", message.routing_key.value, failure.error)
+            return [failure]

@@ -22,6 +22,16 @@ Errors, from common/errors.py, never by their text:
 - any other exception is a bug for this input: requeued like a retryable one, so a poison
   message ends in ``.dead`` after the limit instead of blocking the queue.
 
+A run must not wait for a message that died: the dead-letter exchange also copies what the
+indexer and the mergers give up on to ``<prefix>.failures``, and the process that calls
+:meth:`RabbitMQBus.report_dead_letters` (the publisher) publishes the failure event of each
+(planet.failed, catalogue.failed; ``common.messages.failure_of``). The copy is made by the
+broker, so it covers every way a message dies: a permanent error, the delivery limit, and a
+consumer that crashes on it before its error policy could run.
+
+Replays (messages with an ``x-oec-replay`` header, and everything they cause) are published
+to the work exchange, not the events exchange: they reach the work queues, never the stream.
+
 When the connection is lost the bus reconnects with exponential backoff, declares the
 topology again and resumes consuming; work in flight is left for redelivery.
 """
@@ -52,9 +62,9 @@ from common.bus import Handler
 from common.config import Settings
 from common.errors import BrokerUnavailableError, PermanentError, RetryableError
 from common.logging import log_context
-from common.messages import Message, decode
+from common.messages import Message, decode, failure_of
 from common.status import BusMetrics, Service, StatusSnapshot
-from common.topology import WORK_QUEUES, Header, Topology, WorkQueue
+from common.topology import FAILURES, WORK_QUEUES, Header, Topology, WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +98,8 @@ def declare(channel: BlockingChannel, topology: Topology) -> None:
     """Declare (idempotently) every exchange, queue and binding of ``topology``."""
     for name, kind in topology.exchanges():
         channel.exchange_declare(name, kind.value, durable=True)
+    for destination, source, key in topology.exchange_bindings():
+        channel.exchange_bind(destination, source, routing_key=key)
     for spec in topology.queues():
         channel.queue_declare(spec.name, durable=True, arguments=dict(spec.arguments))
         for key in spec.binding_keys:
@@ -154,6 +166,9 @@ def decode_delivery(properties: BasicProperties, routing_key: str, body: bytes) 
     return decode(message_routing_key(properties, routing_key), body_json(properties, body))
 
 
+Headers = dict[str, Any]
+_HandlerWithHeaders = Callable[[Message, Headers], Iterable[Message]]
+
 DeadLetterHook = Callable[[str, str, str, str, str | None], None]
 """Told (dead queue, routing key, message id, error, run id) when a message is given up on;
 called on a worker thread, so it may take its time (e-mail), and must not raise."""
@@ -204,7 +219,7 @@ class _Work:
 class _Subscription:
     work: WorkQueue
     queue: str
-    handler: Handler
+    handler: _HandlerWithHeaders
     concurrency: int
     inbox: SimpleQueue[_Delivery | None] = field(default_factory=SimpleQueue)
     threads: list[threading.Thread] = field(default_factory=list)
@@ -267,10 +282,40 @@ class RabbitMQBus:
 
     def subscribe(self, queue: WorkQueue, handler: Handler, concurrency: int = 1) -> None:
         """Consume ``queue`` with ``handler``; call before :meth:`start`."""
+        self._subscribe(queue, lambda message, _headers: handler(message), concurrency)
+
+    def report_dead_letters(self) -> None:
+        """Consume ``<prefix>.failures`` and publish the failure event of every message the
+        indexer or a merger gave up on, so its run completes with the failure instead of
+        waiting for its run_timeout. Call before :meth:`start`; one process is enough."""
+        self._subscribe(FAILURES, self._failure_events, 1)
+
+    def _subscribe(self, queue: WorkQueue, handler: _HandlerWithHeaders, concurrency: int) -> None:
         if self._io_thread is not None:
             raise RuntimeError("subscribe before start()")
         self._subs.append(_Subscription(queue, self.topology.queue(queue), handler, concurrency))
         self.snapshot.needs_consumer = True
+
+    def _failure_events(self, message: Message, headers: Headers) -> list[Message]:
+        failure = failure_of(message, self.dead_letter_error(headers))
+        if failure is None:
+            log.warning("a dead letter no run waits for; it stays in its .dead queue")
+            return []
+        return [failure]
+
+    def dead_letter_error(self, headers: Headers) -> str:
+        """What the broker's dead-lettering headers say: which queue gave up on it, and why."""
+        queue = str(headers.get(Header.FIRST_DEATH_QUEUE.value) or "?")
+        reason = str(headers.get(Header.FIRST_DEATH_REASON.value) or "?")
+        why = {
+            "rejected": "refused it (a permanent error)",
+            "delivery_limit": "failed on it at every delivery (x-delivery-limit reached)",
+        }.get(reason, f"dead-lettered it ({reason})")
+        try:
+            dead = self.topology.dead_queue(self.topology.work_queue(queue))
+        except KeyError:
+            dead = f"{queue}.dead"
+        return f"{queue} {why}; the message waits in {dead}, the error is in that service's log"
 
     def start(self, wait: float | None = None) -> RabbitMQBus:
         """Connect, declare the topology and start consuming.
@@ -573,7 +618,7 @@ class RabbitMQBus:
             return
         for envelope in envelopes:
             channel.basic_publish(
-                self.topology.exchange if envelope.exchange is None else envelope.exchange,
+                self._exchange_for(envelope),
                 envelope.routing_key,
                 envelope.body,
                 envelope.properties,
@@ -595,6 +640,14 @@ class RabbitMQBus:
         elif tag in self._unconfirmed:
             batch, key = self._unconfirmed.pop(tag)
             self._confirmed(batch, key, ok)
+
+    def _exchange_for(self, envelope: Envelope) -> str:
+        """The envelope's own exchange, else: replays to the work exchange (keeping them out
+        of the replay log), new events to the events exchange."""
+        if envelope.exchange is not None:
+            return envelope.exchange
+        replay = (envelope.properties.headers or {}).get(Header.REPLAY.value)
+        return self.topology.work_exchange if replay else self.topology.exchange
 
     def _confirmed(self, batch: _Batch, routing_key: str, ok: bool) -> None:
         if ok:
@@ -710,7 +763,7 @@ class RabbitMQBus:
                 return
             started = time.perf_counter()
             try:
-                outputs = list(sub.handler(message))
+                outputs = list(sub.handler(message, headers))
             except PermanentError as exc:
                 log.exception("permanent failure; dead-lettering the message")
                 self._dead_letter(work, str(exc))

@@ -168,6 +168,9 @@ def add_routes(app: FastAPI, keeper: IndexKeeper, settings: Settings) -> None:
 
         threading.Thread(target=work, name="index-update", daemon=True).start()
 
+    # GitHub cannot send our bearer token; it signs the body instead (below).
+    app.state.open_paths.add("/webhooks/github")
+
     @app.post("/webhooks/github", status_code=202)
     async def github_webhook(request: Request) -> JSONResponse:
         """GitHub push events on OEC: fetch and move the index to the new upstream commit."""
@@ -192,7 +195,8 @@ def add_routes(app: FastAPI, keeper: IndexKeeper, settings: Settings) -> None:
 
     @app.post("/sync", status_code=202)
     def sync(full: bool = False) -> dict[str, Any]:
-        """Move the index to upstream now (``full``: rebuild it from scratch)."""
+        """Move the index to upstream now (``full``: rebuild it from scratch); needs the
+        status token."""
         update_in_background(full)
         return {"accepted": True, "full": full}
 

@@ -2,7 +2,10 @@
 
 A run is complete when every catalogue announced in run.started has either failed or been
 planned (run.planned says how many planets follow) and that many outcomes have arrived.
-Outcomes are keyed by message id, so a redelivered or replayed outcome counts once.
+Outcomes are kept one per planet (catalogue, row, name), so a redelivered or replayed outcome
+counts once; a planet that failed (planet.failed: a merger gave up on it) and succeeded after
+all (its dead letter replayed after a fix) counts as succeeded. A run with failed planets
+completes with them listed (``failed_planets``) and an alert.
 """
 
 from __future__ import annotations
@@ -31,14 +34,21 @@ from common.proposals import Built, Refusal, build
 from common.records import Source
 from services.publisher.model import Published, PublishState, Sink
 
+Outcome = SystemChanged | PlanetUnchanged | PlanetFailed
+
+
+def planet_key(outcome: Outcome) -> str:
+    """Which planet of the run an outcome is about, whatever the outcome."""
+    return f"{outcome.source.value}/{outcome.row}/{outcome.planet}"
+
 
 class RunState(BaseModel):
     run_id: str
     catalogues: list[Source] | None = None
     planned: dict[Source, RunPlanned] = {}
     failed: dict[Source, str] = {}
-    outcomes: dict[str, SystemChanged | PlanetUnchanged | PlanetFailed] = {}
-    received: dict[Source, int] = {}  # distinct outcomes per catalogue, kept with `outcomes`
+    outcomes: dict[str, Outcome] = {}  # by planet_key
+    received: dict[Source, int] = {}  # distinct planets per catalogue, kept with `outcomes`
     published: list[Published] = []
     refusals: list[Refusal] = []
     conflicts: list[Conflict] = []
@@ -57,11 +67,31 @@ class RunState(BaseModel):
             for source in self.catalogues
         )
 
-    def add_outcome(self, outcome: SystemChanged | PlanetUnchanged | PlanetFailed) -> None:
-        """Count an outcome once, however often it is delivered."""
-        if outcome.message_id not in self.outcomes:
-            self.outcomes[outcome.message_id] = outcome
+    def add_outcome(self, outcome: Outcome) -> None:
+        """Count each planet once, however often its outcome is delivered; a success replaces
+        a failure, never the other way round."""
+        key = planet_key(outcome)
+        known = self.outcomes.get(key)
+        if known is None:
+            self.outcomes[key] = outcome
             self.received[outcome.source] = self.received.get(outcome.source, 0) + 1
+        elif isinstance(known, PlanetFailed) and not isinstance(outcome, PlanetFailed):
+            self.outcomes[key] = outcome
+
+    def replaced_failure(self, message: Message) -> PlanetFailed | None:
+        """The recorded failure of the planet ``message`` reports a success for, if any."""
+        if not isinstance(message, SystemChanged | PlanetUnchanged):
+            return None
+        known = self.outcomes.get(planet_key(message))
+        return known if isinstance(known, PlanetFailed) else None
+
+    def moot(self, message: Message) -> bool:
+        """Whether a failure would change nothing: a planet.failed for a planet with an
+        outcome already, a catalogue.failed for a planned catalogue (a replay that failed
+        after the original had succeeded, or the same failure again)."""
+        if isinstance(message, PlanetFailed):
+            return planet_key(message) in self.outcomes
+        return isinstance(message, CatalogueFailed) and message.source in self.planned
 
     def record(self, message: Message) -> None:
         """Take in one input of the publisher; a repeated message changes nothing."""
@@ -70,9 +100,16 @@ class RunState(BaseModel):
         elif isinstance(message, RunPlanned):
             self.planned[message.source] = message
         elif isinstance(message, CatalogueFailed):
-            self.failed[message.source] = message.error
+            if not self.moot(message):
+                self.failed[message.source] = message.error
         elif isinstance(message, SystemChanged | PlanetUnchanged | PlanetFailed):
             self.add_outcome(message)
+
+    def failed_planets(self) -> list[PlanetFailed]:
+        """The planets no merger could handle, in catalogue and row order."""
+        rank = {source: i for i, source in enumerate(Source)}
+        failed = [o for o in self.outcomes.values() if isinstance(o, PlanetFailed)]
+        return sorted(failed, key=lambda o: (rank[o.source], o.row, o.planet))
 
     def patches(self) -> list[SystemPatch]:
         """The run's patches in catalogue, then row order, whatever order they arrived in
@@ -171,6 +208,12 @@ class PublisherHandler:
             for failed in (p for p in state.published if p.state is PublishState.FAILED):
                 error = failed.error or "unknown error"
                 self.alert(alerts.push_failed(failed.proposal.branch, error, state.run_id))
+            if failed_planets := state.failed_planets():
+                described = {
+                    f"{p.source.value} row {p.row}": f"{p.planet}: {p.error}"
+                    for p in failed_planets
+                }
+                self.alert(alerts.planets_failed(state.run_id, described))
         written = sum(p.state in {"opened", "updated"} for p in state.published)
         queued = sum(p.state == "queued" for p in state.published)
         return RunCompleted(

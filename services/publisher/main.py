@@ -134,6 +134,8 @@ def main(settings: Settings, port: int | None) -> None:
     add_routes(service.app, publisher)
     bus = RabbitMQBus.for_service(settings, service)
     bus.subscribe(topology.PUBLISHER, publisher)
+    # Here, beside the runs: a planet a merger gave up on is accounted for as failed.
+    bus.report_dead_letters()
     archive = settings.archive
     bus.subscribe(
         topology.ARCHIVE,

@@ -14,7 +14,9 @@ A run's state::
                                        (published what it had; a later timeout publishes again)
 
 A complete run ignores everything that arrives for it (redeliveries, replays), except a
-run.planned for a catalogue it recorded as failed: a replay after a fix reopens the run.
+run.planned for a catalogue it recorded as failed, or the outcome of a planet it recorded as
+failed: a replay after a fix (``oec-sync dead-letters replay``) reopens the run, which is
+then published again with the catalogue or planet in it.
 """
 
 from __future__ import annotations
@@ -154,6 +156,18 @@ class RunStore:
                 "UPDATE runs SET state = ? WHERE run_id = ?", (RunPhase.COLLECTING.value, run_id)
             )
 
+    def forget_failure(self, run_id: str, message_id: str) -> None:
+        """Forget a planet's failure: it succeeded after all. A complete run is collecting
+        again (to be published with the planet)."""
+        with self._lock, self._db:
+            self._db.execute(
+                "DELETE FROM inputs WHERE run_id = ? AND message_id = ?", (run_id, message_id)
+            )
+            self._db.execute(
+                "UPDATE runs SET state = ? WHERE run_id = ? AND state = ?",
+                (RunPhase.COLLECTING.value, run_id, RunPhase.COMPLETE.value),
+            )
+
     def phase(self, run_id: str) -> RunPhase | None:
         with self._lock:
             row = self._db.execute("SELECT state FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -253,9 +267,11 @@ def _summary(
     systems: dict[str, int] = {}
     for item in json.loads(published) if published else []:
         systems[item["state"]] = systems.get(item["state"], 0) + 1
+    failed = sum(entry.get(RoutingKey.PLANET_FAILED.value, 0) for entry in per_source.values())
     return {
         "run_id": run_id,
         "state": state,
+        "failed_planets": failed,
         "first_seen": _iso(first),
         "last_activity": _iso(last),
         "published_at": _iso(finished),
@@ -309,8 +325,15 @@ class DurablePublisher:
                 del state.failed[message.source]
                 state.completed = False
                 self.store.reopen(message.run_id, str(message.source))
-            if state.completed:
+            replaced = state.replaced_failure(message)
+            if replaced is not None and state.completed:
+                log.info("a failed planet succeeded after all: reopening the run")
+                state.completed = False
+            if state.completed or state.moot(message):
                 return []  # a complete run is final: redeliveries and replays change nothing
+            if replaced is not None:
+                # First: a crash in between leaves a collecting run, and the redelivery.
+                self.store.forget_failure(message.run_id, replaced.message_id)
             self.store.add(message)
             state.record(message)
             if state.accounted():
@@ -330,7 +353,11 @@ class DurablePublisher:
                 self._finishing.add(run_id)
             self._publish(state, RunPhase.COMPLETE, announce, time.time())
             finished += 1
-            log.info("run complete", extra={"run_id": run_id, "systems": len(state.published)})
+            failed = len(state.failed_planets())
+            log.info(
+                "run complete" + (" with failed planets" if failed else ""),
+                extra={"run_id": run_id, "systems": len(state.published), "failed": failed},
+            )
         return finished
 
     def sweep(self, announce: Announce, now: float | None = None) -> int:

@@ -17,7 +17,7 @@ from common.bus.rabbitmq import RabbitMQBus, topology_for
 from common.config import Settings
 from common.errors import InvalidRowError
 from common.matching import Match, MatchKind
-from common.messages import Message, PlanetMatched, PlanetUnchanged, RunStarted
+from common.messages import Message, PlanetFailed, PlanetMatched, PlanetUnchanged, RunStarted
 from common.records import PlanetRecord, Source
 from services import replay
 from tests.brokerutil import blocking_channel, queue_depth, wait_for
@@ -239,3 +239,74 @@ def test_undecodable_bodies_go_to_dead_letters(settings: Settings) -> None:
         dead_queue = bus.topology.dead_queue(topology.PUBLISHER)
         wait_for(lambda: queue_depth(settings, dead_queue) == 1, 10, "the dead letter")
     assert len(collector) == 0
+
+
+class Outcomes:
+    """A publisher-queue handler that keeps every message it got."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, message: Message) -> list[Message]:
+        with self.lock:
+            self.messages.append(message)
+        return []
+
+    def failed(self) -> dict[str, PlanetFailed]:
+        with self.lock:
+            return {m.planet: m for m in self.messages if isinstance(m, PlanetFailed)}
+
+
+def test_what_the_mergers_give_up_on_becomes_planet_failed(settings: Settings) -> None:
+    def merger(message: Message) -> list[Message]:
+        assert isinstance(message, PlanetMatched)
+        if message.record.name == "Refused b":
+            raise InvalidRowError("nasa.csv", 3, "pl_bmasse", "not a number")
+        if message.record.name == "Poison b":
+            raise ZeroDivisionError("a bug this row triggers")
+        return unchanged(message)
+
+    outcomes = Outcomes()
+    bus = RabbitMQBus(settings, "test")
+    bus.subscribe(topology.MERGER, merger)
+    bus.subscribe(topology.PUBLISHER, outcomes)
+    bus.report_dead_letters()
+    with running_bus(bus):
+        refused, poison = matched(3, "Refused b"), matched(7, "Poison b")
+        bus.publish_many([refused, poison, *(matched(i) for i in range(10, 15))])
+        wait_for(lambda: len(outcomes.messages) == 7, 30, "five outcomes and two failures")
+        dead_queue = bus.topology.dead_queue(topology.MERGER)
+        assert queue_depth(settings, dead_queue) == 2  # still there to inspect and replay
+
+    failed = outcomes.failed()
+    assert set(failed) == {"Refused b", "Poison b"}
+    assert (failed["Refused b"].source, failed["Refused b"].row) == (Source.NASA, 3)
+    assert "refused it (a permanent error)" in failed["Refused b"].error
+    assert "x-delivery-limit" in failed["Poison b"].error
+    assert failed["Poison b"].run_id == RUN
+    assert dead_queue in failed["Poison b"].error
+
+
+def test_a_message_its_consumers_die_on_becomes_planet_failed(settings: Settings) -> None:
+    # A merger killed by a message (out of memory, a segfault) never reaches its error
+    # policy; the broker counts the returns (RabbitMQ 3.x quorum queues) and dead-letters it
+    # after the delivery limit, and the failure event is made from that dead letter.
+    outcomes = Outcomes()
+    bus = RabbitMQBus(settings, "test")
+    bus.subscribe(topology.PUBLISHER, outcomes)
+    bus.report_dead_letters()
+    with running_bus(bus):
+        bus.publish(matched(9, "Deadly b"))
+        merger_queue = bus.topology.queue(topology.MERGER)
+
+        def take_and_die() -> bool:
+            connection, channel = blocking_channel(settings)
+            method, _, _ = channel.basic_get(merger_queue)
+            connection.close()  # dies holding the message: no ack, no reject
+            return method is not None
+
+        for attempt in range(settings.bus.delivery_limit + 1):
+            wait_for(take_and_die, 10, f"delivery {attempt + 1}")
+        wait_for(lambda: outcomes.failed(), 10, "the failure event")
+    assert list(outcomes.failed()) == ["Deadly b"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from common.config import Settings
 from tests.deploy.manifests import (
     COMPOSE,
+    OPERATIONS,
     PORTS,
     clear_settings_environment,
     image_tag,
@@ -65,14 +67,16 @@ def test_configs_are_declared() -> None:
             assert source in compose.get("configs", {}), f"{name}: undeclared config {source}"
 
 
-def test_rabbitmq_enables_the_stream_and_management_plugins() -> None:
+def test_rabbitmq_is_recent_enough_and_enables_the_plugins_the_docs_use() -> None:
     rabbitmq = services["rabbitmq"]
-    assert image_tag(rabbitmq["image"]) not in {None, "latest"}
-    major = int(image_tag(rabbitmq["image"]).split(".")[0])  # type: ignore[union-attr]
-    assert major >= 4 or rabbitmq["image"].startswith("rabbitmq:3.13")
+    tag = image_tag(rabbitmq["image"])
+    assert tag not in {None, "latest"}
+    # 3.10: at-least-once dead-lettering, the newest feature the topology uses.
+    version = tuple(int(part) for part in tag.split("-")[0].split(".")[:2])  # type: ignore[union-attr]
+    assert version >= (3, 10)
     [mount] = [c for c in rabbitmq["configs"] if c["target"] == "/etc/rabbitmq/enabled_plugins"]
     plugins = compose["configs"][mount["source"]]["content"]
-    for plugin in ("rabbitmq_management", "rabbitmq_stream"):
+    for plugin in ("rabbitmq_management", "rabbitmq_prometheus"):  # the UI, port 15692
         assert plugin in plugins
     assert plugins.strip().endswith("]."), "an Erlang term: [a,b]."
 
@@ -145,12 +149,33 @@ def interpolate(value: str) -> str:
     return re.sub(r"\$\{(\w+)(:[-?])([^}]*)\}", one, value)
 
 
-def test_the_environment_is_accepted_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("name", sorted(LONG_RUNNING))
+def test_status_apis_listen_in_the_container_and_want_the_mounted_token(name: str) -> None:
+    service = LONG_RUNNING[name]
+    environment = service["environment"]
+    # 0.0.0.0 inside, so the published port reaches it; published on the host's loopback.
+    assert environment["OEC_SYNC_STATUS_HOST"] == "0.0.0.0"
+    secrets = {s if isinstance(s, str) else s["source"] for s in service["secrets"]}
+    token_file = environment["OEC_SYNC_STATUS_TOKEN_FILE"]
+    assert token_file.startswith("/run/secrets/")
+    secret = token_file.removeprefix("/run/secrets/")
+    assert secret in secrets and secret in compose["secrets"]
+    source = compose["secrets"][secret]["file"]
+    assert Path(source).name in OPERATIONS.read_text(), "the docs say how to make the file"
+
+
+def test_the_environment_is_accepted_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     clear_settings_environment(monkeypatch)
     for name, value in services["publisher"]["environment"].items():
         if value is not None:  # null: passed through from the shell only when set there
             monkeypatch.setenv(name, interpolate(str(value)))
+    token = tmp_path / "status-token"  # what Compose mounts at /run/secrets/status-token
+    token.write_text("0123456789abcdef0123456789abcdef\n")
+    monkeypatch.setenv("OEC_SYNC_STATUS_TOKEN_FILE", str(token))
     settings = Settings()
+    assert settings.status_token is not None
     assert settings.amqp_url.get_secret_value() == "amqp://oec-sync:0123abcd@rabbitmq:5672/%2F"
     mounts = dict(v.split(":", 1)[::-1] for v in services["publisher"]["volumes"])
     assert mounts[str(settings.data_dir)] == "publisher-data"

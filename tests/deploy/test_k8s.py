@@ -215,6 +215,27 @@ def test_env_references_name_defined_configmaps_and_documented_secrets() -> None
                         assert ref["key"] in secrets[name], f"{where}: {name}/{ref['key']}"  # type: ignore[index]
 
 
+@pytest.mark.parametrize(
+    "workload", [w for w in base if w["kind"] in LONG_RUNNING_KINDS], ids=label
+)
+def test_status_apis_listen_in_the_pod_and_read_the_token_from_its_secret(
+    workload: Manifest,
+) -> None:
+    config = named("ConfigMap")["oec-sync-config"]["data"]
+    assert config["OEC_SYNC_STATUS_HOST"] == "0.0.0.0"  # probes reach the pod's address
+    pod = pod_template(workload)["spec"]
+    [main] = pod["containers"]
+    env = {e["name"]: e.get("value") for e in main["env"]}
+    token_file = Path(env["OEC_SYNC_STATUS_TOKEN_FILE"])
+    mounts = {m["mountPath"]: m for m in main["volumeMounts"]}
+    mount = mounts[str(token_file.parent)]
+    assert mount["readOnly"] is True
+    [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    secret = volume["secret"]
+    assert "optional" not in secret, "no token, no start: the API listens on the pod's address"
+    assert token_file.name in documented_secrets()[secret["secretName"]]
+
+
 def test_environment_names_real_settings() -> None:
     names = [n for n in named("ConfigMap")["oec-sync-config"]["data"] if n.startswith("OEC_")]
     for workload in workloads(everything):

@@ -272,5 +272,15 @@ def test_alert_kinds_have_factories() -> None:
         alerts.no_catalogue(None, {}).kind,
         alerts.dead_lettered("merger", "q", "k", "m", "e").kind,
         alerts.push_failed("b", "e").kind,
+        alerts.planets_failed("r", {"nasa row 2": "b: e"}).kind,
     }
     assert made == set(AlertKind)
+
+
+def test_a_storm_of_failed_planets_makes_one_alert_of_bounded_size() -> None:
+    planets = {f"nasa row {row}": f"P-{row} b: e" for row in range(2, 502)}
+    alert = alerts.planets_failed("20260822-abcdef01", planets)
+    assert alert.summary == "run 20260822-abcdef01 completed with 500 failed planets"
+    assert len(alert.details) == alerts.ALERT_PLANETS + 1
+    assert alert.details["nasa row 2"] == "P-2 b: e"
+    assert alert.details["more"] == "450 more in GET /runs/20260822-abcdef01"

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.brokerutil import oec_sync, queue_depth, settings_for, wait_for
+from tests.brokerutil import oec_sync, queue_depth, settings_for, stream_events, wait_for
 from tests.services.conftest import Cluster, Reference, branches, drafts, tips
 
 pytestmark = pytest.mark.rabbitmq
@@ -68,6 +68,7 @@ def test_distributed_run_matches_embedded_and_a_replay_changes_nothing(
     # again, and opens no branch or PR twice.
     before_tips, before_drafts = tips(cluster.repo), drafts(cluster.outbox)
     mtimes = {p.name: p.stat().st_mtime_ns for p in cluster.outbox.iterdir()}
+    logged = stream_events(settings_for(cluster.env["OEC_SYNC_BUS__PREFIX"]))
     done = oec_sync(
         [
             "replay",
@@ -103,6 +104,8 @@ def test_distributed_run_matches_embedded_and_a_replay_changes_nothing(
     assert [r["run_id"] for r in publisher.get("/runs")] == [run_id]
     assert cluster.run_state(publisher, run_id) == "complete"
     assert dead_letters(cluster) == 0
+    # The replay and all it caused stayed out of the replay log.
+    assert stream_events(settings) == logged
 
 
 def test_a_killed_merger_a_killed_publisher_and_a_broker_restart_lose_nothing(

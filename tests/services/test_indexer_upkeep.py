@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from common.config import Settings
+from common.status import BusMetrics, StatusSnapshot, create_app
 from services.indexer.main import IndexKeeper, add_routes, signature_ok
 from tests.brokerutil import wait_for
 from tests.gitutil import git, make_repo
@@ -45,7 +45,7 @@ def keeper(tmp_path: Path) -> IndexKeeper:
 
 
 def client_for(keeper: IndexKeeper) -> TestClient:
-    app = FastAPI()
+    app = create_app(StatusSnapshot("indexer"), BusMetrics(), "test")
     settings = Settings(
         oec_repo=keeper.repo, oec_upstream_ref=keeper.ref, github_webhook_secret=SecretStr(SECRET)
     )

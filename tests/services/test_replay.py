@@ -12,8 +12,9 @@ from common import topology
 from common.bus.rabbitmq import RabbitMQBus
 from common.config import Settings
 from common.errors import InvalidRowError
-from common.messages import CatalogueDownloaded, Message, RunStarted
+from common.messages import CatalogueDownloaded, CatalogueFailed, Message, RunStarted
 from common.records import Source
+from common.topology import Header
 from services import replay
 from tests.brokerutil import (
     broker_env,
@@ -22,6 +23,7 @@ from tests.brokerutil import (
     queue_depth,
     require_broker,
     settings_for,
+    stream_events,
     unique_prefix,
     wait_for,
 )
@@ -49,29 +51,41 @@ def downloads(run_id: str) -> list[Message]:
 
 def test_replay_selects_by_routing_key_run_and_source(settings: Settings) -> None:
     seen: list[tuple[str, str | None]] = []
+    outcomes: list[Message] = []
 
     def indexer(message: Message) -> list[Message]:
         assert isinstance(message, CatalogueDownloaded)
         seen.append((message.run_id, str(message.source)))
-        return []
+        # An output, so that what a replay causes is seen too.
+        return [CatalogueFailed(run_id=message.run_id, source=message.source, url="", error="x")]
 
     bus = RabbitMQBus(settings, "test")
     bus.subscribe(topology.INDEXER, indexer)
+    bus.subscribe(topology.PUBLISHER, lambda message: outcomes.append(message) or [])
     bus.start(wait=20)
     try:
         bus.publish_many([*downloads("run-1"), *downloads("run-2")])
-        wait_for(lambda: len(seen) == 4, 10, "the first deliveries")
+        wait_for(lambda: len(outcomes) == 6, 10, "the first deliveries and their outputs")
         selection = replay.Selection(
             routing_keys=frozenset({"catalogue.downloaded"}), run_id="run-1", source="nasa"
         )
         dry = replay.replay(settings, "first", selection, dry_run=True, idle_timeout=1.0)
-        assert (dry.read, dry.selected, dry.published) == (6, 1, 0)
+        # 2 x (run.started + 2 catalogue.downloaded) + 4 catalogue.failed
+        assert (dry.read, dry.selected, dry.published) == (10, 1, 0)
         assert dry.events[0]["offset"] == 1
 
         done = replay.replay(settings, "first", selection, idle_timeout=1.0)
         assert (done.selected, done.published) == (1, 1)
-        wait_for(lambda: len(seen) == 5, 10, "the replayed catalogue")
+        wait_for(lambda: len(outcomes) == 7, 10, "the replayed catalogue's output")
         assert seen[-1] == ("run-1", "nasa")
+
+        # Neither the replayed event nor what it caused went to the replay log: a second
+        # replay from the first offset sees the catalogue once.
+        events = stream_events(settings)
+        assert len(events) == 10
+        assert not [e for e in events if Header.REPLAY.value in e[1]]
+        again = replay.replay(settings, "first", selection, dry_run=True, idle_timeout=1.0)
+        assert (again.read, again.selected) == (10, 1)
 
         # From a time: nothing was published after the future.
         later = replay.replay(

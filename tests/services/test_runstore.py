@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common import alerts
 from common.matching import MatchKind
 from common.messages import (
     CatalogueCounts,
     CatalogueFailed,
     Message,
+    PlanetFailed,
     PlanetUnchanged,
     RunCompleted,
     RunPlanned,
@@ -230,3 +232,72 @@ def test_news_for_a_run_being_published_is_recorded_and_folded_in_afterwards(
     target._finishing.discard(RUN)
     target.handler.runs.pop(RUN)  # as _publish does after a timed-out publication
     assert len(target.state(RUN).outcomes) == 2
+
+
+def failure(source: Source, row: int) -> PlanetFailed:
+    return PlanetFailed(
+        run_id=RUN,
+        source=source,
+        row=row,
+        planet=f"P-{row} b",
+        match_kind=MatchKind.PLANET,
+        error="oec-sync.merger refused it",
+    )
+
+
+def test_a_failed_planet_completes_its_run_with_the_failure_reported(tmp_path: Path) -> None:
+    sink = Sink()
+    sent: list[alerts.Alert] = []
+    handler = PublisherHandler(sink, Texts(), max_prs=0, alert=sent.append)  # type: ignore[arg-type]
+    target = DurablePublisher(handler, RunStore(tmp_path / "runs.sqlite3"), 3600)
+    started = RunStarted(run_id=RUN, catalogues=[Source.NASA])
+    (done,) = feed(
+        target, started, planned(Source.NASA, 2), outcome(Source.NASA, 1), failure(Source.NASA, 2)
+    )
+    assert isinstance(done, RunCompleted)
+    report = target.report(RUN)
+    assert report is not None and report["state"] == "complete"
+    assert report["failed_planets"] == [
+        {"source": "nasa", "row": 2, "planet": "P-2 b", "error": "oec-sync.merger refused it"}
+    ]
+    assert report["catalogues"]["nasa"]["failed"] == 1
+    (summary,) = target.store.summaries()
+    assert summary["failed_planets"] == 1
+    (alert,) = sent
+    assert alert.kind is alerts.AlertKind.PLANETS_FAILED
+    assert alert.details == {"nasa row 2": "P-2 b: oec-sync.merger refused it"}
+
+
+def test_a_failed_planet_that_succeeds_after_a_fix_reopens_its_run(tmp_path: Path) -> None:
+    sink = Sink()
+    db = tmp_path / "runs.sqlite3"
+    target = publisher(db, sink)
+    started = RunStarted(run_id=RUN, catalogues=[Source.NASA])
+    assert (
+        len(
+            feed(
+                target,
+                started,
+                planned(Source.NASA, 2),
+                outcome(Source.NASA, 1),
+                failure(Source.NASA, 2),
+            )
+        )
+        == 1
+    )
+    assert feed(target, failure(Source.NASA, 2)) == []  # the same failure again: nothing
+
+    # The dead letter is replayed after the fix and the planet comes through: published again.
+    (again,) = feed(target, outcome(Source.NASA, 2))
+    assert isinstance(again, RunCompleted) and sink.calls == 2
+    report = target.report(RUN)
+    assert report is not None and report["failed_planets"] == []
+    assert report["catalogues"]["nasa"]["unchanged"] == 2
+    assert target.store.summaries()[0]["failed_planets"] == 0
+
+    # A replay that fails where the original succeeded changes nothing, after a restart too.
+    target.store.close()
+    target = publisher(db, sink)
+    assert feed(target, failure(Source.NASA, 1), failure(Source.NASA, 2)) == []
+    assert sink.calls == 2
+    assert target.report(RUN)["failed_planets"] == []  # type: ignore[index]
