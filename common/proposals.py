@@ -19,6 +19,7 @@ from common.errors import InvalidSystemFileError
 from common.gitrepo import BranchCommit, branch_name
 from common.oec import edit, render, tree, validate
 from common.oec.names import normalise, split_planet_name
+from common.progress import QUIET, Progress
 from common.records import PlanetRecord
 
 # Two new hosts closer than this are one star seen by two catalogues under different names.
@@ -210,6 +211,7 @@ def build(
     texts: Mapping[str, str | None],
     existing: Collection[str],
     base: str,
+    progress: Progress = QUIET,
 ) -> tuple[list[Proposal], list[Refusal]]:
     """Every proposal of a run, sorted by file, and every file refused with the reason.
 
@@ -225,6 +227,7 @@ def build(
             by_file[patch.file].append(patch)
     proposals: list[Proposal] = []
     refusals: list[Refusal] = []
+    progress.stage("build", len(by_file) + bool(new_records))
     for file in sorted(by_file):
         text = texts.get(file)
         result = (
@@ -236,7 +239,9 @@ def build(
             proposals.append(result)
         elif isinstance(result, Refusal):
             refusals.append(result)
+        progress.advance()
     new, refused = new_system_proposals(new_records, base, existing)
+    progress.advance(bool(new_records))
     proposals += new
     refusals += refused
     proposals.sort(key=lambda p: p.file)

@@ -69,30 +69,31 @@ def run_command(
         sink = GitHubSink.from_settings(settings)
     if dry_run:
         sink = DryRun(sink)
-    state = embedded.run(
-        oec_repo,
-        locations,
-        drafts,
-        settings.max_prs if max_prs is None else max_prs,
-        console,
-        sink,
-    )
-    console.print(embedded.summary_table(state))
-    by_state: dict[str, int] = {}
-    for published in state.published:
-        by_state[published.state.value] = by_state.get(published.state.value, 0) + 1
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(by_state.items())) or "no changes"
-    console.print(f"systems: {summary}; refused: {len(state.refusals)}")
-    for source, error in state.failed.items():
-        console.print(f"[red]{source.value} failed:[/red] {error}")
-    if report:
-        embedded.write_report(state, report)
-        console.print(f"report written to {report}")
-    if quality_html:
-        embedded.write_quality_html(state, quality_html)
-        console.print(f"quality page written to {quality_html}")
-    if len(state.failed) == len(locations):
-        sys.exit(1)
+    with embedded.ending_cleanly(console, sink):
+        state = embedded.run(
+            oec_repo,
+            locations,
+            drafts,
+            settings.max_prs if max_prs is None else max_prs,
+            console,
+            sink,
+        )
+        console.print(embedded.summary_table(state))
+        by_state: dict[str, int] = {}
+        for published in state.published:
+            by_state[published.state.value] = by_state.get(published.state.value, 0) + 1
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(by_state.items())) or "no changes"
+        console.print(f"systems: {summary}; refused: {len(state.refusals)}")
+        for source, error in state.failed.items():
+            console.print(f"[red]{source.value} failed:[/red] {error}")
+        if report:
+            embedded.write_report(state, report)
+            console.print(f"report written to {report}")
+        if quality_html:
+            embedded.write_quality_html(state, quality_html)
+            console.print(f"quality page written to {quality_html}")
+        if len(state.failed) == len(locations):
+            sys.exit(1)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,13 +11,22 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from common import topology
 from common.bus import Handler
 from common.bus.memory import MemoryBus
-from common.gitrepo import head_commit
+from common.errors import RepositoryBusyError
+from common.gitrepo import GitError, head_commit
+from common.interrupts import Interrupted, checkpoint, raising
 from common.messages import Message, PlanetMatched, RunPlanned, RunStarted
 from common.oec.index import AliasIndex
 from common.prtext import show
@@ -27,7 +37,7 @@ from services.indexer.handler import IndexerHandler
 from services.merger.handler import handle as merge_handler
 from services.publisher.handler import GitTexts, PublisherHandler, RunState
 from services.publisher.local import LocalSink
-from services.publisher.model import Sink
+from services.publisher.model import DryRun, Sink
 from services.publisher.quality_page import render, report_of
 
 
@@ -53,8 +63,47 @@ def load_index(repo: Path, commit: str) -> AliasIndex:
     return index
 
 
+class Stages:
+    """The run's stages as rich progress bars: index and merge, then the publisher's build,
+    branches, drafts and refs (a :class:`common.progress.Progress`)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.current: TaskID | None = None
+        self.name = ""
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        if name == self.name and self.current is not None:
+            self.progress.update(self.current, total=total)
+            return
+        self._finish()
+        self.name = name
+        self.current = self.progress.add_task(name, total=total)
+
+    def advance(self, steps: int = 1) -> None:
+        if self.current is not None and steps:
+            self.progress.advance(self.current, steps)
+
+    def note(self, line: str) -> None:
+        self.progress.console.print(line)
+
+    def _finish(self) -> None:
+        """The current stage as done: a bar without a total shows full at its end."""
+        if self.current is not None:
+            task = self.progress.tasks[self.current]
+            if task.total is None:
+                self.progress.update(self.current, total=max(task.completed, 1))
+            self.progress.update(self.current, completed=task.total or 1)
+            self.progress.stop_task(self.current)
+
+    def done(self) -> None:
+        self._finish()
+        self.current = None
+        self.name = ""
+
+
 @contextmanager
-def _progress(console: Console) -> Iterator[Progress]:
+def _progress(console: Console) -> Iterator[Stages]:
     columns = (
         TextColumn("{task.description:<10}"),
         BarColumn(),
@@ -62,7 +111,36 @@ def _progress(console: Console) -> Iterator[Progress]:
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=False) as progress:
-        yield progress
+        stages = Stages(progress)
+        yield stages
+        stages.done()
+
+
+def stopped_line(sink: Sink) -> str:
+    """The one line an interrupted run ends with: what, if anything, it wrote."""
+    if isinstance(sink, DryRun):
+        return "interrupted; nothing was written (dry run)"
+    if isinstance(sink, LocalSink):
+        if sink.written is None:
+            return "interrupted; nothing was written"
+        branches, drafts = sink.written
+        return f"interrupted after writing all {branches} branches and {drafts} drafts"
+    return "interrupted; what was pushed so far stays, the next run takes up the rest"
+
+
+@contextmanager
+def ending_cleanly(console: Console, sink: Sink) -> Iterator[None]:
+    """Within the block, SIGINT/SIGTERM and a git failure end the process with one line
+    (git's own message for a failure) and a non-zero exit, not a traceback."""
+    try:
+        with raising():
+            yield
+    except Interrupted as stop:
+        console.print(stopped_line(sink), markup=False, highlight=False, soft_wrap=True)
+        sys.exit(stop.exit_code)
+    except (GitError, RepositoryBusyError) as failure:
+        console.print(str(failure), style="red", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 def run(
@@ -96,26 +174,29 @@ def process(
     console = console or Console(stderr=True)
     repo = repo.resolve()
     commit = head_commit(repo)
-    with _progress(console) as progress:
-        index_task = progress.add_task("index", total=1)
+    with _progress(console) as stages:
+        stages.stage("index", 1)
         index = load_index(repo, commit)
-        progress.advance(index_task)
-        merge_task = progress.add_task("merge", total=None)
+        stages.advance()
+        stages.stage("merge", None)
+        planets = 0
 
         def delivered(message: Message) -> None:
             if isinstance(message, PlanetMatched):
-                progress.advance(merge_task)
+                stages.advance()
+                checkpoint("match")
 
         bus = MemoryBus(delivered)
         sink = sink or LocalSink(repo, outbox)
-        publisher = PublisherHandler(sink, GitTexts(repo), max_prs)
+        publisher = PublisherHandler(sink, GitTexts(repo), max_prs, progress=stages)
 
         def planned(message: Message) -> Iterable[Message]:
+            nonlocal planets
             outputs = IndexerHandler(index)(message)
             for output in outputs:
                 if isinstance(output, RunPlanned):
-                    total = progress.tasks[merge_task].total or 0
-                    progress.update(merge_task, total=total + output.planets)
+                    planets += output.planets
+                    stages.stage("merge", planets)
             return outputs
 
         for queue, handler in subscribers:

@@ -27,6 +27,7 @@ from common.messages import (
     RunStarted,
     SystemChanged,
 )
+from common.progress import QUIET, Progress
 from common.proposals import Proposal, Refusal, build
 from common.records import Source
 from services.publisher.model import Published, PublishState, Sink
@@ -123,10 +124,12 @@ class PublisherHandler:
         texts: GitTexts,
         max_prs: int,
         alert: Callable[[alerts.Alert], object] | None = None,
+        progress: Progress = QUIET,
     ) -> None:
         self.sink = sink
         self.texts = texts
         self.alert = alert
+        self.progress = progress
         self.max_prs = max_prs
         self.runs: dict[str, RunState] = {}
 
@@ -151,12 +154,13 @@ class PublisherHandler:
         if not base:
             return [], []
         files = sorted({p.file for p in patches if not p.new_system})
+        self.progress.stage("build", None)
         texts = self.texts.read(base, files)
-        return build(patches, texts, self.texts.files(base), base)
+        return build(patches, texts, self.texts.files(base), base, self.progress)
 
     def finish(self, state: RunState) -> RunCompleted:
         proposals, refusals = self.proposals(state)
-        state.published = self.sink.publish(proposals, self.max_prs)
+        state.published = self.sink.publish(proposals, self.max_prs, self.progress)
         state.refusals = refusals
         state.completed = True
         if self.alert is not None:
