@@ -104,7 +104,6 @@ class RefTransaction:
         self.repo = repo
         self.updates = updates
         self._proc: subprocess.Popen[bytes] | None = None
-        self.committed = False
 
     def __enter__(self) -> RefTransaction:
         return self
@@ -161,7 +160,6 @@ class RefTransaction:
         except BrokenPipeError:
             pass
         self._answer("commit")
-        self.committed = True
         self._close()
 
 

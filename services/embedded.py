@@ -85,7 +85,7 @@ class Stages:
             self.progress.advance(self.current, steps)
 
     def note(self, line: str) -> None:
-        self.progress.console.print(line)
+        self.progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     def _finish(self) -> None:
         """The current stage as done: a bar without a total shows full at its end."""

@@ -387,6 +387,8 @@ class GitHubSink:
     the API's repository objects.
     """
 
+    progress: Progress = QUIET  # the stages of the publish in progress
+
     def __init__(
         self,
         *,
