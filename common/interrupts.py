@@ -91,7 +91,7 @@ def deferred() -> Iterator[None]:
 
 
 def checkpoint(stage: str) -> None:
-    """A named point of the run (``match``, ``build``, ``branches``, ``drafts``, ``refs``).
+    """A named point of the run (``match``, ``branches``, ``drafts``, ``refs``).
 
     Does nothing unless ``OEC_SYNC_PAUSE_AT`` names this stage; then, the first time only,
     prints ``paused at <stage>`` to stderr and waits for a signal (see :data:`PAUSE_ENV`).

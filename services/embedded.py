@@ -283,10 +283,20 @@ def summary_table(state: RunState) -> Table:
     return table
 
 
+def _write_whole(path: Path, text: str) -> None:
+    """``text`` at ``path`` or, if this is interrupted, the file as it was."""
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        temporary.write_text(text, "utf-8")
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def write_quality_html(state: RunState, path: Path) -> None:
     """The run's quality page (as the publisher serves it at /runs/{id}/quality.html)."""
-    path.write_text(render(report_of(state)), "utf-8")
+    _write_whole(path, render(report_of(state)))
 
 
 def write_report(state: RunState, path: Path) -> None:
-    path.write_text(json.dumps(report(state), indent=2, ensure_ascii=False) + "\n", "utf-8")
+    _write_whole(path, json.dumps(report(state), indent=2, ensure_ascii=False) + "\n")
