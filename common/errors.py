@@ -11,7 +11,8 @@
     │   └── UnsafeNameError         a system name that cannot become a file name in the repo
     └── RetryableError              the outside world; the bus and the publisher retry these
         ├── BrokerUnavailableError
-        └── GitHubUnavailableError
+        ├── GitHubUnavailableError
+        └── RepositoryBusyError     another oec-sync process is writing branches to the repo
 
 The bus dead-letters a message whose handler raised a PermanentError at once and requeues
 one that raised a RetryableError; nothing matches on error strings.
@@ -90,4 +91,8 @@ class BrokerUnavailableError(RetryableError):
 
 
 class GitHubUnavailableError(RetryableError):
+    pass
+
+
+class RepositoryBusyError(RetryableError):
     pass

@@ -1,16 +1,12 @@
-"""Branches without checkouts: one ``git fast-import`` writes every system's branch.
+"""Reading an OEC checkout with a few git processes, and the names of its branches.
 
-A checkout plus a commit costs ~66 ms per branch here; fast-import writes thousands of
-one-file commits on top of a base commit in one process, and never touches HEAD, the index
-or the working tree.
+Branches are written by :mod:`common.gitwrite`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import subprocess
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,15 +44,27 @@ def branch_name(file: str) -> str:
     return BRANCH_PREFIX + name
 
 
+class GitError(subprocess.CalledProcessError):
+    """A git command failed. ``str()`` is git's own message (its stderr), which says what
+    went wrong in git's words ("cannot lock ref ..."); a Python traceback would not."""
+
+    def __init__(self, command: str, returncode: int, stderr: bytes | str) -> None:
+        text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+        super().__init__(returncode, ["git", command], b"", text)
+        self.command = command
+
+    def __str__(self) -> str:
+        message = "\n".join(line for line in str(self.stderr).strip().splitlines() if line)
+        return f"git {self.command}: {message or f'exit status {self.returncode}'}"
+
+
 def git(repo: Path, *args: str, input: bytes | None = None) -> str:
-    """Run git in ``repo``; its stdout. Raises CalledProcessError with stderr on failure."""
+    """Run git in ``repo``; its stdout. Raises :class:`GitError` on failure."""
     done = subprocess.run(
         ["git", "-C", str(repo), *args], input=input, capture_output=True, check=False
     )
     if done.returncode != 0:
-        raise subprocess.CalledProcessError(
-            done.returncode, done.args, done.stdout, done.stderr.decode(errors="replace")
-        )
+        raise GitError(args[0], done.returncode, done.stderr)
     return done.stdout.decode()
 
 
@@ -108,26 +116,20 @@ def up_to_date(commit: BranchCommit, tips: dict[str, tuple[str, str, str]]) -> b
     )
 
 
-def _quote_path(path: str) -> bytes:
-    """A path as fast-import reads it: C-style quoted when it could be misread."""
-    raw = path.encode("utf-8")
-    if not (raw.startswith(b'"') or b"\n" in raw or b"\\" in raw):
-        return raw
-    escaped = raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\n", b"\\n")
-    return b'"' + escaped + b'"'
-
-
 def read_blobs(repo: Path, oids: Iterable[str]) -> dict[str, bytes]:
     """Blob contents by object id, read with one ``git cat-file --batch`` process."""
     wanted = list(dict.fromkeys(oids))
     if not wanted:
         return {}
-    out = subprocess.run(
+    done = subprocess.run(
         ["git", "-C", str(repo), "cat-file", "--batch"],
         input="\n".join(wanted).encode() + b"\n",
         capture_output=True,
-        check=True,
-    ).stdout
+        check=False,
+    )
+    if done.returncode != 0:
+        raise GitError("cat-file", done.returncode, done.stderr)
+    out = done.stdout
     blobs: dict[str, bytes] = {}
     view = memoryview(out)
     pos = 0
@@ -160,15 +162,6 @@ def list_files(repo: Path, commit: str) -> set[str]:
     return set(tree_entries(repo, commit) or {})
 
 
-SCRATCH_REF = "refs/oec-sync-scratch"
-
-
-def _top_level(file: str) -> str | None:
-    """The top-level directory of ``file`` (None for a file at the root of the repo)."""
-    head, sep, _ = file.partition("/")
-    return head if sep else None
-
-
 def tree_entries(repo: Path, commit: str) -> dict[str, tuple[str, str]] | None:
     """Every file of ``commit``: path -> (mode, blob), one git call; None if it is unknown."""
     done = subprocess.run(
@@ -185,149 +178,3 @@ def tree_entries(repo: Path, commit: str) -> dict[str, tuple[str, str]] | None:
             mode, _, oid = meta.decode().split(" ")
             entries[path.decode("utf-8")] = (mode, oid)
     return entries
-
-
-def write_branches(
-    repo: Path, commits: list[BranchCommit], when: dt.datetime | None = None, workers: int = 1
-) -> list[BranchCommit]:
-    """Write every commit that is not already there; returns the ones written.
-
-    A branch that exists with another change or base is moved to the new commit (its
-    previous proposal is superseded); HEAD, the index and the working tree are untouched.
-
-    One commit per branch straight from the base makes fast-import load and store the
-    whole directory tree (OEC's ``systems/`` holds 4,000 entries) for every branch, in
-    full. Instead one fast-import first walks a scratch chain that changes one file at a
-    time (each tree stored as a small delta of the previous one, the big tree parsed once)
-    and reports each resulting directory tree (``ls``); then every branch's commit is the
-    base commit with that directory swapped in. Same commits, trees and refs; 1,000
-    branches of OEC take ~4 s and 3 MB instead of ~28 s and 100 MB.
-
-    With ``workers`` > 1 the commits are split between that many fast-import processes
-    (disjoint branches, each its own pack and scratch ref), for the cores a big run has.
-    """
-    tips = existing_tips(repo, commits)
-    todo = [c for c in commits if not up_to_date(c, tips)]
-    if not todo:
-        return []
-    stamp = int((when or dt.datetime.now(dt.UTC)).timestamp())
-    workers = max(1, min(workers, len(todo) // 100))
-    if workers > 1:
-        chunks = [todo[i::workers] for i in range(workers)]
-        errors: list[BaseException] = []
-
-        def run(n: int) -> None:
-            try:
-                _fast_import_chain(repo, chunks[n], stamp, f"{SCRATCH_REF}-{n}")
-            except BaseException as exc:
-                errors.append(exc)
-
-        threads = [threading.Thread(target=run, args=(n,)) for n in range(workers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if errors:
-            raise errors[0]
-        return todo
-    _fast_import_chain(repo, todo, stamp, SCRATCH_REF)
-    return todo
-
-
-def _fast_import_chain(repo: Path, todo: list[BranchCommit], stamp: int, scratch: str) -> None:
-    """One fast-import: the scratch chain of ``todo``, then its commits (see above)."""
-    by_base: dict[str, list[BranchCommit]] = {}
-    for c in todo:
-        by_base.setdefault(c.base, []).append(c)
-    nested = [c for c in todo if _top_level(c.file) is not None]
-
-    # Phase 1: per base, one scratch chain; after each link, ask for its top-level tree.
-    chain = bytearray()
-    mark = 0
-    marks: list[tuple[BranchCommit, str]] = []
-    for base, group in by_base.items():
-        group = [c for c in group if _top_level(c.file) is not None]
-        if not group:
-            continue
-        files = tree_entries(repo, base)
-        if files is None:
-            raise subprocess.CalledProcessError(128, ["git", "ls-tree", base], b"", "bad base")
-        previous: BranchCommit | None = None
-        for c in group:
-            mark += 1
-            chain += f"commit {scratch}\nmark :{mark}\n".encode()
-            chain += f"committer {AUTHOR} {stamp} +0000\ndata 0\n".encode()
-            if previous is None:
-                chain += f"from {base}\n".encode()
-            elif previous.file != c.file:
-                # Put the previous link's file back as the base has it.
-                if previous.file in files:
-                    mode, oid = files[previous.file]
-                    chain += f"M {mode} {oid} ".encode() + _quote_path(previous.file) + b"\n"
-                else:
-                    chain += b"D " + _quote_path(previous.file) + b"\n"
-            content = c.text.encode("utf-8")
-            chain += b"M 100644 inline " + _quote_path(c.file) + b"\n"
-            chain += b"data %d\n%s\n\n" % (len(content), content)
-            chain += f"ls :{mark} ".encode() + _quote_path(_top_level(c.file) or "") + b"\n"
-            marks.append((c, f":{mark}"))
-            previous = c
-        chain += f"reset {scratch}\nfrom {'0' * 40}\n\n".encode()
-
-    proc = subprocess.Popen(
-        ["git", "-C", str(repo), "fast-import", "--quiet", "--force", "--done"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-
-    def feed() -> None:
-        try:
-            assert proc.stdin is not None
-            proc.stdin.write(bytes(chain))
-            proc.stdin.flush()
-        except BrokenPipeError:
-            pass  # fast-import died; its stderr says why
-
-    writer = threading.Thread(target=feed, daemon=True)
-    writer.start()
-    trees: dict[str, str] = {}
-    for c, _ in marks:
-        answer = proc.stdout.readline().decode("utf-8")
-        kind = answer.split(" ", 2)
-        if len(kind) < 3 or kind[1] != "tree":
-            writer.join()
-            proc.kill()
-            _, err = proc.communicate()
-            raise subprocess.CalledProcessError(
-                proc.returncode or 1,
-                ["git", "fast-import"],
-                b"",
-                err.decode(errors="replace") or f"unexpected answer: {answer!r}",
-            )
-        trees[c.branch] = kind[2].split("\t", 1)[0]
-    writer.join()
-
-    # Phase 2: the real commits, exactly as write_branches writes them.
-    stream = bytearray()
-    for c in todo:
-        message = c.message.encode("utf-8")
-        stream += f"commit refs/heads/{c.branch}\n".encode()
-        stream += f"author {AUTHOR} {stamp} +0000\n".encode()
-        stream += f"committer {AUTHOR} {stamp} +0000\n".encode()
-        stream += b"data %d\n%s\n" % (len(message), message)
-        stream += f"from {c.base}\n".encode()
-        top = _top_level(c.file)
-        if top is None:
-            content = c.text.encode("utf-8")
-            stream += b"M 100644 inline " + _quote_path(c.file) + b"\n"
-            stream += b"data %d\n%s\n" % (len(content), content)
-        else:
-            stream += f"M 040000 {trees[c.branch]} ".encode() + _quote_path(top) + b"\n"
-    _, err = proc.communicate(bytes(stream) + b"done\n")
-    if proc.returncode != 0:
-        raise subprocess.CalledProcessError(
-            proc.returncode, ["git", "fast-import"], b"", err.decode(errors="replace")
-        )
-    assert len(trees) == len(nested)

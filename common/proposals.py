@@ -19,6 +19,7 @@ from common.errors import InvalidSystemFileError
 from common.gitrepo import BranchCommit, branch_name
 from common.oec import edit, render, tree, validate
 from common.oec.names import normalise, split_planet_name
+from common.progress import QUIET, Progress
 from common.records import PlanetRecord
 
 # Two new hosts closer than this are one star seen by two catalogues under different names.
@@ -221,6 +222,7 @@ def build(
     texts: Mapping[str, str | None],
     existing: Collection[str],
     base: str,
+    progress: Progress = QUIET,
 ) -> Built:
     """Every proposal of a run, sorted by file, every file refused with the reason, and every
     conflict, largest first.
@@ -237,6 +239,7 @@ def build(
         elif patch.file:
             by_file[patch.file].append(patch)
     built = Built()
+    progress.stage("build", len(by_file) + bool(new_records))
     for file in sorted(by_file):
         file_patches = by_file[file]
         changed = any(not p.is_empty for p in file_patches)
@@ -254,7 +257,9 @@ def build(
             built.proposals.append(result)
         elif isinstance(result, Refusal):
             built.refusals.append(result)
+        progress.advance()
     new, refused = new_system_proposals(new_records, base, existing)
+    progress.advance(bool(new_records))
     built.proposals += new
     built.refusals += refused
     built.proposals.sort(key=lambda p: p.file)

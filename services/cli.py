@@ -204,44 +204,45 @@ def run_command(
         sink = GitHubSink.from_settings(settings)
     if dry_run:
         sink = DryRun(sink)
-    try:
-        state = embedded.run(
-            oec_repo,
-            locations,
-            drafts,
-            settings.max_prs if max_prs is None else max_prs,
-            console,
-            sink,
-        )
-    except NoCatalogueError as exc:
-        for source, error in exc.failures.items():
-            console.print(f"[red]{source} failed:[/red] {error}", highlight=False)
-        console.print(f"[red]{exc}[/red]", highlight=False)
-        raise typer.Exit(1) from None
-    if not state.completed:
-        # Every planet announced must come back as an outcome; a run that lost some
-        # publishes nothing rather than a part that looks like the whole.
-        console.print("[red]the run did not complete; nothing written[/red]")
-        raise typer.Exit(1)
-    console.print(embedded.summary_table(state))
-    if dry_run:
-        console.print(dry_run_table(state))
-    counts = Counter(p.state.value for p in state.published)
-    summary = ", ".join(f"{counts[s]} {said(s, dry_run)}" for s in STATE_ORDER if counts[s])
-    summary = summary or "no changes"
-    prefix = "dry run, no branch or draft written; " if dry_run else ""
-    console.print(f"{prefix}systems: {summary}; refused: {len(state.refusals)}")
-    for source, error in state.failed.items():
-        console.print(f"[red]{source.value} failed:[/red] {error}", highlight=False)
-    for planet in state.failed_planets():
-        where = escape(f"{planet.planet} ({planet.source.value} row {planet.row})")
-        console.print(f"[red]{where} failed:[/red] {escape(planet.error)}")
-    if report:
-        embedded.write_report(state, report, dry_run=dry_run)
-        console.print(f"report written to {report}")
-    if quality_html:
-        embedded.write_quality_html(state, quality_html)
-        console.print(f"quality page written to {quality_html}")
+    with embedded.ending_cleanly(console, sink):
+        try:
+            state = embedded.run(
+                oec_repo,
+                locations,
+                drafts,
+                settings.max_prs if max_prs is None else max_prs,
+                console,
+                sink,
+            )
+        except NoCatalogueError as exc:
+            for source, error in exc.failures.items():
+                console.print(f"[red]{source} failed:[/red] {error}", highlight=False)
+            console.print(f"[red]{exc}[/red]", highlight=False)
+            raise typer.Exit(1) from None
+        if not state.completed:
+            # Every planet announced must come back as an outcome; a run that lost some
+            # publishes nothing rather than a part that looks like the whole.
+            console.print("[red]the run did not complete; nothing written[/red]")
+            raise typer.Exit(1)
+        console.print(embedded.summary_table(state))
+        if dry_run:
+            console.print(dry_run_table(state))
+        counts = Counter(p.state.value for p in state.published)
+        summary = ", ".join(f"{counts[s]} {said(s, dry_run)}" for s in STATE_ORDER if counts[s])
+        summary = summary or "no changes"
+        prefix = "dry run, no branch or draft written; " if dry_run else ""
+        console.print(f"{prefix}systems: {summary}; refused: {len(state.refusals)}")
+        for source, error in state.failed.items():
+            console.print(f"[red]{source.value} failed:[/red] {error}", highlight=False)
+        for planet in state.failed_planets():
+            where = escape(f"{planet.planet} ({planet.source.value} row {planet.row})")
+            console.print(f"[red]{where} failed:[/red] {escape(planet.error)}")
+        if report:
+            embedded.write_report(state, report, dry_run=dry_run)
+            console.print(f"report written to {report}")
+        if quality_html:
+            embedded.write_quality_html(state, quality_html)
+            console.print(f"quality page written to {quality_html}")
 
 
 def dry_run_table(state: RunState) -> Table:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,15 +11,23 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from common import topology
 from common.bus import Handler
 from common.bus.memory import MemoryBus
 from common.changes import Conflict
-from common.errors import NoCatalogueError
-from common.gitrepo import head_commit
+from common.errors import NoCatalogueError, RepositoryBusyError
+from common.gitrepo import GitError, head_commit
+from common.interrupts import Interrupted, checkpoint, raising
 from common.messages import (
     CatalogueDownloaded,
     CatalogueFailed,
@@ -36,7 +45,7 @@ from services.indexer.handler import IndexerHandler
 from services.merger.handler import handle as merge_handler
 from services.publisher.handler import GitTexts, PublisherHandler, RunState
 from services.publisher.local import LocalSink
-from services.publisher.model import Sink
+from services.publisher.model import DryRun, Sink
 from services.publisher.quality_page import render, report_of
 
 
@@ -62,8 +71,47 @@ def load_index(repo: Path, commit: str) -> AliasIndex:
     return index
 
 
+class Stages:
+    """The run's stages as rich progress bars: index and merge, then the publisher's build,
+    branches, drafts and refs (a :class:`common.progress.Progress`)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.current: TaskID | None = None
+        self.name = ""
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        if name == self.name and self.current is not None:
+            self.progress.update(self.current, total=total)
+            return
+        self._finish()
+        self.name = name
+        self.current = self.progress.add_task(name, total=total)
+
+    def advance(self, steps: int = 1) -> None:
+        if self.current is not None and steps:
+            self.progress.advance(self.current, steps)
+
+    def note(self, line: str) -> None:
+        self.progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    def _finish(self) -> None:
+        """The current stage as done: a bar without a total shows full at its end."""
+        if self.current is not None:
+            task = self.progress.tasks[self.current]
+            if task.total is None:
+                self.progress.update(self.current, total=max(task.completed, 1))
+            self.progress.update(self.current, completed=task.total or 1)
+            self.progress.stop_task(self.current)
+
+    def done(self) -> None:
+        self._finish()
+        self.current = None
+        self.name = ""
+
+
 @contextmanager
-def _progress(console: Console) -> Iterator[Progress]:
+def _progress(console: Console) -> Iterator[Stages]:
     columns = (
         TextColumn("{task.description:<10}"),
         BarColumn(),
@@ -71,7 +119,36 @@ def _progress(console: Console) -> Iterator[Progress]:
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=False) as progress:
-        yield progress
+        stages = Stages(progress)
+        yield stages
+        stages.done()
+
+
+def stopped_line(sink: Sink) -> str:
+    """The one line an interrupted run ends with: what, if anything, it wrote."""
+    if isinstance(sink, DryRun):
+        return "interrupted; nothing was written (dry run)"
+    if isinstance(sink, LocalSink):
+        if sink.written is None:
+            return "interrupted; nothing was written"
+        branches, drafts = sink.written
+        return f"interrupted after writing all {branches} branches and {drafts} drafts"
+    return "interrupted; what was pushed so far stays, the next run takes up the rest"
+
+
+@contextmanager
+def ending_cleanly(console: Console, sink: Sink) -> Iterator[None]:
+    """Within the block, SIGINT/SIGTERM and a git failure end the process with one line
+    (git's own message for a failure) and a non-zero exit, not a traceback."""
+    try:
+        with raising():
+            yield
+    except Interrupted as stop:
+        console.print(stopped_line(sink), markup=False, highlight=False, soft_wrap=True)
+        sys.exit(stop.exit_code)
+    except (GitError, RepositoryBusyError) as failure:
+        console.print(str(failure), style="red", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 def run(
@@ -113,26 +190,29 @@ def process(
     console = console or Console(stderr=True)
     repo = repo.resolve()
     commit = head_commit(repo)
-    with _progress(console) as progress:
-        index_task = progress.add_task("index", total=1)
+    with _progress(console) as stages:
+        stages.stage("index", 1)
         index = load_index(repo, commit)
-        progress.advance(index_task)
-        merge_task = progress.add_task("merge", total=None)
+        stages.advance()
+        stages.stage("merge", None)
+        planets = 0
 
         def delivered(message: Message) -> None:
             if isinstance(message, PlanetMatched):
-                progress.advance(merge_task)
+                stages.advance()
+                checkpoint("match")
 
         bus = MemoryBus(delivered)
         sink = sink or LocalSink(repo, outbox)
-        publisher = PublisherHandler(sink, GitTexts(repo), max_prs)
+        publisher = PublisherHandler(sink, GitTexts(repo), max_prs, progress=stages)
 
         def planned(message: Message) -> Iterable[Message]:
+            nonlocal planets
             outputs = IndexerHandler(index)(message)
             for output in outputs:
                 if isinstance(output, RunPlanned):
-                    total = progress.tasks[merge_task].total or 0
-                    progress.update(merge_task, total=total + output.planets)
+                    planets += output.planets
+                    stages.stage("merge", planets)
             return outputs
 
         for queue, handler in subscribers:
@@ -257,11 +337,21 @@ def summary_table(state: RunState) -> Table:
     return table
 
 
+def _write_whole(path: Path, text: str) -> None:
+    """``text`` at ``path`` or, if this is interrupted, the file as it was."""
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        temporary.write_text(text, "utf-8")
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def write_quality_html(state: RunState, path: Path) -> None:
     """The run's quality page (as the publisher serves it at /runs/{id}/quality.html)."""
-    path.write_text(render(report_of(state)), "utf-8")
+    _write_whole(path, render(report_of(state)))
 
 
 def write_report(state: RunState, path: Path, dry_run: bool = False) -> None:
     document = report(state, dry_run)
-    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    _write_whole(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")

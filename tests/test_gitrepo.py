@@ -9,8 +9,8 @@ from common.gitrepo import (
     branch_name,
     head_commit,
     read_files,
-    write_branches,
 )
+from common.gitwrite import write_branches
 from tests.gitutil import git, make_repo
 
 

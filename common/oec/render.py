@@ -83,24 +83,65 @@ def constellations_of(positions: Sequence[tuple[str, str]]) -> list[str]:
     return [str(name).strip() for name in names]
 
 
-def _merged(records: Sequence[PlanetRecord], part: str) -> dict[str, Value]:
-    """Star or system values over all records: the first record with a value wins."""
-    merged: dict[str, Value] = {}
+# System children that are not values of a new file's <system> (or are written apart).
+_NOT_SYSTEM_VALUES = ("name", "constellation", "rightascension", "declination")
+
+
+def _merged_from(
+    records: Sequence[PlanetRecord], part: str
+) -> dict[str, tuple[Value, PlanetRecord]]:
+    """Star or system values over all records, each with the record it came from: the first
+    record with a value wins."""
+    merged: dict[str, tuple[Value, PlanetRecord]] = {}
     for record in records:
         for tag, value in getattr(record, part).items():
             if tag not in merged and has_content(value):
-                merged[tag] = value
+                merged[tag] = (value, record)
     return merged
 
 
-def _position(records: Sequence[PlanetRecord], system: dict[str, Value]) -> tuple[str, str] | None:
+def _merged(records: Sequence[PlanetRecord], part: str) -> dict[str, Value]:
+    return {tag: value for tag, (value, _) in _merged_from(records, part).items()}
+
+
+def _position_from(
+    records: Sequence[PlanetRecord], system: dict[str, Value]
+) -> tuple[str, str, PlanetRecord | None] | None:
+    """RA/Dec text of a new system and the record whose row/float position gave it (None
+    when it came from the system values themselves)."""
     ra, dec = system.get("rightascension"), system.get("declination")
     if ra is not None and ra.value and dec is not None and dec.value:
-        return ra.value.strip(), dec.value.strip()
+        return ra.value.strip(), dec.value.strip(), None
     for record in records:
         if record.ra is not None and record.dec is not None:
-            return sexagesimal(record.ra, hours=True), sexagesimal(record.dec, hours=False)
+            ra_text = sexagesimal(record.ra, hours=True)
+            return ra_text, sexagesimal(record.dec, hours=False), record
     return None
+
+
+def _position(records: Sequence[PlanetRecord], system: dict[str, Value]) -> tuple[str, str] | None:
+    found = _position_from(records, system)
+    return None if found is None else (found[0], found[1])
+
+
+def host_values(records: Sequence[PlanetRecord]) -> list[tuple[str, str, Value, PlanetRecord]]:
+    """What a new system file says about its system and star besides names and
+    constellation, as (``system`` or ``star``, tag, value, record it came from), in the
+    file's order: the provenance a pull request shows for each value."""
+    system = _merged_from(records, "system")
+    values = {tag: pair for tag, pair in system.items() if tag not in _NOT_SYSTEM_VALUES}
+    position = _position_from(records, {tag: value for tag, (value, _) in system.items()})
+    if position is not None:
+        ra_text, dec_text, origin = position
+        for tag, text in (("rightascension", ra_text), ("declination", dec_text)):
+            record = origin or system[tag][1]
+            values[tag] = (Value(value=text), record)
+    star = {tag: pair for tag, pair in _merged_from(records, "star").items() if tag != "name"}
+    rows: list[tuple[str, str, Value, PlanetRecord]] = []
+    for part, found in ((vocab.SYSTEM, values), (vocab.STAR, star)):
+        for tag in sorted(found, key=lambda t: rank(part, t)):
+            rows.append((part, tag, *found[tag]))
+    return rows
 
 
 def _append_fields(obj: etree._Element, values: dict[str, Value]) -> None:
@@ -170,9 +211,7 @@ def _build_system(
     file_name = system_file_name(host)
     everything = _merged(records, "system")
     system_values = {
-        tag: value
-        for tag, value in everything.items()
-        if tag not in ("name", "constellation", "rightascension", "declination")
+        tag: value for tag, value in everything.items() if tag not in _NOT_SYSTEM_VALUES
     }
     star_values = {tag: value for tag, value in _merged(records, "star").items() if tag != "name"}
     position = _position(records, everything)

@@ -44,7 +44,9 @@ from urllib3.response import BaseHTTPResponse
 
 from common import prtext
 from common.config import Settings
-from common.gitrepo import BRANCH_PREFIX, blob_sha, write_branches
+from common.gitrepo import BRANCH_PREFIX, blob_sha
+from common.gitwrite import write_branches
+from common.progress import QUIET, Progress
 from common.proposals import Proposal
 from services.publisher.model import Published, PublishState, Sink
 from services.publisher.pr_store import PrStore, fingerprint
@@ -385,6 +387,8 @@ class GitHubSink:
     the API's repository objects.
     """
 
+    progress: Progress = QUIET  # the stages of the publish in progress
+
     def __init__(
         self,
         *,
@@ -644,8 +648,11 @@ class GitHubSink:
         log.info("dry run:\n%s", render_plan(plan))
         return plan.published()
 
-    def publish(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
+    def publish(
+        self, proposals: list[Proposal], max_prs: int, progress: Progress = QUIET
+    ) -> list[Published]:
         """Plan and carry out; every proposal comes back with its state (sorted by file)."""
+        self.progress = progress
         started = time.monotonic()
         try:
             plan = self.plan(proposals, max_prs)
@@ -710,7 +717,9 @@ class GitHubSink:
         to_push = [i for i in plan.items if i.push]
         commits = [i.proposal.branch_commit(plan.upstream_head) for i in to_push]
         try:
-            write_branches(clone.path, commits, workers=min(4, os.cpu_count() or 1))
+            write_branches(
+                clone.path, commits, workers=min(4, os.cpu_count() or 1), progress=self.progress
+            )
             written = clone.tips()
         except Exception as exc:
             if not is_git_error(exc):

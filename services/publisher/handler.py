@@ -30,6 +30,7 @@ from common.messages import (
     RunStarted,
     SystemChanged,
 )
+from common.progress import QUIET, Progress
 from common.proposals import Built, Refusal, build
 from common.records import Source
 from services.publisher.model import Published, PublishState, Sink
@@ -165,10 +166,12 @@ class PublisherHandler:
         texts: GitTexts,
         max_prs: int,
         alert: Callable[[alerts.Alert], object] | None = None,
+        progress: Progress = QUIET,
     ) -> None:
         self.sink = sink
         self.texts = texts
         self.alert = alert
+        self.progress = progress
         self.max_prs = max_prs
         self.runs: dict[str, RunState] = {}
 
@@ -193,14 +196,15 @@ class PublisherHandler:
         if not base:
             return Built()
         files = sorted({p.file for p in patches if not p.new_system and not p.is_empty})
+        self.progress.stage("build", None)
         texts = self.texts.read(base, files)
-        return build(patches, texts, self.texts.files(base), base)
+        return build(patches, texts, self.texts.files(base), base, self.progress)
 
     def finish(self, state: RunState) -> RunCompleted:
         built = self.proposals(state)
         # A run in which no catalogue could be read touches nothing, not even the fork.
         if state.planned:
-            state.published = self.sink.publish(built.proposals, self.max_prs)
+            state.published = self.sink.publish(built.proposals, self.max_prs, self.progress)
         state.refusals = built.refusals
         state.conflicts = built.conflicts
         state.completed = True

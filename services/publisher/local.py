@@ -1,4 +1,12 @@
-"""Publishing without GitHub: branches in the local OEC checkout, PR drafts in an outbox."""
+"""Publishing without GitHub: branches in the local OEC checkout, PR drafts in an outbox.
+
+A run's branches and drafts appear together or not at all: the commits are staged first
+(:class:`common.gitwrite.Writer`), every changed draft is written beside its final name,
+the ref transaction is prepared (every branch locked and checked), and only then are the
+refs committed and the drafts renamed into place, with SIGINT/SIGTERM held back for those
+few milliseconds. An interrupt before that point leaves nothing; the next run removes any
+temporary draft a killed run left (``*.tmp``, written only under the writer's lock).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +14,14 @@ import json
 import os
 from pathlib import Path
 
-from common.gitrepo import existing_tips, up_to_date, write_branches
+from common.gitrepo import existing_tips, up_to_date
+from common.gitwrite import Writer, cleaned_line, updates_for
+from common.interrupts import checkpoint, deferred
+from common.progress import QUIET, Progress
 from common.proposals import Proposal
 from services.publisher.model import Published, PublishState
+
+TMP = ".tmp"
 
 
 class LocalSink:
@@ -17,10 +30,12 @@ class LocalSink:
     def __init__(self, repo: Path, outbox: Path) -> None:
         self.repo = repo
         self.outbox = outbox
+        # What the last publish put in place (branches, drafts); None until its commit.
+        self.written: tuple[int, int] | None = None
 
-    def plan(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
-        """What :meth:`publish` would do, writing nothing: proposals already on their branch
-        stay, at most ``max_prs`` others (0 = all) are opened or updated, the rest queue."""
+    def _plan(
+        self, proposals: list[Proposal], max_prs: int
+    ) -> tuple[list[Published], dict[str, tuple[str, str, str]]]:
         tips = existing_tips(self.repo, [p.branch_commit() for p in proposals])
         results: list[Published] = []
         taken = 0
@@ -33,26 +48,71 @@ class LocalSink:
                 taken += 1
                 state = PublishState.UPDATED if proposal.branch in tips else PublishState.OPENED
             results.append(Published(proposal=proposal, state=state))
-        return sorted(results, key=lambda r: r.proposal.file)
+        return sorted(results, key=lambda r: r.proposal.file), tips
+
+    def plan(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
+        """What :meth:`publish` would do, writing nothing: proposals already on their branch
+        stay, at most ``max_prs`` others (0 = all) are opened or updated, the rest queue."""
+        return self._plan(proposals, max_prs)[0]
 
     def dry_run(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
         return self.plan(proposals, max_prs)
 
-    def publish(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
-        """Write the branches and drafts of :meth:`plan`."""
-        results = self.plan(proposals, max_prs)
+    def publish(
+        self, proposals: list[Proposal], max_prs: int, progress: Progress = QUIET
+    ) -> list[Published]:
+        """Write the branches and drafts of :meth:`plan`, all of them or none."""
+        self.written = None
+        results, tips = self._plan(proposals, max_prs)
         todo = [
             r.proposal.branch_commit()
             for r in results
             if r.state in {PublishState.OPENED, PublishState.UPDATED}
         ]
-        write_branches(self.repo, todo, workers=os.cpu_count() or 1)
-        for result in results:
-            if result.state is not PublishState.QUEUED:
-                self._write_draft(result.proposal)
+        drafts = [r.proposal for r in results if r.state is not PublishState.QUEUED]
+        with Writer(self.repo) as writer:
+            cleaned = writer.cleaned + self._clean_outbox(writer.locked_at)
+            if cleaned:
+                progress.note(cleaned_line(cleaned))
+            ids = writer.stage(todo, workers=os.cpu_count() or 1, progress=progress)
+            staged: list[tuple[Path, Path]] = []
+            changed = 0
+            try:
+                progress.stage("drafts", len(drafts))
+                for proposal in drafts:
+                    files = self._stage_draft(proposal)
+                    staged += files
+                    changed += bool(files)
+                    progress.advance()
+                    checkpoint("drafts")
+                progress.stage("refs", len(todo))
+                with writer.transaction(updates_for(todo, ids, tips)) as refs:
+                    if todo:
+                        refs.prepare()
+                    checkpoint("refs")
+                    with deferred():
+                        if todo:
+                            refs.commit()
+                            progress.advance(len(todo))
+                        for temporary, final in staged:
+                            temporary.replace(final)
+                        self.written = (len(todo), changed)
+            finally:
+                for temporary, _ in staged:
+                    temporary.unlink(missing_ok=True)
         return results
 
-    def _write_draft(self, proposal: Proposal) -> None:
+    def _clean_outbox(self, before: float) -> list[str]:
+        """Temporary drafts of a run that was stopped (older than the writer's lock)."""
+        if not self.outbox.is_dir():
+            return []
+        stale = [p for p in self.outbox.glob(f"*{TMP}") if p.stat().st_mtime < before]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return [f"{len(stale)} temporary draft{'s' * (len(stale) != 1)}"] if stale else []
+
+    def _stage_draft(self, proposal: Proposal) -> list[tuple[Path, Path]]:
+        """The draft's files written beside their final names, where they change."""
         self.outbox.mkdir(parents=True, exist_ok=True)
         stem = proposal.branch.removeprefix("oec-sync/")
         draft = {
@@ -62,13 +122,15 @@ class LocalSink:
             "title": proposal.title,
             "body": proposal.body,
         }
-        _write_if_changed(self.outbox / f"{stem}.json", json.dumps(draft, indent=2) + "\n")
-        _write_if_changed(self.outbox / f"{stem}.md", f"# {proposal.title}\n\n{proposal.body}")
-
-
-def _write_if_changed(path: Path, text: str) -> None:
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+        texts = {
+            self.outbox / f"{stem}.json": json.dumps(draft, indent=2) + "\n",
+            self.outbox / f"{stem}.md": f"# {proposal.title}\n\n{proposal.body}",
+        }
+        staged: list[tuple[Path, Path]] = []
+        for path, text in texts.items():
+            if path.exists() and path.read_text(encoding="utf-8") == text:
+                continue
+            temporary = path.with_name(path.name + TMP)
+            temporary.write_text(text, encoding="utf-8")
+            staged.append((temporary, path))
+        return staged

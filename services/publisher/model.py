@@ -7,6 +7,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from common.progress import QUIET, Progress
 from common.proposals import Proposal
 
 
@@ -27,7 +28,12 @@ class Published(BaseModel):
 
 
 class Sink(Protocol):
-    def publish(self, proposals: list[Proposal], max_prs: int) -> list[Published]: ...
+    def publish(
+        self, proposals: list[Proposal], max_prs: int, progress: Progress = QUIET
+    ) -> list[Published]:
+        """Write or push every proposal (at most ``max_prs`` new ones, 0 = all); each one's
+        state. ``progress`` hears the stages of the work."""
+        ...
 
     def dry_run(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
         """What ``publish`` would do; writes nothing anywhere."""
@@ -40,7 +46,9 @@ class DryRun:
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
 
-    def publish(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
+    def publish(
+        self, proposals: list[Proposal], max_prs: int, progress: Progress = QUIET
+    ) -> list[Published]:
         return self.sink.dry_run(proposals, max_prs)
 
     def dry_run(self, proposals: list[Proposal], max_prs: int) -> list[Published]:

@@ -22,7 +22,9 @@ class FailingSink:
     def __init__(self, proposals: list[Proposal]) -> None:
         self.proposals = proposals
 
-    def publish(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
+    def publish(
+        self, proposals: list[Proposal], max_prs: int, progress: object = None
+    ) -> list[Published]:
         failed, opened = self.proposals
         return [
             Published(proposal=failed, state=PublishState.FAILED, error="push rejected"),

@@ -33,7 +33,9 @@ PLANETS = {"BD+20 594 b": "BD+20 594 b", "EPIC 211822797 b": "K2-103 b", "GJ 115
 class NoSink:
     """Publishes nothing: the quality report is about the run's inputs."""
 
-    def publish(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
+    def publish(
+        self, proposals: list[Proposal], max_prs: int, progress: object = None
+    ) -> list[Published]:
         return []
 
 

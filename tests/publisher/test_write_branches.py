@@ -10,16 +10,15 @@ from pathlib import Path
 from common.gitrepo import (
     AUTHOR,
     BranchCommit,
-    _quote_path,
     branch_name,
     existing_tips,
     head_commit,
     up_to_date,
-    write_branches,
 )
 from common.gitrepo import (
     git as run_git,
 )
+from common.gitwrite import _quote_path, write_branches
 from tests.gitutil import git, make_repo
 
 from .conftest import ODD_NAMES, SYSTEMS, edit_value

@@ -30,7 +30,9 @@ class Sink:
     def __init__(self) -> None:
         self.calls = 0
 
-    def publish(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
+    def publish(
+        self, proposals: list[Proposal], max_prs: int, progress: object = None
+    ) -> list[Published]:
         self.calls += 1
         return []
 
