@@ -351,17 +351,6 @@ def _object_date(element: etree._Element) -> dt.date | None:
     return max(known) if known else None
 
 
-def catalogue_value(record: PlanetRecord, value: Value) -> CatalogueValue:
-    return CatalogueValue(
-        source=record.source,
-        value=value,
-        source_date=record.updated,
-        source_dated_by=record.dated_by,
-        source_row=record.row,
-        source_url=record.url,
-    )
-
-
 def relative_size(field: str, values: Iterable[Value | None]) -> float:
     """The largest relative difference between any two of ``values`` (1.0 = 100 %)."""
     numbers = [n for v in values if v is not None and (n := parse_number(v.value)) is not None]
@@ -469,7 +458,7 @@ class _Merge:
                         field=field,
                         reason=IDENTITY_REASON,
                         oec=old,
-                        values=[catalogue_value(self.record, new)],
+                        values=[catalogue_value(self.reading, new)],
                         size=relative_size(field, [old, new]),
                     )
                 )
@@ -595,7 +584,7 @@ def fold(patches: list[SystemPatch], system_text: str | None) -> SystemPatch:
         if patch.reading is not None:
             for path, values in patch.reading.values.items():
                 for field, value in values.items():
-                    said[(path, field)].append(_said(patch.reading, value))
+                    said[(path, field)].append(catalogue_value(patch.reading, value))
         for conflict in patch.conflicts:
             _add_conflict(conflicts, conflict)
     winners: list[FieldChange] = []
@@ -604,7 +593,7 @@ def fold(patches: list[SystemPatch], system_text: str | None) -> SystemPatch:
         if (reason := _dispute(best, changes, said[key])) is None:
             winners.append(best)
             continue
-        values = [_change_value(c) for c in changes] + said[key]
+        values = [catalogue_value(c, c.new) for c in changes] + said[key]
         _add_conflict(
             conflicts,
             Conflict(
@@ -627,25 +616,15 @@ def fold(patches: list[SystemPatch], system_text: str | None) -> SystemPatch:
     return folded
 
 
-def _said(reading: Reading, value: Value) -> CatalogueValue:
+def catalogue_value(origin: Reading | FieldChange, value: Value) -> CatalogueValue:
+    """``value`` with the provenance of the row it came from (a reading or a change)."""
     return CatalogueValue(
-        source=reading.source,
+        source=origin.source,
         value=value,
-        source_date=reading.source_date,
-        source_dated_by=reading.source_dated_by,
-        source_row=reading.source_row,
-        source_url=reading.source_url,
-    )
-
-
-def _change_value(change: FieldChange) -> CatalogueValue:
-    return CatalogueValue(
-        source=change.source,
-        value=change.new,
-        source_date=change.source_date,
-        source_dated_by=change.source_dated_by,
-        source_row=change.source_row,
-        source_url=change.source_url,
+        source_date=origin.source_date,
+        source_dated_by=origin.source_dated_by,
+        source_row=origin.source_row,
+        source_url=origin.source_url,
     )
 
 
@@ -686,7 +665,7 @@ def _dispute(
     # keep NASA's 0.08 ±0.05 out of OEC's bare 0).
     others = [
         v.value
-        for v in [*(_change_value(c) for c in changes), *said]
+        for v in [*(catalogue_value(c, c.new) for c in changes), *said]
         if v.source is not best.source
         and v.value.value is not None
         and not _is_assumption(field, v.value)
