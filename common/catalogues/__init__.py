@@ -40,7 +40,7 @@ def sniff_source(data: bytes, name: str = "<data>") -> Source:
 def read_catalogue(data: bytes, name: str, fetched_at: dt.date | None = None) -> Catalogue:
     """Read a download of either catalogue; ``fetched_at`` dates NASA TAP downloads.
 
-    exoplanet.eu rows are read with the default statuses (Confirmed only).
+    exoplanet.eu rows are read with the default statuses (Confirmed and Controversial).
     """
     if sniff_source(data, name) is Source.NASA:
         return read_nasa(data, name, fetched_at)
