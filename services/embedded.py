@@ -176,6 +176,10 @@ def report(state: RunState) -> dict[str, Any]:
         "catalogues": catalogues,
         "systems": systems,
         "refused": [r.model_dump() for r in state.refusals],
+        "not_added": [
+            {"source": o.source.value, "row": o.row, "planet": o.planet, "reason": o.reason}
+            for o in state.not_added()
+        ],
         "quality": report_of(state).model_dump(mode="json"),
     }
 
