@@ -12,6 +12,7 @@ import math
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 
+from lxml import etree
 from pydantic import BaseModel
 
 from common import prtext, rules
@@ -94,7 +95,11 @@ def existing_file_proposal(
     if folded.is_empty:
         return None
     originals = [new.record for patch in patches for new in patch.new_planets]
-    folded_planets = _one_each(folded.new_planets, originals)
+    root = tree.parse_system(text)
+    folded_planets = [
+        NewPlanet(parent_path=new.parent_path, record=_named_in(new.record, root, new.parent_path))
+        for new in _one_each(folded.new_planets, originals)
+    ]
     new_planets = [
         NewPlanet(parent_path=new.parent_path, record=described(new.record, originals))
         for new in folded_planets
@@ -109,6 +114,23 @@ def existing_file_proposal(
         return Refusal(file=file, reason="; ".join(problems))
     planets = [p.record for p in folded_planets]
     return describe(file, new_text, folded.base_commit, folded.changes, planets, False)
+
+
+def _named_in(planet: PlanetRecord, root: etree._Element, host_path: str) -> PlanetRecord:
+    """A new planet named as OEC names the planets of its host: NASA's ``KOI-1831 d``
+    around ``Kepler-324`` (alias ``KOI-1831``) is ``Kepler-324 d``, ``KOI-1831 d`` an alias,
+    as the maintainer wrote it. Only when the name's host part is one of the host's names."""
+    split = split_planet_name(planet.name)
+    try:
+        names = tree.names_of(tree.find(root, host_path))
+    except KeyError:
+        return planet  # apply_patch reports the stale path
+    if split is None or not names or _spelling(split[0]) == _spelling(names[0]):
+        return planet
+    if _spelling(split[0]) not in {_spelling(n) for n in names}:
+        return planet
+    all_names = _distinct([f"{names[0]} {split[1]}", *planet.all_names])
+    return planet.model_copy(update={"name": all_names[0], "aliases": all_names[1:]})
 
 
 def _one_each(new_planets: list[NewPlanet], originals: list[PlanetRecord]) -> list[NewPlanet]:

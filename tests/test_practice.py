@@ -125,6 +125,12 @@ def test_a_new_system_is_named_by_the_row_that_listed_it_first(run: Run) -> None
     assert "MASCARA-5" in tree.names_of(run.root("systems/TOI-1431.xml").find("star"))
 
 
+def test_a_new_planet_is_named_as_oec_names_its_hosts_planets(run: Run) -> None:
+    # NASA's KOI-1831 d orbits Kepler-324, which OEC also calls KOI-1831.
+    planet = run.planet("systems/Kepler-324.xml", "Kepler-324 d")
+    assert tree.names_of(planet) == ["Kepler-324 d", "KOI-1831 d"]
+
+
 def test_one_lens_seen_under_three_events_is_one_planet(run: Run) -> None:
     (planet,) = run.root("systems/OGLE-2018-BLG-0932.xml").iter("planet")
     assert tree.names_of(planet) == [
