@@ -117,20 +117,30 @@ def existing_file_proposal(
 
 
 def _named_in(planet: PlanetRecord, root: etree._Element, host_path: str) -> PlanetRecord:
-    """A new planet named as OEC names the planets of its host: NASA's ``KOI-1831 d``
-    around ``Kepler-324`` (alias ``KOI-1831``) is ``Kepler-324 d``, ``KOI-1831 d`` an alias,
-    as the maintainer wrote it. Only when the name's host part is one of the host's names."""
+    """A new planet named as OEC names the planets of its host: like the host's first planet
+    (its name without the letter), or else like the host. NASA's ``KOI-1831 d`` around
+    ``Kepler-324`` (alias ``KOI-1831``; planets ``Kepler-324 b, c``) is ``Kepler-324 d``,
+    ``KOI-1831 d`` an alias, as the maintainer wrote it. Only when the row's name is one of
+    the host's names or of its planets' with a letter."""
     split = split_planet_name(planet.name)
     try:
-        names = tree.names_of(tree.find(root, host_path))
+        host = tree.find(root, host_path)
     except KeyError:
         return planet  # apply_patch reports the stale path
-    if split is None or not names or _spelling(split[0]) == _spelling(names[0]):
+    names = tree.names_of(host)
+    prefixes = [s[0] for p in host.findall("planet") if (s := _split_primary(p))]
+    prefix = prefixes[0] if prefixes else names[0] if names else None
+    if split is None or prefix is None or _spelling(split[0]) == _spelling(prefix):
         return planet
-    if _spelling(split[0]) not in {_spelling(n) for n in names}:
+    if _spelling(split[0]) not in {_spelling(n) for n in [*names, *prefixes]}:
         return planet
-    all_names = _distinct([f"{names[0]} {split[1]}", *planet.all_names])
+    all_names = _distinct([f"{prefix} {split[1]}", *planet.all_names])
     return planet.model_copy(update={"name": all_names[0], "aliases": all_names[1:]})
+
+
+def _split_primary(planet: etree._Element) -> tuple[str, str] | None:
+    names = tree.names_of(planet)
+    return split_planet_name(names[0]) if names else None
 
 
 def _one_each(new_planets: list[NewPlanet], originals: list[PlanetRecord]) -> list[NewPlanet]:
