@@ -10,6 +10,11 @@ from decimal import Decimal, InvalidOperation
 # difference is never news to a maintainer.
 RELATIVE_TOLERANCE = 1e-3
 
+# One planet's period in two catalogues. Measured on the 2026 snapshot: 94 % of the catalogue
+# rows whose planet OEC holds by name agree with OEC's period within 0.1 % (96.5 % within
+# 1 %); two planets of one star are never that close.
+SAME_PERIOD = 1e-3
+
 
 def parse_number(text: str | None) -> float | None:
     """A finite float from decimal text, or None for empty/nan/inf/None."""
@@ -73,3 +78,10 @@ def same_value(old: str, new: str, absolute: float = 0.0) -> bool:
         last_place(old), last_place(new), RELATIVE_TOLERANCE * max(abs(a), abs(b)), absolute
     )
     return abs(a - b) <= tolerance
+
+
+def same_period(a: float | None, b: float | None) -> bool:
+    """Whether two orbital periods (days) are one planet's: within SAME_PERIOD."""
+    if a is None or b is None:
+        return False
+    return abs(a - b) <= SAME_PERIOD * max(a, b)

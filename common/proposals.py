@@ -7,23 +7,31 @@ rules, and describe it.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
+from lxml import etree
 from pydantic import BaseModel
 
 from common import prtext, rules
-from common.changes import Conflict, FieldChange, SystemPatch
-from common.errors import InvalidSystemFileError
+from common.changes import Conflict, FieldChange, NewPlanet, SystemPatch
+from common.errors import InvalidSystemFileError, UnsafeNameError
 from common.gitrepo import BranchCommit, branch_name
+from common.numbers import parse_number, same_period
 from common.oec import edit, render, tree, validate
 from common.oec.names import normalise, split_planet_name
 from common.progress import QUIET, Progress
-from common.records import PlanetRecord
+from common.records import PlanetRecord, Source, Value
 
 # Two new hosts closer than this are one star seen by two catalogues under different names.
 SAME_HOST_ARCSEC = 10.0
+
+# The maintainer's line on every planet he imports, with what our columns give: NASA's
+# discoverer and telescope ("This planet was discovered by ... with ...") are not among them.
+DESCRIPTION = "The parameters listed here were imported into the Open Exoplanet Catalogue from {}."
+SOURCE_WORDS = {Source.NASA: "the NASA Exoplanet Archive", Source.EU: "the exoplanet.eu website"}
 
 
 class Proposal(BaseModel):
@@ -91,30 +99,114 @@ def describe(
     )
 
 
-def existing_file_proposal(file: str, folded: SystemPatch, text: str) -> Proposal | Refusal | None:
-    """The proposal for one existing file's folded patch, a refusal, or None when nothing
-    changes."""
+def existing_file_proposal(
+    file: str, patches: list[SystemPatch], folded: SystemPatch, text: str
+) -> Proposal | Refusal | None:
+    """The proposal for one existing file: its ``patches`` folded into ``folded``
+    (:func:`common.rules.fold`); a refusal, or None when nothing changes."""
     if folded.is_empty:
         return None
+    originals = [new.record for patch in patches for new in patch.new_planets]
+    root = tree.parse_system(text)
+    folded_planets = [
+        NewPlanet(parent_path=new.parent_path, record=_named_in(new.record, root, new.parent_path))
+        for new in _one_each(folded.new_planets, originals)
+    ]
+    new_planets = [
+        NewPlanet(parent_path=new.parent_path, record=described(new.record, originals))
+        for new in folded_planets
+    ]
     try:
-        new_text = edit.apply_patch(text, folded.changes, folded.new_planets, file=file)
+        new_text = edit.apply_patch(text, folded.changes, new_planets, file=file)
     except (KeyError, ValueError, InvalidSystemFileError) as exc:
         return Refusal(file=file, reason=f"patch does not fit the file: {exc}")
     if new_text == text:
         return None
     if problems := validate.new_problems(text, new_text, file):
         return Refusal(file=file, reason="; ".join(problems))
-    planets = [p.record for p in folded.new_planets]
+    planets = [p.record for p in folded_planets]
     return describe(
         file, new_text, folded.base_commit, folded.changes, planets, False, folded.conflicts
     )
 
 
+def _named_in(planet: PlanetRecord, root: etree._Element, host_path: str) -> PlanetRecord:
+    """A new planet named as OEC names the planets of its host: like the host's first planet
+    (its name without the letter), or else like the host. NASA's ``KOI-1831 d`` around
+    ``Kepler-324`` (alias ``KOI-1831``; planets ``Kepler-324 b, c``) is ``Kepler-324 d``,
+    ``KOI-1831 d`` an alias, as the maintainer wrote it. Only when the row's name is one of
+    the host's names or of its planets' with a letter."""
+    split = split_planet_name(planet.name)
+    try:
+        host = tree.find(root, host_path)
+    except KeyError:
+        return planet  # apply_patch reports the stale path
+    names = tree.names_of(host)
+    prefixes = [s[0] for p in host.findall("planet") if (s := _split_primary(p))]
+    prefix = prefixes[0] if prefixes else names[0] if names else None
+    if split is None or prefix is None or _spelling(split[0]) == _spelling(prefix):
+        return planet
+    if _spelling(split[0]) not in {_spelling(n) for n in [*names, *prefixes]}:
+        return planet
+    all_names = _distinct([f"{prefix} {split[1]}", *planet.all_names])
+    return planet.model_copy(update={"name": all_names[0], "aliases": all_names[1:]})
+
+
+def _split_primary(planet: etree._Element) -> tuple[str, str] | None:
+    names = tree.names_of(planet)
+    return split_planet_name(names[0]) if names else None
+
+
+def _one_each(new_planets: list[NewPlanet], originals: list[PlanetRecord]) -> list[NewPlanet]:
+    """The folded new planets, those that are one planet under two spellings merged
+    (:func:`_one_planet`: exoplanet.eu's ``HD 113337 Ac`` is NASA's ``HD 113337 c``)."""
+    kept: list[NewPlanet] = []
+    for new in new_planets:
+        rows = _rows_of(new.record, originals)
+        twin = next(
+            (
+                i
+                for i, other in enumerate(kept)
+                if other.parent_path == new.parent_path
+                and _one_planet(_rows_of(other.record, originals), rows)
+            ),
+            None,
+        )
+        if twin is None:
+            kept.append(new)
+        else:
+            merged = rules.merge_records([kept[twin].record, new.record])
+            kept[twin] = NewPlanet(parent_path=new.parent_path, record=merged)
+    return kept
+
+
+def _rows_of(planet: PlanetRecord, rows: Iterable[PlanetRecord]) -> list[PlanetRecord]:
+    """The catalogue rows that are ``planet``: those that share a name with it."""
+    keys = {normalise(n) for n in planet.all_names}
+    return [r for r in rows if keys & {normalise(n) for n in r.all_names}]
+
+
+def described(planet: PlanetRecord, rows: Iterable[PlanetRecord]) -> PlanetRecord:
+    """``planet`` with the maintainer's description line, naming the catalogues of the
+    ``rows`` that are this planet (share a name with it)."""
+    sources = {r.source for r in _rows_of(planet, rows)}
+    words = " and ".join(SOURCE_WORDS[s] for s in Source if s in sources | {planet.source})
+    text = Value(value=DESCRIPTION.format(words))
+    return planet.model_copy(update={"planet": {"description": text, **planet.planet}})
+
+
+def own_host(record: PlanetRecord) -> str:
+    """The host a row names: its host, else its planet name without the letter, else its own
+    name (an object without a host star is its own system and star, as the maintainer files
+    OGLE-2016-BLG-1928)."""
+    if record.host:
+        return record.host
+    split = split_planet_name(record.name)
+    return split[0] if split else record.name
+
+
 def _host_keys(record: PlanetRecord) -> set[str]:
-    names = record.host_names
-    if not names and (split := split_planet_name(record.name)):
-        names = [split[0]]
-    return {normalise(n) for n in names}
+    return {normalise(n) for n in record.host_names or [own_host(record)]}
 
 
 def _separation_arcsec(a: PlanetRecord, b: PlanetRecord) -> float:
@@ -129,7 +221,9 @@ def _separation_arcsec(a: PlanetRecord, b: PlanetRecord) -> float:
 
 
 def group_new_hosts(records: list[PlanetRecord]) -> list[list[PlanetRecord]]:
-    """Records of new systems grouped by host: shared host name or within 10″."""
+    """Records of new systems grouped by host: shared host name, within 10″, or a shared
+    planet name (one planet has one host, whatever a catalogue's typo says: exoplanet.eu
+    2022-04 puts OGLE-2019-BLG-0299 b at KMT-2017-BLG-2509, NASA at its own event)."""
     parent = list(range(len(records)))
 
     def root(i: int) -> int:
@@ -138,9 +232,11 @@ def group_new_hosts(records: list[PlanetRecord]) -> list[list[PlanetRecord]]:
             i = parent[i]
         return i
 
-    by_key: dict[str, int] = {}
+    by_key: dict[tuple[str, str], int] = {}
     for i, record in enumerate(records):
-        for key in _host_keys(record):
+        keys = {("host", k) for k in _host_keys(record)}
+        keys |= {("planet", normalise(n)) for n in record.all_names}
+        for key in keys:
             if key in by_key:
                 parent[root(i)] = root(by_key[key])
             else:
@@ -160,8 +256,46 @@ def group_new_hosts(records: list[PlanetRecord]) -> list[list[PlanetRecord]]:
     return list(groups.values())
 
 
+def _spelling(name: str) -> str:
+    return "".join(c for c in name.casefold() if c.isalnum())
+
+
+def _first_listed(record: PlanetRecord) -> tuple[dt.date, int, int]:
+    return (record.updated or dt.date.max, 0 if record.source is Source.NASA else 1, record.row)
+
+
+def system_name(records: list[PlanetRecord]) -> str | None:
+    """The name of a new system: its host as named by the row that listed it first.
+
+    That is the earliest source date (exoplanet.eu's ``updated``, NASA's ``rowupdate`` or
+    catalogue date; NASA first on a tie): a maintainer imports a planet from the catalogue he
+    sees it in first and does not rename the file when the other one catches up
+    (``HIP 3206``, ``TOI-1098``, ``KMT-2019-BLG-1715`` from exoplanet.eu although NASA says
+    ``HD 3765``, ``HD 110082``, ``KMT-2019-BLG-1715L``). Where NASA writes the same
+    designation, only spaced or punctuated otherwise, NASA's spelling is kept (exoplanet.eu
+    writes ``GJ 720A``, ``KMT-2018:BLG-1996L``). None when no row's name can be a file name.
+    """
+    nasa = {_spelling(h): h for r in records if r.source is Source.NASA for h in r.host_names}
+    for record in sorted(records, key=_first_listed):
+        name = own_host(record)
+        name = nasa.get(_spelling(name), name)
+        try:
+            render.system_file_name(name)
+        except UnsafeNameError:
+            continue
+        return name
+    return None
+
+
 def _planets_of_host(records: list[PlanetRecord]) -> list[PlanetRecord]:
-    """One record per planet: the same planet from both catalogues merged by precedence."""
+    """One record per planet: the same planet from both catalogues merged by precedence.
+
+    Rows that share a name are one planet. So are, around one new host, the rows of two
+    catalogues that share no name but carry the same letter (exoplanet.eu's ``TOI-1248 Ab``
+    is NASA's ``TOI-1248 b``) or the same period (NASA's ``TOI-128.01`` is ``TOI-128 Ab``;
+    ``Kepler-1794 c`` of one is ``Kepler-1794 b`` of the other): a file must not hold one
+    planet twice.
+    """
     groups: list[tuple[set[str], list[PlanetRecord]]] = []
     for record in records:
         keys = rules.planet_keys(record)
@@ -172,18 +306,66 @@ def _planets_of_host(records: list[PlanetRecord]) -> list[PlanetRecord]:
                 break
         else:
             groups.append((keys, [record]))
-    return sorted((rules.merge_records(g) for _, g in groups), key=lambda r: r.name)
+    planets: list[list[PlanetRecord]] = []
+    for _, group in groups:
+        twin = next((p for p in planets if _one_planet(p, group)), None)
+        if twin is None:
+            planets.append(group)
+        else:
+            twin += group
+    return sorted((rules.merge_records(g) for g in planets), key=lambda r: r.name)
+
+
+def _one_planet(a: list[PlanetRecord], b: list[PlanetRecord]) -> bool:
+    """Whether the rows of two catalogues (no catalogue in both) are one planet of one host."""
+    if {r.source for r in a} & {r.source for r in b}:
+        return False
+    letters = {r.letter for r in a if r.letter}
+    if any(r.letter in letters for r in b if r.letter):
+        return True
+    return any(same_period(_period(x), _period(y)) for x in a for y in b)
+
+
+def _period(record: PlanetRecord) -> float | None:
+    value = record.planet.get("period")
+    return parse_number(value.value) if value is not None else None
 
 
 def _new_host(records: list[PlanetRecord]) -> list[PlanetRecord] | Refusal:
-    """The planets of one new host, merged across catalogues, each naming the host."""
+    """The planets of one new host, merged across catalogues, each naming the host
+    :func:`system_name` chose."""
     planets = _planets_of_host(records)
-    if planets[0].host:
-        return planets
-    split = split_planet_name(planets[0].name)
-    if split is None:
-        return Refusal(file="", reason=f"no host name for new planet {planets[0].name}")
-    return [p.model_copy(update={"host": split[0]}) for p in planets]
+    name = system_name(records)
+    if name is None:
+        return Refusal(file="", reason=f"no host name usable as a file name for {planets[0].name}")
+    return [_named(planet, name) for planet in planets]
+
+
+def _named(planet: PlanetRecord, system: str) -> PlanetRecord:
+    """``planet`` around the host ``system``, named as its system is: ``HIP 3206 b`` first,
+    ``HD 3765 b`` an alias. Names that differ only in spacing or punctuation are one name
+    (``GJ 720A`` next to ``GJ 720 A`` adds nothing: the index reads them as one)."""
+    hosts = _distinct([system, *planet.host_names])
+    own = [
+        n
+        for n in planet.all_names
+        if (split := split_planet_name(n)) and _spelling(split[0]) == _spelling(system)
+    ]
+    names = _distinct([*own[:1], *planet.all_names])
+    return planet.model_copy(
+        update={"host": system, "host_aliases": hosts[1:], "name": names[0], "aliases": names[1:]}
+    )
+
+
+def _distinct(names: Iterable[str]) -> list[str]:
+    seen: set[str] = set()
+    out: list[str] = []
+    for name in names:
+        key = _spelling(name)
+        if key and key not in seen:
+            seen.add(key)
+            out.append(name)
+    return out
 
 
 def new_system_proposals(
@@ -193,14 +375,16 @@ def new_system_proposals(
     proposals: list[Proposal] = []
     refusals: list[Refusal] = []
     hosts: list[list[PlanetRecord]] = []
+    written: list[list[PlanetRecord]] = []  # the same planets with their description line
     for group in group_new_hosts(records):
         host = _new_host(group)
         if isinstance(host, Refusal):
             refusals.append(host)
         else:
             hosts.append(host)
+            written.append([described(planet, group) for planet in host])
     taken = set(existing)
-    for planets, rendered in zip(hosts, render.render_new_systems(hosts), strict=True):
+    for planets, rendered in zip(hosts, render.render_new_systems(written), strict=True):
         if isinstance(rendered, Exception):
             refusals.append(Refusal(file="", reason=f"{planets[0].host}: {rendered}"))
             continue
@@ -251,7 +435,7 @@ def build(
         result = (
             Refusal(file=file, reason="file not found at the index commit")
             if text is None
-            else existing_file_proposal(file, folded, text)
+            else existing_file_proposal(file, file_patches, folded, text)
         )
         if isinstance(result, Proposal):
             built.proposals.append(result)

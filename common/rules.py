@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from functools import lru_cache
@@ -477,13 +478,37 @@ class _Merge:
         return MergeResult(patch, self.notes)
 
 
+# The deuterium-burning limit: an object without a host star goes into OEC (as a system and
+# a star of its own name, the planet inside) only when its mass may lie below it. The
+# maintainer took the free-floating objects of exoplanet.eu up to 13 (15 ±2) MJup and none
+# from 16 up (2MASS J0153-6744 at 17, Teide 1 at 54 are brown dwarfs).
+PLANETARY_MASS_LIMIT_MJUP = 13.0
+_MOON = re.compile(r"\s[a-z]\s+[IVX]+$")  # a planet's name and a Roman numeral
+
+
+def _may_be_planetary(mass: Value) -> bool:
+    """Whether a mass, or its lower error bar, or an upper limit, is within the limit."""
+    low = parse_number(mass.upperlimit if mass.value is None else mass.value)
+    if low is not None and mass.value is not None:
+        low -= parse_number(mass.errorminus) or 0.0
+    return low is not None and low <= PLANETARY_MASS_LIMIT_MJUP
+
+
 def _not_addable(record: PlanetRecord) -> str | None:
     """Why a planet cannot go into OEC as a new confirmed planet, or None."""
     if "discoverymethod" not in record.planet:
-        # OEC's CI rejects a confirmed planet without one; the catalogue's method (NASA's
-        # "Orbital Brightness Modulation", exoplanet.eu's "Other") has no OEC word.
+        # OEC's CI rejects a confirmed planet without one; the catalogue's method
+        # (exoplanet.eu's "Other", its old "Default") has no OEC word.
         return "no discovery method in OEC's vocabulary"
-    return implausible("mass", record.planet.get("mass", Value()), record.status)
+    if _MOON.search(record.name):
+        return "a moon, not a planet (exoplanet.eu's Kepler-1625 b I)"
+    mass = record.planet.get("mass", Value())
+    if not record.host and split_planet_name(record.name) is None and not _may_be_planetary(mass):
+        return (
+            f"no host star, and no mass that may lie below {PLANETARY_MASS_LIMIT_MJUP:g} MJup:"
+            " not known to be a planetary-mass object"
+        )
+    return implausible("mass", mass, record.status)
 
 
 def addable(record: PlanetRecord) -> PlanetRecord:
@@ -540,7 +565,9 @@ def merge(record: PlanetRecord, match: Match, system_text: str | None, commit: s
     patch = SystemPatch(file=match.file, base_commit=commit)
     merging = _Merge(record, match.file)
     if match.kind is MatchKind.HOST:
-        if record.status != NEW_OBJECT_STATUS:
+        # A Controversial planet joins a host OEC has, listed so (TOI-561 f), but never
+        # founds a new system: the maintainer took none of those.
+        if record.status not in EDITABLE_LISTS:
             return MergeResult(None, [f"new planet listed as {record.status}"])
         if reason := _not_addable(record):
             return MergeResult(None, [f"new planet refused: {reason}"])

@@ -21,7 +21,7 @@ def proposal_for(planet: str) -> tuple[str, list[FieldChange]]:
     """The real proposal from the sample's NASA row of ``planet`` alone."""
     found = patch(record("nasa.csv", planet))
     text = (SAMPLE / "oec" / found.file).read_text(encoding="utf-8")
-    proposal = existing_file_proposal(found.file, rules.fold([found], text), text)
+    proposal = existing_file_proposal(found.file, [found], rules.fold([found], text), text)
     assert isinstance(proposal, Proposal)
     return proposal.system, proposal.changes
 

@@ -156,7 +156,7 @@ def test_lastupdate_never_moves_backwards() -> None:
     assert value_of(find(parse_system(text), PLANET).find("lastupdate")).value == "25/01/01"
 
 
-def test_new_planet_goes_to_the_host_and_non_confirmed_ones_do_not() -> None:
+def test_new_planet_goes_to_the_host_controversial_too_retracted_not() -> None:
     record = nasa_11_com_b().model_copy(update={"name": "11 Com c", "aliases": []})
     host = Match(kind=MatchKind.HOST, file="systems/11 Com.xml", path="/system/star")
     patch = rules.merge(record, host, ELEVEN_COM, "c0ffee").patch
@@ -165,7 +165,15 @@ def test_new_planet_goes_to_the_host_and_non_confirmed_ones_do_not() -> None:
     assert patch.new_planets[0].parent_path == "/system/star"
 
     controversial = record.model_copy(update={"status": "Controversial"})
-    assert not rules.merge(controversial, host, ELEVEN_COM, "c0ffee").changed
+    patch = rules.merge(controversial, host, ELEVEN_COM, "c0ffee").patch
+    assert patch is not None
+    assert [p.record.status for p in patch.new_planets] == ["Controversial"]
+    retracted = record.model_copy(update={"status": "Retracted planet candidate"})
+    assert not rules.merge(retracted, host, ELEVEN_COM, "c0ffee").changed
+    # ... and neither founds a new system
+    for status in ("Controversial", "Retracted planet candidate"):
+        alone = record.model_copy(update={"status": status})
+        assert not rules.merge(alone, Match(kind=MatchKind.NONE), None, "c0ffee").changed
 
 
 def test_ambiguous_matches_change_nothing() -> None:

@@ -62,7 +62,7 @@ def read_source(
 def read_catalogue(data: bytes, name: str, fetched_at: dt.date | None = None) -> Catalogue:
     """Read a download of either catalogue; ``fetched_at`` dates NASA TAP downloads.
 
-    exoplanet.eu rows are read with the default statuses (Confirmed only).
+    exoplanet.eu rows are read with the default statuses (Confirmed and Controversial).
     """
     return read_source(data, name, sniff_source(data, name), fetched_at)
 

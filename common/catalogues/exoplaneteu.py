@@ -37,8 +37,14 @@ EU_STATUSES = {
     "Retracted": "Retracted planet candidate",
 }
 
+# What a run reads. Controversial rows count as NASA's pl_controv_flag rows do: they update
+# the planets OEC has, and a planet OEC lacks goes to a host OEC has listed Controversial
+# (never a new system: common.rules.merge), as the maintainer added TOI-561 f.
+READ_STATUSES = frozenset({"Confirmed", "Controversial"})
+
 SEARCH_URL = "https://exoplanet.eu/catalog/?q="
 _MARKUP = re.compile(r"<[^>]*>")
+_DASHES = re.compile(r"-{2,}")  # "OGLE--2018-BLG-0516" (2022-04): a typo, no name has "--"
 
 # Each measured column X comes with X_error_min (sometimes negative) and X_error_max.
 _PLANET_COLUMNS = {
@@ -91,9 +97,7 @@ _NUMBERS = [
 Values = dict[str, list[Value | None]]
 
 
-def read_eu(
-    data: bytes, name: str, statuses: frozenset[str] = frozenset({"Confirmed"})
-) -> Catalogue:
+def read_eu(data: bytes, name: str, statuses: frozenset[str] = READ_STATUSES) -> Catalogue:
     """Read an exoplanet.eu export; rows whose planet_status is not in ``statuses`` are only
     counted (Catalogue.skipped_status).
 
@@ -201,11 +205,12 @@ def _system_values(columns: Columns) -> Values:
 def _record(
     row: Row, planet: dict[str, Value], star: dict[str, Value], system: dict[str, Value]
 ) -> PlanetRecord:
-    name = _name(row, "name")
+    name, *other_names = designations(_name(row, "name"), planet=True)
     if not name:
         raise row.invalid("name", "no planet name")
-    host = _name(row, "star_name") or None
-    host_aliases = _names(row, "star_alternate_names", host)
+    host, *other_hosts = designations(_name(row, "star_name"))
+    host = host or None
+    host_aliases = [*other_hosts, *_names(row, "star_alternate_names", host)]
     ra, dec = row.real("ra"), row.real("dec")
     check_position(row, ra, dec)
     updated = row.date("updated")
@@ -214,7 +219,7 @@ def _record(
         catalogue=row.file,
         row=row.line,
         name=name,
-        aliases=_planet_aliases(row, name, [host, *host_aliases]),
+        aliases=[*other_names, *_planet_aliases(row, name, [host, *host_aliases])],
         letter=planet_letter(name),
         host=host,
         host_aliases=host_aliases,
@@ -235,8 +240,24 @@ def _name(row: Row, column: str) -> str:
 
 
 def _names(row: Row, column: str, own: str | None) -> list[str]:
-    names = (clean_name(name) for name in split_names(row.raw(column)))
+    names = (n for name in split_names(row.raw(column)) for n in designations(clean_name(name)))
     return list(dict.fromkeys(name for name in names if name and name != own))
+
+
+def designations(name: str, *, planet: bool = False) -> list[str]:
+    """The designations exoplanet.eu joins with "/" in one name, first the one it lists first.
+
+    ``"TOI-1431/MASCARA-5"`` is two names of one star; for a planet the letter written once
+    at the end belongs to each (``"OGLE-2018-BLG-0932/KMT-2018-BLG-2087 b"``). A comet's
+    ``"1I/'Oumuamua"`` or ``"C/2019 Q4"`` is one name: every part must be 4 characters or more.
+    """
+    parts = [part.strip() for part in name.split("/")]
+    if len(parts) < 2 or any(len(part) < 4 for part in parts):
+        return [name]
+    letter = planet_letter(parts[-1]) if planet else None
+    if letter:
+        parts = [part if planet_letter(part) else f"{part} {letter}" for part in parts]
+    return list(dict.fromkeys(parts))
 
 
 def _planet_aliases(row: Row, name: str, host_names: list[str | None]) -> list[str]:
@@ -247,10 +268,10 @@ def _planet_aliases(row: Row, name: str, host_names: list[str | None]) -> list[s
 
 def clean_name(text: str) -> str:
     """A name as plain text: entities decoded ("24 Bo&ouml;" -> "24 Boö"), markup dropped
-    ("Fornacis &lambda;<sup>2</sup>  b" -> "Fornacis λ2 b"), spaces collapsed."""
+    ("Fornacis &lambda;<sup>2</sup>  b" -> "Fornacis λ2 b"), spaces and dashes collapsed."""
     if "&" in text or "<" in text:
         text = _MARKUP.sub("", html.unescape(text))
-    return " ".join(text.split())
+    return _DASHES.sub("-", " ".join(text.split()))
 
 
 def _position(ra: float | None, dec: float | None) -> dict[str, Value]:

@@ -1,8 +1,15 @@
 """Discovery methods of NASA and exoplanet.eu in OEC's vocabulary.
 
 OEC's CI rejects any ``<discoverymethod>`` outside ``OEC_METHODS``, so a source word that has
-no OEC equivalent (``Orbital Brightness Modulation``, ``Other``, exoplanet.eu's old
-``Default``) maps to None and the tag is left out rather than guessed.
+no OEC equivalent (``Other``, exoplanet.eu's old ``Default``: catch-alls holding RV, disk
+kinematics and microlensing planets alike) maps to None and the tag is left out rather than
+guessed.
+
+NASA's ``Orbital Brightness Modulation`` (a planet found in a Kepler light curve by its
+phase curve, beaming or ellipsoidal variation) has no OEC word either, but OEC files every
+confirmed planet NASA lists so as ``transit``: Kepler-76 b and the three the maintainer added
+in 2021 (KIC 10068024 b, KIC 5479689 b, KIC 8121913 b); found in a transit survey's
+photometry. (Only the controversial KOI-55 and KIC 10001893 planets are ``imaging``.)
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ _SOURCE_METHODS: dict[str, str] = {
     "rv": "RV",
     "transit": "transit",
     "primary transit": "transit",
+    "orbital brightness modulation": "transit",  # as OEC files them: module docstring
     "timing": "timing",
     "ttv": "timing",
     "pulsar timing": "timing",

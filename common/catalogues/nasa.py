@@ -41,6 +41,8 @@ MODEL_MASS_PROVENANCES = frozenset({"M-R relationship"})
 # uncertainties. A radius without uncertainties is kept only for a planet found by transit,
 # whose radius is what was measured (checked on PSCompPars 2024-10-15: 1,383 of the 1,829
 # radii without errors belong to planets found otherwise, 11 Com b's "1.09" among them).
+# NASA's own word: OEC calls "Orbital Brightness Modulation" transit too, but those planets
+# do not transit (KIC 10068024 b's "1.19" is a model radius).
 MEASURED_WITHOUT_ERRORS = frozenset({"transit"})
 
 OVERVIEW_URL = "https://exoplanetarchive.ipac.caltech.edu/overview/"
@@ -184,7 +186,7 @@ def _planet_values(columns: Columns) -> Values:
     methods = [oec_method(text) for text in columns.text("discoverymethod")]
     return {
         "mass": _masses(columns),
-        "radius": _radii(columns, methods),
+        "radius": _radii(columns, [text.lower() for text in columns.text("discoverymethod")]),
         **{tag: _measured(columns, base) for tag, base in _PLANET_COLUMNS.items()},
         "transittime": transit_times(_measured(columns, "pl_tranmid", unit="BJD")),
         "discoverymethod": [text_value(method) if method else None for method in methods],
@@ -202,7 +204,7 @@ def _masses(columns: Columns) -> list[Value | None]:
     ]
 
 
-def _radii(columns: Columns, methods: list[str | None]) -> list[Value | None]:
+def _radii(columns: Columns, methods: list[str]) -> list[Value | None]:
     radii = _jupiter_or_earth(columns, "pl_radj", "pl_rade", R_JUP_IN_EARTH)
     return [
         radius

@@ -19,7 +19,9 @@ two distinct objects the answer is AMBIGUOUS with the candidates listed. In orde
 planet names; composed names (row names against composed keys, and host names + letter);
 host names, a name shared by an object and its ancestors counting once for the innermost;
 the position. A planet found by name must agree with every host the row's host names find.
-A host found by name or position must not already hold a planet with the row's letter.
+A host found by name or position must not already hold a planet with the row's letter,
+unless that planet also has the row's period (within ``numbers.SAME_PERIOD``): then it is
+the row's planet under another name (NASA's ``K2-329 b`` is OEC's ``EPIC 246193072 b``).
 
 Tiers. ``systems_kepler/`` is consulted only when ``systems/`` says nothing at all for a row
 (no planet, no host, no position). It is the frozen Kepler candidate list: 4,387 of the
@@ -27,7 +29,11 @@ planet keys it shares with ``systems/`` are copies of planets ``systems/`` holds
 confirmed, and its letters are per file (``KOI-0179 b`` there is ``KOI-179.01``; ``KOI-179 b``
 in ``systems/`` is ``KOI-179.02``), so looking at both folders at once would make every Kepler
 planet with a KOI alias ambiguous. ``tiers=(("systems", "systems_kepler"),)`` gives the
-strict view.
+strict view. Whatever that second tier finds, the row is a planet OEC knows at most as a
+candidate: the answer is NONE (``via="kepler candidate"``), a new ``systems/`` file, as the
+maintainer wrote ``systems/Kepler-1704.xml`` next to ``systems_kepler/KOI-0375.xml``, which
+stays as it is. Unless the KOI star is itself in ``systems/`` (one of its names, or within
+the radius): a stale copy of a system the row did not find, so AMBIGUOUS.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from lxml import etree
 
 from common.gitrepo import read_blobs, tree_entries
 from common.matching import Match, MatchKind
+from common.numbers import same_period
 from common.oec.names import normalise, split_planet_name
 from common.oec.tree import names_of, parse_system, path_of
 from common.records import PlanetRecord
@@ -55,6 +62,7 @@ __all__ = [
     "DEFAULT_RADIUS_ARCSEC",
     "DEFAULT_TIERS",
     "FOLDERS",
+    "KEPLER_CANDIDATES",
     "AliasIndex",
     "IndexEntry",
     "PositionHit",
@@ -63,7 +71,8 @@ __all__ = [
 ]
 
 FOLDERS = ("systems", "systems_kepler")
-DEFAULT_TIERS: tuple[tuple[str, ...], ...] = (("systems",), ("systems_kepler",))
+KEPLER_CANDIDATES = "systems_kepler"
+DEFAULT_TIERS: tuple[tuple[str, ...], ...] = (("systems",), (KEPLER_CANDIDATES,))
 
 # 10″, measured on the snapshot: of the catalogue rows whose planet OEC already holds by name,
 # 89–90 % lie within 5″ of OEC's system position and 95–96 % within 10″ (NASA and
@@ -73,7 +82,7 @@ DEFAULT_TIERS: tuple[tuple[str, ...], ...] = (("systems",), ("systems_kepler",))
 # systems/ lie within 30″ of each other (only the six duplicated microlensing events do).
 DEFAULT_RADIUS_ARCSEC = 10.0
 
-_FORMAT = 1  # bump when the pickled state changes shape
+_FORMAT = 2  # bump when the pickled state changes shape
 _VIA = ("name", "alias", "composed")
 _NAME, _ALIAS, _COMPOSED = 0, 1, 2
 _OBJECT_TAGS = ("system", "binary", "star", "planet")
@@ -87,6 +96,7 @@ class _Obj(NamedTuple):
     primary: str  # "" for a nameless binary
     parent: int  # index of the parent object in the file, -1 for the system
     letter: str  # the planet letter (casefolded) from the primary name, "" when none
+    period: float | None  # a planet's <period> in days, None when it has none
 
 
 class _FileData(NamedTuple):
@@ -223,6 +233,15 @@ def _planet_letter(primary: str) -> str:
     return split[1].casefold()
 
 
+def _period(planet: etree._Element) -> float | None:
+    text = next((e.text for e in planet.iterchildren("period")), None)
+    try:
+        period = float(text) if text else None
+    except ValueError:
+        return None
+    return period if period is not None and math.isfinite(period) and period > 0 else None
+
+
 def _read_file(blob: str, data: bytes) -> _FileData:
     root = parse_system(data)
     elements = list(root.iter(*_OBJECT_TAGS))
@@ -240,6 +259,7 @@ def _read_file(blob: str, data: bytes) -> _FileData:
                 primary=names[0] if names else "",
                 parent=position[parent] if parent is not None else -1,
                 letter=_planet_letter(names[0]) if kind == "planet" and names else "",
+                period=_period(el) if kind == "planet" else None,
             )
         )
         all_names.append(names)
@@ -580,11 +600,48 @@ class AliasIndex:
         the answer AMBIGUOUS.
         """
         query = _Query.of(record)
-        for tier in tiers:
-            found = self._match_tier(query, frozenset(tier), radius_arcsec)
-            if found is not None:
-                return found
+        for n, tier in enumerate(tiers):
+            folders = frozenset(tier)
+            found = self._match_tier(query, folders, radius_arcsec)
+            if found is None:
+                continue
+            if n > 0 and folders == {KEPLER_CANDIDATES}:
+                return self._candidate_only(found, radius_arcsec)
+            return found
         return Match(kind=MatchKind.NONE)
+
+    def _candidate_only(self, found: Match, radius: float) -> Match:
+        """What a row that ``systems/`` knows nothing of, but a KOI file does, is.
+
+        The maintainer gives a newly confirmed Kepler planet a new ``systems/`` file and
+        leaves the KOI file alone, so the answer is NONE (a new system), whatever the KOI
+        file says: its letters are its own and its planets are candidates. Unless the KOI
+        star is itself in ``systems/`` under one of its names or within the radius: then it
+        is a stale copy of a system the row failed to find, and a new file would duplicate it.
+        """
+        if found.file is not None:
+            files = [found.file]
+        else:
+            files = sorted({label.partition(":/system")[0] for label in found.candidates})
+        known: list[str] = []
+        for file in files:
+            data = self._files[file]
+            for key, _i, via, _name in data.keys:
+                if via == _COMPOSED:
+                    continue
+                for folder, other, _planet, _j, _via, _oec in self._keys.get(key, ()):
+                    if folder == "systems":
+                        known.append(self._label(other, 0))
+            if data.ra is not None and data.dec is not None:
+                hits = self.match_host_position(data.ra, data.dec, radius, ("systems",))
+                known += [self._label(h.file, 0) for h in hits]
+        if known:
+            return _ambiguous([*(self._label(f, 0) for f in files), *known])
+        return Match(
+            kind=MatchKind.NONE,
+            via="kepler candidate",
+            matched_name=self._files[files[0]].objects[0].primary,
+        )
 
     def _lookup(
         self,
@@ -748,7 +805,8 @@ class AliasIndex:
         objects = self._files[file].objects
         host = objects[i]
         # A planet with the row's letter already under this host, not found by any name: most
-        # likely the same planet under a name OEC does not know. Adding it would duplicate it.
+        # likely the same planet under a name OEC does not know. Adding it would duplicate it;
+        # when its period is the row's too, it is that planet (K2-329 b is EPIC 246193072 b).
         if q.letters:
             prefix = host.path + "/"
             same = [
@@ -756,6 +814,15 @@ class AliasIndex:
                 for j, o in enumerate(objects)
                 if o.kind == "planet" and o.letter in q.letters and o.path.startswith(prefix)
             ]
+            if len(same) == 1 and same_period(objects[same[0]].period, q.period):
+                planet = objects[same[0]]
+                return Match(
+                    kind=MatchKind.PLANET,
+                    file=file,
+                    path=planet.path,
+                    via="letter and period",
+                    matched_name=planet.primary,
+                )
             if same:
                 return _ambiguous([self._label(file, i), *(self._label(file, j) for j in same)])
         return Match(kind=MatchKind.HOST, file=file, path=host.path, via=via, matched_name=oec_name)
@@ -797,6 +864,7 @@ class _Query:
     components: frozenset[str]
     ra: float | None
     dec: float | None
+    period: float | None  # days
 
     @classmethod
     def of(cls, record: PlanetRecord) -> _Query:
@@ -827,4 +895,13 @@ class _Query:
             ),
             ra=record.ra,
             dec=record.dec,
+            period=_record_period(record),
         )
+
+
+def _record_period(record: PlanetRecord) -> float | None:
+    value = record.planet.get("period")
+    try:
+        return float(value.value) if value is not None and value.value else None
+    except ValueError:
+        return None

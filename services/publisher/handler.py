@@ -124,6 +124,17 @@ class RunState(BaseModel):
         ]
         return [patch for _, patch in sorted(keyed, key=lambda item: item[0])]
 
+    def not_added(self) -> list[PlanetUnchanged]:
+        """New planets and systems the mergers refused (no OEC discovery method, a host-less
+        brown dwarf, a Controversial row ...), in catalogue and row order."""
+        rank = {source: i for i, source in enumerate(Source)}
+        refused = [
+            o
+            for o in self.outcomes.values()
+            if isinstance(o, PlanetUnchanged) and o.match_kind in (MatchKind.HOST, MatchKind.NONE)
+        ]
+        return sorted(refused, key=lambda o: (rank[o.source], o.row, o.planet))
+
     def counts(self) -> dict[Source, CatalogueCounts]:
         """Per catalogue: what the indexer saw plus what the mergers decided."""
         result: dict[Source, CatalogueCounts] = {}

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 
 from common.catalogues import read_catalogue, read_catalogue_file, read_eu, sniff_source
-from common.catalogues.exoplaneteu import clean_name
+from common.catalogues.exoplaneteu import clean_name, designations
 from common.catalogues.fields import degrees_text, hours_text, planet_letter
 from common.catalogues.methods import OEC_METHODS, oec_method
 from common.records import Catalogue, PlanetRecord, Source, Value
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "catalogues"
+PRACTICE = FIXTURES.parent / "practice"
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 EU_2022 = "eu_2022_hashheader_crlf.csv"  # "# name" header, CRLF, mass_detection_type
@@ -106,10 +107,17 @@ def test_read_catalogue_file() -> None:
 # --- statuses --------------------------------------------------------------------------------
 
 
-def test_only_confirmed_by_default(eu2022: Catalogue) -> None:
+def test_only_confirmed_on_request(eu2022: Catalogue) -> None:
     names = {record.name for record in eu2022.records}
     assert {"11 Uma b", "30 Ari B b", "42 Dra b"}.isdisjoint(names)  # Candidate, Retr., Contr.
     assert {record.status for record in eu2022.records} == {"Confirmed planets"}
+
+
+def test_confirmed_and_controversial_by_default() -> None:
+    # A run reads Controversial rows as it reads NASA's flagged ones (rules.merge decides).
+    catalogue = read_eu((FIXTURES / EU_2022).read_bytes(), EU_2022)
+    assert (len(catalogue.records), catalogue.skipped_status) == (20, 2)  # Candidate, Retracted
+    assert planet(catalogue, "42 Dra b").status == "Controversial"
 
 
 def test_other_statuses_on_request() -> None:
@@ -342,6 +350,7 @@ def test_planet_letter(name: str, letter: str | None) -> None:
 def test_clean_name() -> None:
     assert clean_name("24 Bo&ouml;") == "24 Boö"
     assert clean_name(" Fornacis &lambda;<sup>2</sup>  b ") == "Fornacis λ2 b"
+    assert clean_name("OGLE--2018-BLG-0516 b") == "OGLE-2018-BLG-0516 b"  # 2022-04's typo
 
 
 # --- coordinates and methods ---------------------------------------------------------------
@@ -384,7 +393,7 @@ def test_degrees_text(degrees: float, text: str) -> None:
         ("Disk Kinematics", "disk kinematics"),
         ("TTV", "timing"),
         ("Eclipse Timing Variations", "timing"),
-        ("Orbital Brightness Modulation", None),
+        ("Orbital Brightness Modulation", "transit"),
         ("Other", None),
         ("Default", None),
         ("", None),
@@ -408,9 +417,9 @@ def shared(name: str) -> Path:
 @pytest.mark.realdata
 @pytest.mark.parametrize(
     ("name", "rows", "confirmed"),
-    [
-        ("exoplanet.eu_catalog_2022-04_allstatus_hashheader_CRLF.csv", 7716, 5003),
-        ("exoplanet.eu_catalog_2023-12_allstatus.csv", 8419, 5558),
+    [  # Confirmed and Controversial rows (5003 + 35, 5558 + 48)
+        ("exoplanet.eu_catalog_2022-04_allstatus_hashheader_CRLF.csv", 7716, 5038),
+        ("exoplanet.eu_catalog_2023-12_allstatus.csv", 8419, 5606),
         ("exoplanet.eu_catalog_2025-05_filtered.csv", 5973, 5973),
     ],
 )
@@ -435,3 +444,24 @@ def test_full_2023_export_by_status() -> None:
     assert statuses.count("Retracted planet candidate") == 53
     assert catalogue.skipped_status == 2760  # Candidates
     assert planet(catalogue, "24 Boo b").row == 26
+
+
+# --- names that hold several designations (tests/fixtures/practice, exoplanet.eu 2022-04) ----
+
+
+def test_joined_designations_are_a_name_and_aliases() -> None:
+    catalogue = read_catalogue_file(PRACTICE / "eu.csv")
+    mascara = planet(catalogue, "TOI-1431 b")  # "TOI-1431 b/MASCARA-5 b", star "TOI-1431/..."
+    assert (mascara.aliases, mascara.host) == (["MASCARA-5 b", "HD 201033 b"], "TOI-1431")
+    assert mascara.host_aliases == ["MASCARA-5", "HD 201033"]
+    # The letter written once at the end belongs to every event of the lens.
+    ogle = planet(catalogue, "OGLE-2018-BLG-0932 b")
+    assert (ogle.aliases, ogle.letter) == (["KMT-2018-BLG-2087 b", "MOA-2018-BLG-163 b"], "b")
+    assert ogle.host_aliases == ["KMT-2018-BLG-2087", "MOA-2018-BLG-163"]
+    assert planet(catalogue, "OGLE-2018-BLG-0516 b").host == "OGLE-2018-BLG-0516"
+
+
+def test_a_comet_designation_is_one_name() -> None:
+    assert designations("1I/'Oumuamua") == ["1I/'Oumuamua"]
+    assert designations("C/2019 Q4 (Borisov)") == ["C/2019 Q4 (Borisov)"]
+    assert designations("TOI-1431/MASCARA-5") == ["TOI-1431", "MASCARA-5"]

@@ -177,14 +177,19 @@ def test_controversial(web: Catalogue) -> None:
         ("HD 97048 b", "disk kinematics"),
         ("KIC 7917485 b", "timing"),  # Pulsation Timing Variations
         ("M62H b", "timing"),  # Pulsar Timing
+        ("KIC 10001893 b", "transit"),  # Orbital Brightness Modulation, as OEC files them
     ],
 )
 def test_discovery_method(web: Catalogue, name: str, method: str) -> None:
     assert planet(web, name).planet["discoverymethod"] == Value(value=method)
 
 
-def test_method_without_an_oec_word_is_left_out(web: Catalogue) -> None:
-    assert "discoverymethod" not in planet(web, "KIC 10001893 b").planet  # Orbital Brightness
+def test_a_planet_found_by_brightness_modulation_has_no_model_radius() -> None:
+    # Filed as transit in OEC, but it does not transit: NASA's "1.19" is a model radius.
+    path = FIXTURES.parent / "practice" / "nasa.csv"
+    record = planet(read_nasa(path.read_bytes(), path.name), "KIC 10068024 b")
+    assert record.planet["discoverymethod"] == Value(value="transit")
+    assert "radius" not in record.planet
 
 
 def test_planet_name_need_not_start_with_the_host(web: Catalogue) -> None:

@@ -8,7 +8,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import astropy.units as u
 import pytest
+from astropy.coordinates import SkyCoord
 
 from common.matching import MatchKind
 from common.oec.index import (
@@ -19,7 +21,7 @@ from common.oec.index import (
     parse_ra,
 )
 from common.oec.tree import names_of, parse_system
-from common.records import PlanetRecord, Source
+from common.records import PlanetRecord, Source, Value
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "oec"
 STRICT = (("systems", "systems_kepler"),)
@@ -60,6 +62,7 @@ def record(
     letter: str | None = None,
     ra: float | None = None,
     dec: float | None = None,
+    period: str | None = None,
 ) -> PlanetRecord:
     return PlanetRecord(
         source=Source.EU,
@@ -72,6 +75,7 @@ def record(
         letter=letter,
         ra=ra,
         dec=dec,
+        planet={"period": Value(value=period)} if period else {},
     )
 
 
@@ -320,6 +324,17 @@ def test_match_by_position(index: AliasIndex) -> None:
     m = index.match(record("Nova-1 b", ra=ra, dec=dec))
     assert m.kind is MatchKind.AMBIGUOUS
     assert "systems/HD 11506.xml:/system/star/planet[1] (HD 11506 b)" in m.candidates
+    # ... unless its period is OEC's b's too (1627.5 d): then it is that planet.
+    m = index.match(record("Nova-1 b", ra=ra, dec=dec, period="1628.1"))
+    assert (m.kind, m.path, m.via, m.matched_name) == (
+        MatchKind.PLANET,
+        "/system/star/planet[1]",
+        "letter and period",
+        "HD 11506 b",
+    )
+    assert index.match(record("Nova-1 b", ra=ra, dec=dec, period="1640")).kind is (
+        MatchKind.AMBIGUOUS
+    )
     # Outside the radius: nothing.
     far = DEFAULT_RADIUS_ARCSEC * 3 / 3600
     assert index.match(record("Nova-1 d", ra=ra, dec=dec + far)).kind is MatchKind.NONE
@@ -482,10 +497,29 @@ def test_kepler_folder_is_a_second_tier(index: AliasIndex) -> None:
     m = index.match(record("KOI-7.01"), tiers=STRICT)
     assert m.kind is MatchKind.AMBIGUOUS
     assert "systems_kepler/KOI-0007.xml:/system/star/planet (KOI-0007 b)" in m.candidates
-    # Only in systems_kepler/: found there, zero padding or not.
+    # Only in systems_kepler/: found there, zero padding or not, and so a new system of
+    # systems/, as the maintainer gives a confirmed KOI its own file (the KOI file stays).
     for name in ("KOI-0005 b", "KOI-5.01", "K00005.01"):
-        m = index.match(record(name))
+        m = index.match(record(name), tiers=(("systems_kepler",),))
         assert (m.kind, m.file) == (MatchKind.PLANET, "systems_kepler/KOI-0005.xml"), name
+        m = index.match(record(name))
+        assert (m.kind, m.file, m.via, m.matched_name) == (
+            MatchKind.NONE,
+            None,
+            "kepler candidate",
+            "KOI-0005",
+        ), name
+    # A KOI copy of a systems/ star is no reason for a new file: the row that only the copy
+    # finds (by position here: 8″ beyond KOI-0007, 14.7″ from Kepler-4) is refused.
+    kepler4 = SkyCoord(*position(index, "systems/Kepler-4.xml"), unit="deg")
+    koi = SkyCoord(*position(index, "systems_kepler/KOI-0007.xml"), unit="deg")
+    beyond = koi.directional_offset_by(kepler4.position_angle(koi), 8 * u.arcsec)
+    m = index.match(record("Nova-8 b", ra=beyond.ra.deg, dec=beyond.dec.deg))
+    assert m.kind is MatchKind.AMBIGUOUS
+    assert m.candidates == [
+        "systems/Kepler-4.xml:/system (Kepler-4)",
+        "systems_kepler/KOI-0007.xml:/system (KOI-0007)",
+    ]
     # Letters in systems_kepler/ are per file: "KOI-179 b" is KOI-179.02 in systems/ but
     # "KOI-0179 b" (KOI-179.01) in the Kepler copy.
     assert index.match(record("KOI-179 b")).path == "/system/star/planet[1]"
