@@ -96,6 +96,7 @@ DISAGREEMENT_SIGMAS = 2.0
 REFINEMENT_SIGMAS = 3.0
 ADD_ONLY_FIELDS = TEXT_FIELDS | {"rightascension", "declination"}
 EDITABLE_LISTS = frozenset({"Confirmed planets", "Controversial"})
+SOLAR_SYSTEM = "Solar System"
 NEW_OBJECT_STATUS = "Confirmed planets"
 MAX_CONFIRMED_MASS_MJUP = 60.0
 MAGNITUDE_TOLERANCE = 0.05  # mag
@@ -565,6 +566,9 @@ def merge(record: PlanetRecord, match: Match, system_text: str | None, commit: s
     patch = SystemPatch(file=match.file, base_commit=commit)
     merging = _Merge(record, match.file)
     if match.kind is MatchKind.HOST:
+        if any((e.text or "").strip() == SOLAR_SYSTEM for e in root.iter("list")):
+            # exoplanet.eu lists 1I/'Oumuamua and 2I/Borisov as planets of the Sun.
+            return MergeResult(None, ["the Solar System is a maintainer's call"])
         # A Controversial planet joins a host OEC has, listed so (TOI-561 f), but never
         # founds a new system: the maintainer took none of those.
         if record.status not in EDITABLE_LISTS:

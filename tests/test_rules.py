@@ -3,11 +3,12 @@
 import datetime as dt
 
 from common import rules
+from common.catalogues import read_catalogue_file
 from common.changes import ChangeKind
 from common.matching import Match, MatchKind
 from common.oec.tree import find, parse_system, value_of
 from common.records import PlanetRecord, Source, Value
-from tests.paths import SAMPLE
+from tests.paths import FIXTURES, SAMPLE
 
 ELEVEN_COM = (SAMPLE / "oec/systems/11 Com.xml").read_text(encoding="utf-8")
 PLANET = "/system/star/planet"
@@ -294,3 +295,14 @@ def test_an_assumed_circular_orbit_is_no_voice_for_oec() -> None:
     folded = rules.fold([nasa, eu.patch], text)
     (change,) = [c for c in folded.changes if c.field == "eccentricity"]
     assert change.new == measured
+
+
+def test_the_solar_system_gets_no_new_planets() -> None:
+    # exoplanet.eu 2022-04 lists 1I/'Oumuamua as a confirmed planet of the Sun.
+    eu = read_catalogue_file(FIXTURES / "catalogues/eu_2022_hashheader_crlf.csv")
+    oumuamua = next(r for r in eu.records if r.name == "1I/'Oumuamua")
+    sun = (FIXTURES / "oec/systems/Sun.xml").read_text(encoding="utf-8")
+    host = Match(kind=MatchKind.HOST, file="systems/Sun.xml", path="/system/star")
+    result = rules.merge(oumuamua, host, sun, "c0ffee")
+    assert result.patch is None
+    assert result.notes == ["the Solar System is a maintainer's call"]
