@@ -14,8 +14,8 @@ maintainer accepts unread, and anything doubtful is a :class:`Conflict` shown to
      its ``<lastupdate>``; a star's or system's is the newest ``<lastupdate>`` of the planets
      under it. An object without any date is never overwritten, only completed;
    - it is better, not just other (:func:`improves`): it has an uncertainty (a bare number
-     never replaces a value OEC has: 11 Com's Teff 4742 ±100 stays, whatever a catalogue
-     prints without error bars), and OEC's has none, or the new one is more precise (an
+     never replaces a value or a limit OEC has: 11 Com's Teff 4742 ±100 stays, whatever a
+     catalogue prints without error bars), and OEC's has none, or the new one is more precise (an
      uncertainty at least a fifth smaller, absolute and relative), or the two disagree by
      more than their combined uncertainty. An angle that is the same modulo 360 within the
      uncertainties is not rewritten across the wrap. Another paper's equally good value is
@@ -326,7 +326,9 @@ def decide(
             return None
         return ChangeKind.UPDATED if improves(field, old, new) else None
     if new.value is not None:
-        return ChangeKind.UPDATED  # a measurement replaces a limit
+        # A measurement replaces a limit; a bare number is often the limit itself printed as
+        # a value (WASP-119 b's eccentricity < 0.058 is exoplanet.eu's "0.058").
+        return ChangeKind.UPDATED if _sigma(new) is not None else None
     old_limits = (old.lowerlimit, old.upperlimit)
     new_limits = (new.lowerlimit, new.upperlimit)
     for a, b in zip(old_limits, new_limits, strict=True):

@@ -98,7 +98,12 @@ def test_limit_never_replaces_measurement_and_msini_never_replaces_true_mass() -
     old_msini = Value(value="1.6", type="msini")
     assert rules.decide("mass", old_msini, bare, NASA_DATE, dt.date(2015, 11, 2)) is None
     limit = Value(upperlimit="0.25")
-    assert rules.decide("eccentricity", limit, Value(value="0.1"), NASA_DATE, dt.date(2015, 1, 1))
+    measured = Value(value="0.1", errorminus="0.02", errorplus="0.03")
+    assert rules.decide("eccentricity", limit, measured, NASA_DATE, dt.date(2015, 1, 1))
+    # WASP-119 b: OEC's upper limit 0.058 is not replaced by exoplanet.eu's bare "0.058".
+    wasp_119 = Value(upperlimit="0.058")
+    bare = Value(value="0.058")
+    assert rules.decide("eccentricity", wasp_119, bare, NASA_DATE, dt.date(2015, 1, 1)) is None
 
 
 def test_undated_objects_are_only_completed() -> None:
