@@ -48,9 +48,9 @@ from common.progress import QUIET, Progress
 
 ZERO_OID = "0" * 40
 
-# git children get their own process group: a Ctrl-C in the terminal reaches only Python,
-# which stops them in order, instead of killing a git process halfway through its write.
-_ALONE = {"process_group": 0}
+# git children get their own process group (process_group=0): a Ctrl-C in the terminal
+# reaches only Python, which stops them in order, instead of killing a git process halfway
+# through its write.
 
 
 def _quote_path(path: str) -> bytes:
@@ -141,7 +141,7 @@ class RefTransaction:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            **_ALONE,
+            process_group=0,
         )
         assert self._proc.stdin is not None
         try:
@@ -458,7 +458,7 @@ def _fast_import_chain(
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        **_ALONE,
+        process_group=0,
     )
     try:
         if started is not None:

@@ -585,7 +585,9 @@ def merge(record: PlanetRecord, match: Match, system_text: str | None, commit: s
         return MergeResult(None, [f"OEC lists it as {', '.join(sorted(lists)) or 'nothing'}"])
     status = NEW_OBJECT_STATUS if NEW_OBJECT_STATUS in lists else None
     merging.fields(element, record.planet, status)
-    merging.host(element.getparent())
+    host = element.getparent()
+    assert host is not None  # a planet always sits in a system, binary or star
+    merging.host(host)
     return merging.result(patch)
 
 
@@ -626,7 +628,7 @@ def fold(patches: list[SystemPatch], system_text: str | None) -> SystemPatch:
         if (reason := _dispute(best, changes, said[key])) is None:
             winners.append(best)
             continue
-        values = [catalogue_value(c, c.new) for c in changes] + said[key]
+        voices = [catalogue_value(c, c.new) for c in changes] + said[key]
         _add_conflict(
             conflicts,
             Conflict(
@@ -635,8 +637,8 @@ def fold(patches: list[SystemPatch], system_text: str | None) -> SystemPatch:
                 field=best.field,
                 reason=reason,
                 oec=best.old,
-                values=values,
-                size=relative_size(best.field, [best.old, *(v.value for v in values)]),
+                values=voices,
+                size=relative_size(best.field, [best.old, *(v.value for v in voices)]),
             ),
         )
     changes = sorted(winners, key=lambda c: (c.path, c.field))

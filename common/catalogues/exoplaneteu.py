@@ -208,8 +208,8 @@ def _record(
     name, *other_names = designations(_name(row, "name"), planet=True)
     if not name:
         raise row.invalid("name", "no planet name")
-    host, *other_hosts = designations(_name(row, "star_name"))
-    host = host or None
+    first_host, *other_hosts = designations(_name(row, "star_name"))
+    host = first_host or None
     host_aliases = [*other_hosts, *_names(row, "star_alternate_names", host)]
     ra, dec = row.real("ra"), row.real("dec")
     check_position(row, ra, dec)

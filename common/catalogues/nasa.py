@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import cast
 from urllib.parse import quote
 
 import pandas as pd
@@ -162,7 +163,7 @@ def _default_rows(table: Table) -> tuple[pd.DataFrame, int, list[RejectedRow]]:
     for line, flag in flags[~(default | other)].items():
         reason = f"default_flag is {flag!r}, not 0 or 1"
         rejected.append(
-            RejectedRow(file=table.file, row=line, column="default_flag", reason=reason)
+            RejectedRow(file=table.file, row=cast(int, line), column="default_flag", reason=reason)
         )
     return table.frame[default], int(other.sum()), rejected
 

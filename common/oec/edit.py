@@ -301,8 +301,9 @@ def apply_patch(
     hosts = [(find(root, new.parent_path), new.record) for new in new_planets]
     touched: list[etree._Element] = []
     for element, change in targets:
-        if element.tag == change.field and element.getparent() is not None:
-            obj = element.getparent()  # the path named the field element itself
+        parent = element.getparent()
+        if element.tag == change.field and parent is not None:
+            obj = parent  # the path named the field element itself
             _apply_change(obj, change, element)
         else:
             obj = element

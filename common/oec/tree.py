@@ -90,6 +90,6 @@ def path_of(element: etree._Element) -> str:
 def find(root: etree._Element, path: str) -> etree._Element:
     """The element at ``path`` (from :func:`path_of`); KeyError when the file has none."""
     found = root.getroottree().xpath(path)
-    if len(found) != 1:
+    if not isinstance(found, list) or len(found) != 1 or not isinstance(found[0], etree._Element):
         raise KeyError(path)
     return found[0]

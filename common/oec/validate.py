@@ -196,8 +196,9 @@ class _Checker:
                 self.add("missing-name", element, f"<{tag}> without a <name>")
 
     def check_attributes(self, element: etree._Element) -> None:
-        tag = element.tag
-        for name, value in element.attrib.items():
+        tag = str(element.tag)
+        for key, value in element.attrib.items():
+            name = str(key)
             if name not in vocab.ATTRIBUTES:
                 self.add("unknown-attribute", element, f"attribute {name}={value!r}")
             elif name == "unit" and value not in vocab.UNITS.get(tag, ()):
@@ -208,20 +209,20 @@ class _Checker:
         if text and not vocab.is_number(text.strip()):
             self.add("not-a-number", element, f"value {text!r}")
         for name in vocab.NUMERIC_ATTRIBUTES:
-            value = element.get(name)
-            if value is None:
+            number = element.get(name)
+            if number is None:
                 continue
-            if not vocab.is_number(value):
+            if not vocab.is_number(number):
                 # An empty error is dropped by CI (a rewrite), any other junk fails it.
-                if name in vocab.ERROR_ATTRIBUTES and not value:
+                if name in vocab.ERROR_ATTRIBUTES and not number:
                     self.add("zero-error", element, f"{name}=''")
                 else:
-                    self.add("not-a-number", element, f"{name}={value!r}")
+                    self.add("not-a-number", element, f"{name}={number!r}")
             elif name in vocab.ERROR_ATTRIBUTES:
-                if float(value) == 0:
-                    self.add("zero-error", element, f"{name}={value!r}")
-                elif float(value) < 0:
-                    self.add("negative-error", element, f"{name}={value!r}")
+                if float(number) == 0:
+                    self.add("zero-error", element, f"{name}={number!r}")
+                elif float(number) < 0:
+                    self.add("negative-error", element, f"{name}={number!r}")
         minus, plus = (element.get(a) is not None for a in vocab.ERROR_ATTRIBUTES)
         if minus != plus:
             self.add("one-sided-error", element, "only one of errorminus/errorplus")
@@ -268,6 +269,7 @@ class _Checker:
             self.add("status", planet, f"in {len(statuses)} status lists {statuses}")
         # CI: `.//binary/planet` need P-type, `.//binary/star/planet` need S-type.
         parent = planet.getparent()
+        assert parent is not None  # a planet always sits in a system, binary or star
         grandparent = parent.getparent()
         needed = vocab.binary_list(parent.tag, grandparent.tag if grandparent is not None else None)
         if needed and needed not in lists:

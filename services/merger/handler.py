@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from common import rules
 from common.messages import Message, PlanetMatched, PlanetUnchanged, SystemChanged
 
@@ -10,7 +12,7 @@ def handle(message: Message) -> list[Message]:
     assert isinstance(message, PlanetMatched)
     record = message.record
     result = rules.merge(record, message.match, message.system_text, message.commit)
-    common = {
+    outcome: dict[str, Any] = {
         "run_id": message.run_id,
         "source": record.source,
         "row": record.row,
@@ -19,8 +21,8 @@ def handle(message: Message) -> list[Message]:
     }
     patch = result.patch
     if patch is not None and not patch.is_empty:
-        return [SystemChanged(**common, patch=patch)]
+        return [SystemChanged(**outcome, patch=patch)]
     reason = "; ".join(result.notes) or "nothing newer or missing"
-    if patch is not None and (patch.conflicts or patch.reading):
-        return [PlanetUnchanged(**common, reason=reason, patch=patch)]
-    return [PlanetUnchanged(**common, reason=reason)]
+    if patch is not None and not (patch.conflicts or patch.reading):
+        patch = None  # no voice and no conflict: nothing for the publisher to fold
+    return [PlanetUnchanged(**outcome, reason=reason, patch=patch)]

@@ -176,7 +176,7 @@ class OecRetry(GithubRetry):
     def new(self, **kw: Any) -> OecRetry:
         kw.setdefault("sleep", self._sleep_fn)
         kw.setdefault("clock", self._clock)
-        return super().new(**kw)  # type: ignore[return-value]
+        return super().new(**kw)
 
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         wait = self.get_backoff_time()

@@ -24,9 +24,9 @@ from common.bus.rabbitmq import RabbitMQBus
 from common.config import Settings
 from common.status import Service
 from services.publisher.github import sink_from_settings
-from services.publisher.handler import GitTexts, RunState
+from services.publisher.handler import GitTexts, PublisherHandler, RunState
 from services.publisher.quality_page import render, report_of
-from services.publisher.runstore import DurablePublisher, PublisherHandler, RunStore
+from services.publisher.runstore import DurablePublisher, RunStore
 
 log = logging.getLogger(__name__)
 
