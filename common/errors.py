@@ -11,7 +11,6 @@
     │   └── UnsafeNameError         a system name that cannot become a file name in the repo
     └── RetryableError              the outside world; the bus and the publisher retry these
         ├── BrokerUnavailableError
-        ├── GitHubUnavailableError
         └── RepositoryBusyError     another oec-sync process is writing branches to the repo
 
 The bus dead-letters a message whose handler raised a PermanentError at once and requeues
@@ -87,10 +86,6 @@ class UnsafeNameError(PermanentError):
 
 
 class BrokerUnavailableError(RetryableError):
-    pass
-
-
-class GitHubUnavailableError(RetryableError):
     pass
 
 

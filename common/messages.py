@@ -33,8 +33,6 @@ class RoutingKey(StrEnum):
     SYSTEM_CHANGED = "system.changed"
     PLANET_UNCHANGED = "planet.unchanged"
     RUN_COMPLETED = "run.completed"
-    PR_OPENED = "pr.opened"
-    PR_UPDATED = "pr.updated"
 
 
 def stable_id(*parts: object) -> str:
@@ -190,23 +188,6 @@ class RunCompleted(Message):
     queued: int
 
 
-class PullRequestEvent(Message):
-    branch: str
-    file: str
-    url: str | None = None
-
-    def identity(self) -> tuple[object, ...]:
-        return (self.branch,)
-
-
-class PullRequestOpened(PullRequestEvent):
-    routing_key = RoutingKey.PR_OPENED
-
-
-class PullRequestUpdated(PullRequestEvent):
-    routing_key = RoutingKey.PR_UPDATED
-
-
 MESSAGE_TYPES: dict[RoutingKey, type[Message]] = {
     m.routing_key: m
     for m in (
@@ -219,8 +200,6 @@ MESSAGE_TYPES: dict[RoutingKey, type[Message]] = {
         PlanetUnchanged,
         PlanetFailed,
         RunCompleted,
-        PullRequestOpened,
-        PullRequestUpdated,
     )
 }
 

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from common.config import Settings
 from common.records import Source
-from services.cli import EuOption, NasaOption, app, make_console, new_app
+from services.options import EuOption, NasaOption, make_console, new_app
 
 PortOption = Annotated[
     int,
@@ -41,7 +41,12 @@ QueueOption = Annotated[
 ]
 
 
-@app.command("fetcher")
+# Added to the root command without a name by services/cli.py: these are top-level
+# commands (`oec-sync fetcher`), grouped here because they all run or operate the services.
+services_app = new_app("The services and their operation.")
+
+
+@services_app.command("fetcher")
 def fetcher_command(
     once: Annotated[
         bool,
@@ -82,7 +87,7 @@ def fetcher_command(
     print(run_id)
 
 
-@app.command("indexer")
+@services_app.command("indexer")
 def indexer_command(port: PortOption = 8081) -> None:
     """Match each downloaded catalogue against OEC's alias index.
 
@@ -94,7 +99,7 @@ def indexer_command(port: PortOption = 8081) -> None:
     main.main(Settings(), port)
 
 
-@app.command("merger")
+@services_app.command("merger")
 def merger_command(port: PortOption = 8082) -> None:
     """Merge matched planets into field-level patches.
 
@@ -106,7 +111,7 @@ def merger_command(port: PortOption = 8082) -> None:
     main.main(Settings(), port)
 
 
-@app.command("publisher")
+@services_app.command("publisher")
 def publisher_command(port: PortOption = 8083) -> None:
     """Write each complete run's branches and pull requests.
 
@@ -138,7 +143,7 @@ def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
-@app.command("replay")
+@services_app.command("replay")
 def replay_command(
     start: Annotated[
         str,
@@ -217,7 +222,7 @@ def replay_command(
 
 
 dead_letters_app = new_app("The .dead queues: what the services gave up on.")
-app.add_typer(dead_letters_app, name="dead-letters")
+services_app.add_typer(dead_letters_app, name="dead-letters")
 
 
 @dead_letters_app.command("list")
@@ -288,7 +293,7 @@ def dead_letters_purge(
 
 
 sync_app = new_app("Upkeep of the indexer's alias index.")
-app.add_typer(sync_app, name="sync")
+services_app.add_typer(sync_app, name="sync")
 
 
 @sync_app.command("all")

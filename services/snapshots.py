@@ -29,13 +29,12 @@ from common.errors import NoCatalogueError, NotAnOecCheckoutError, OecSyncError
 from common.messages import Message, RunStarted, stable_id
 from common.oec.checkout import check_checkout
 from common.records import Source
-from services.cli import MaxPrsOption, app, folder, make_console, new_app, oec_checkout
+from services.options import MaxPrsOption, folder, make_console, new_app, oec_checkout
 
 Republish = Callable[[Sequence[Message]], None]
 """Publishes a reprocessed run's messages, in order; raises if they could not all go out."""
 
 snapshots_app = new_app("The archive of every catalogue download (gzip, by sha256).")
-app.add_typer(snapshots_app, name="snapshots")
 
 ArchiveDirOption = Annotated[
     Path | None,

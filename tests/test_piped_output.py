@@ -1,7 +1,7 @@
 """Piped into a file or a pager, every command's table keeps every column whole.
 
 rich cuts tables to 80 columns when its stream is no terminal; the commands print through
-``services.cli.make_console``, which gives piped output room instead. Run as a user would
+``services.options.make_console``, which gives piped output room instead. Run as a user would
 pipe it: a real ``oec-sync`` process whose output is a pipe, with no ``COLUMNS`` set.
 """
 

@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Protocol
 
 from common.messages import Message
-from common.topology import WorkQueue
 
 Handler = Callable[[Message], Iterable[Message]]
 """A handler takes one message and returns the messages it produces; the bus publishes
 those and only then acknowledges the input, so a crash in between redelivers the input."""
-
-
-class Bus(Protocol):
-    def publish(self, message: Message) -> None: ...
-
-    def subscribe(self, queue: WorkQueue, handler: Handler) -> None: ...

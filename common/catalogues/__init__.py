@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from common.catalogues import identity
+import common.catalogues.identity as identity
 from common.catalogues.exoplaneteu import read_eu
 from common.catalogues.nasa import read_nasa
 from common.catalogues.table import decode, read_header

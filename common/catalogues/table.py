@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from common.catalogues import identity
+from common.catalogues.identity import check as check_identity
 from common.errors import NotACatalogueError
 from common.records import RejectedRow, Source
 
@@ -90,7 +90,7 @@ def read_table(data: bytes, file: str, source: Source) -> Table:
     comments, header_line, offset = find_header(text, file)
     reader = csv.reader(io.StringIO(text[offset:], newline=""), strict=True)
     header = header_names(next(reader))
-    identity.check(header, source, file)
+    check_identity(header, source, file)
     _check_unique(header, file)
 
     width = len(header)

@@ -123,13 +123,9 @@ UNITS: dict[str, frozenset[str]] = {
     "maximumrvtime": TIME_UNITS,
     "separation": frozenset({"AU", "arcsec"}),
 }
-# ``type`` values seen in the snapshot (not checked by CI, documented here for writers).
+# The ``type`` of a minimum mass (OEC also writes name type="pri" and spinorbitalignment
+# type="3D"; CI does not check types).
 MSINI = "msini"
-TYPES: dict[str, frozenset[str]] = {
-    "mass": frozenset({MSINI}),
-    "name": frozenset({"pri"}),
-    "spinorbitalignment": frozenset({"3D"}),
-}
 
 # Lists. Every planet is in exactly one status list (CI: ``oneListOf``).
 CONFIRMED = "Confirmed planets"
