@@ -7,6 +7,7 @@ rules, and describe it.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import math
@@ -82,9 +83,11 @@ def describe(
     planets: list[PlanetRecord],
     new: bool,
     conflicts: Sequence[Conflict] = (),
+    root: etree._Element | None = None,
 ) -> Proposal:
-    """The proposal of a file's final ``text``: branch, PR title and body, commit message."""
-    system = tree.names_of(tree.parse_system(text))[0]
+    """The proposal of a file's final ``text`` (``root``: its tree, if at hand): branch, PR
+    title and body, commit message."""
+    system = tree.names_of(tree.parse_system(text) if root is None else root)[0]
     return Proposal(
         file=file,
         system=system,
@@ -102,14 +105,20 @@ def describe(
 
 
 def existing_file_proposal(
-    file: str, patches: list[SystemPatch], folded: SystemPatch, text: str
+    file: str,
+    patches: list[SystemPatch],
+    folded: SystemPatch,
+    text: str,
+    root: etree._Element | None = None,
 ) -> Proposal | Refusal | None:
     """The proposal for one existing file: its ``patches`` folded into ``folded``
-    (:func:`common.rules.fold`); a refusal, or None when nothing changes."""
+    (:func:`common.rules.fold`); a refusal, or None when nothing changes. ``root`` is
+    ``text`` already parsed (only read here), to save a parse."""
     if folded.is_empty:
         return None
     originals = [new.record for patch in patches for new in patch.new_planets]
-    root = tree.parse_system(text)
+    if root is None:
+        root = tree.parse_system(text)
     folded_planets = [
         NewPlanet(parent_path=new.parent_path, record=_named_in(new.record, root, new.parent_path))
         for new in _one_each(folded.new_planets, originals)
@@ -118,17 +127,27 @@ def existing_file_proposal(
         NewPlanet(parent_path=new.parent_path, record=described(new.record, originals))
         for new in folded_planets
     ]
+    # The edit works on a copy (cheaper than a parse): the original tree stays the old
+    # text's, which validation compares against.
+    new_root = copy.deepcopy(root)
     try:
-        new_text = edit.apply_patch(text, folded.changes, new_planets, file=file)
+        new_text = edit.apply_patch(text, folded.changes, new_planets, file=file, root=new_root)
     except (KeyError, ValueError, InvalidSystemFileError) as exc:
         return Refusal(file=file, reason=f"patch does not fit the file: {exc}")
     if new_text == text:
         return None
-    if problems := validate.new_problems(text, new_text, file):
+    if problems := validate.new_problems(text, new_text, file, old_root=root, new_root=new_root):
         return Refusal(file=file, reason="; ".join(problems))
     planets = [p.record for p in folded_planets]
     return describe(
-        file, new_text, folded.base_commit, folded.changes, planets, False, folded.conflicts
+        file,
+        new_text,
+        folded.base_commit,
+        folded.changes,
+        planets,
+        False,
+        folded.conflicts,
+        root=new_root,
     )
 
 
@@ -395,11 +414,15 @@ def new_system_proposals(
         if file in taken:
             refusals.append(Refusal(file=file, reason="a system file of that name exists"))
             continue
-        if problems := validate.problems(text, file):
+        try:
+            root: etree._Element | None = tree.parse_system(text)
+        except etree.XMLSyntaxError:
+            root = None  # validation says so
+        if problems := validate.problems(text, file, root=root):
             refusals.append(Refusal(file=file, reason="; ".join(problems)))
             continue
         taken.add(file)
-        proposals.append(describe(file, text, base, [], planets, True))
+        proposals.append(describe(file, text, base, [], planets, True, root=root))
     return proposals, refusals
 
 
@@ -422,14 +445,16 @@ class NewBuilt(BaseModel):
 def build_file(file: str, file_patches: list[SystemPatch], text: str | None) -> FileBuilt:
     """Fold every patch of ``file`` into its ``text`` (None: the file is missing)."""
     changed = any(not p.is_empty for p in file_patches)
-    folded = rules.fold(file_patches, text if changed else None)
+    text = text if changed else None
+    root = tree.parse_system(text) if text is not None else None
+    folded = rules.fold(file_patches, text, root=root)
     built = FileBuilt(conflicts=[c.model_copy(update={"file": file}) for c in folded.conflicts])
     if not changed:
         return built
     if text is None:
         built.refusal = Refusal(file=file, reason="file not found at the index commit")
         return built
-    result = existing_file_proposal(file, file_patches, folded, text)
+    result = existing_file_proposal(file, file_patches, folded, text, root)
     if isinstance(result, Proposal):
         built.proposal = result
     elif isinstance(result, Refusal):
