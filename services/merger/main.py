@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from common import topology
-from common.bus.rabbitmq import RabbitMQBus
 from common.config import Settings
 from common.status import Service
 from services.merger.handler import handle
+from services.servicebus import service_bus
 
 
 def main(settings: Settings, port: int | None) -> None:
     service = Service.from_settings("merger", settings)
-    bus = RabbitMQBus.for_service(settings, service)
+    bus = service_bus(settings, service)
     bus.subscribe(topology.MERGER, handle)
     service.serve(settings.status_host, port)
     try:

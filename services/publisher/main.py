@@ -27,6 +27,7 @@ from services.publisher.github import sink_from_settings
 from services.publisher.handler import GitTexts, PublisherHandler, RunState
 from services.publisher.quality_page import render, report_of
 from services.publisher.runstore import DurablePublisher, RunStore
+from services.servicebus import service_bus
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def main(settings: Settings, port: int | None) -> None:
     )
     service.snapshot.provide("runs", lambda: publisher.store.summaries(10))
     add_routes(service.app, publisher)
-    bus = RabbitMQBus.for_service(settings, service)
+    bus = service_bus(settings, service)
     bus.subscribe(topology.PUBLISHER, publisher)
     # Here, beside the runs: a planet a merger gave up on is accounted for as failed.
     bus.report_dead_letters()
