@@ -213,8 +213,10 @@ def _delete_topology(prefix: str) -> None:
     settings = Settings()
     import pika
 
-    with pika.BlockingConnection(connection_parameters(settings, "bench")) as connection:
-        delete(connection.channel(), topology_for(settings))
+    with pika.BlockingConnection(
+        connection_parameters(settings.amqp_url, settings.bus, "bench")
+    ) as connection:
+        delete(connection.channel(), topology_for(settings.bus))
 
 
 def main() -> None:

@@ -84,7 +84,7 @@ def run_command(
         typer.Option(
             metavar="DIR",
             help="folder for the PR drafts (made if missing)",
-            show_default="OEC_SYNC_OUTBOX, else ./oec-sync-outbox",
+            show_default="OEC_SYNC_OUTBOX, else DATA_DIR/outbox",
             callback=folder,
         ),
     ] = None,
@@ -119,14 +119,11 @@ def run_command(
     locations = {s: loc for s, loc in ((Source.NASA, nasa), (Source.EU, eu)) if loc}
     if not locations:
         raise typer.BadParameter("give at least one catalogue", param_hint="'--nasa' / '--eu'")
-    from services.publisher.github import GitHubSink
-    from services.publisher.local import LocalSink
-    from services.publisher.model import DryRun, Sink
+    from services.publisher.model import DryRun
+    from services.publisher.sinks import sink_from_settings
 
-    drafts = outbox or settings.outbox or Path("oec-sync-outbox")
-    sink: Sink = LocalSink(oec_repo.resolve(), drafts)
-    if settings.github_token is not None and settings.github_token.get_secret_value():
-        sink = GitHubSink.from_settings(settings)
+    drafts = outbox or settings.outbox_dir
+    sink = sink_from_settings(settings, oec_repo.resolve(), drafts)
     if dry_run:
         sink = DryRun(sink)
     with embedded.ending_cleanly(console, sink):

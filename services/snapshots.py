@@ -181,7 +181,7 @@ def broker_republisher(settings: Settings) -> Republish:
     from common.bus.rabbitmq import RabbitMQBus
 
     def republish(messages: Sequence[Message]) -> None:
-        bus = RabbitMQBus(settings, "snapshots").start()
+        bus = RabbitMQBus(settings.bus, settings.amqp_url, "snapshots").start()
         try:
             bus.publish_many(messages)
         finally:

@@ -79,3 +79,19 @@ def test_no_module_imports_itself_through_others() -> None:
 
 def test_the_checker_finds_a_circle() -> None:
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_bench_and_shared_helpers_do_not_import_the_tests() -> None:
+    """bench/ and testing/ stand on their own: what both need lives in testing/."""
+    importers = [*(REPO / "bench").glob("*.py"), *(REPO / "testing").glob("*.py")]
+    assert importers
+    for path in importers:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            assert not any(n == "tests" or n.startswith("tests.") for n in names), path

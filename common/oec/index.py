@@ -52,14 +52,13 @@ import numpy as np
 from lxml import etree
 
 from common.gitrepo import read_blobs, tree_entries
-from common.matching import Match, MatchKind
+from common.matching import SAME_STAR_ARCSEC, Match, MatchKind
 from common.numbers import same_period
 from common.oec.names import normalise, split_planet_name
 from common.oec.tree import names_of, parse_system, path_of
 from common.records import PlanetRecord
 
 __all__ = [
-    "DEFAULT_RADIUS_ARCSEC",
     "DEFAULT_TIERS",
     "FOLDERS",
     "KEPLER_CANDIDATES",
@@ -74,13 +73,6 @@ FOLDERS = ("systems", "systems_kepler")
 KEPLER_CANDIDATES = "systems_kepler"
 DEFAULT_TIERS: tuple[tuple[str, ...], ...] = (("systems",), (KEPLER_CANDIDATES,))
 
-# 10″, measured on the snapshot: of the catalogue rows whose planet OEC already holds by name,
-# 89–90 % lie within 5″ of OEC's system position and 95–96 % within 10″ (NASA and
-# exoplanet.eu alike; the rest are high proper motion stars, 16 years of it between J2000 and
-# Gaia epochs, or plain wrong positions). systems_kepler rounds RA to whole seconds (up to
-# 7.5″ · cos δ). Wider is not needed and would be riskier, though no two distinct systems of
-# systems/ lie within 30″ of each other (only the six duplicated microlensing events do).
-DEFAULT_RADIUS_ARCSEC = 10.0
 
 _FORMAT = 2  # bump when the pickled state changes shape
 _VIA = ("name", "alias", "composed")
@@ -568,7 +560,7 @@ class AliasIndex:
         self,
         ra: float,
         dec: float,
-        radius_arcsec: float = DEFAULT_RADIUS_ARCSEC,
+        radius_arcsec: float = SAME_STAR_ARCSEC,
         folders: Iterable[str] = FOLDERS,
     ) -> list[PositionHit]:
         """Systems within ``radius_arcsec`` of (``ra``, ``dec``) in degrees, nearest first."""
@@ -604,7 +596,7 @@ class AliasIndex:
         self,
         record: PlanetRecord,
         *,
-        radius_arcsec: float = DEFAULT_RADIUS_ARCSEC,
+        radius_arcsec: float = SAME_STAR_ARCSEC,
         tiers: Sequence[Sequence[str]] = DEFAULT_TIERS,
     ) -> Match:
         """Where ``record`` belongs in OEC; see :class:`common.matching.MatchKind`.

@@ -24,7 +24,6 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from common import topology
-from common.bus.rabbitmq import RabbitMQBus
 from common.config import Settings
 from common.gitrepo import git
 from common.memo import Memo
@@ -33,6 +32,7 @@ from common.oec.index import AliasIndex
 from common.status import Service
 from services.embedded import index_cache, load_index
 from services.indexer.handler import IndexerHandler
+from services.servicebus import service_bus
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ def main(settings: Settings, port: int | None) -> None:
     service.serve(settings.status_host, port)
     try:
         keeper.load()
-        bus = RabbitMQBus.for_service(settings, service)
+        bus = service_bus(settings, service)
         bus.subscribe(topology.INDEXER, keeper.handler)
         bus.run_forever()
     finally:

@@ -22,7 +22,6 @@ and ``x-ratelimit-remaining``/``x-ratelimit-reset``; the sleep is injectable.
 
 from __future__ import annotations
 
-import base64
 import logging
 import math
 import os
@@ -48,7 +47,8 @@ from common.gitrepo import BRANCH_PREFIX, blob_sha
 from common.gitwrite import write_branches
 from common.progress import QUIET, Progress
 from common.proposals import Proposal
-from services.publisher.model import Published, PublishState, Sink
+from common.redaction import REDACTOR
+from services.publisher.model import Published, PublishState
 from services.publisher.pr_store import PrStore, fingerprint
 from services.publisher.repos import (
     ForkClone,
@@ -65,9 +65,7 @@ __all__ = [
     "OecRetry",
     "PlanItem",
     "PublishPlan",
-    "Redactor",
     "render_plan",
-    "sink_from_settings",
 ]
 
 log = logging.getLogger("oec_sync.publisher.github")
@@ -77,72 +75,6 @@ SECONDARY_RATE_WAIT = 60.0
 # Seconds: a longer wait (a primary limit resetting in an hour) fails the rest of the run
 # instead of blocking the publisher; those systems are retried next run.
 MAX_RATE_LIMIT_WAIT = 900.0
-
-
-# -- secrets -------------------------------------------------------------------------------
-
-
-class Redactor(logging.Filter):
-    """Replaces every registered secret (and its Basic-auth forms) by ``***``.
-
-    Installed on the loggers of PyGithub, urllib3 and GitPython as well as ours, because a
-    server's error body or a library's debug line may echo what it was sent.
-    """
-
-    LOGGERS = (
-        "oec_sync",
-        "oec_sync.publisher.github",
-        "github",
-        "github.Requester",
-        "github.GithubRetry",
-        "github.MainClass",
-        "urllib3",
-        "urllib3.connectionpool",
-        "urllib3.util.retry",
-        "git",
-        "git.cmd",
-        "git.remote",
-    )
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def add(self, secret: str) -> None:
-        if not secret:
-            return
-        self.secrets.add(secret)
-        for user in ("x-access-token", "token", ""):
-            self.secrets.add(base64.b64encode(f"{user}:{secret}".encode()).decode())
-
-    def __call__(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            clean = self(message)
-            if clean != message:
-                record.msg, record.args = clean, ()
-            if record.exc_info:
-                # Formatters render exc_info themselves; a traceback that would show a secret
-                # is folded into the (redacted) message instead.
-                trace = logging.Formatter().formatException(record.exc_info)
-                if self(trace) != trace:
-                    record.msg, record.args = f"{record.msg}\n{self(trace)}", ()
-                    record.exc_info, record.exc_text = None, None
-        return True
-
-    def install(self) -> None:
-        for name in self.LOGGERS:
-            logger = logging.getLogger(name)
-            if self not in logger.filters:
-                logger.addFilter(self)
-
-
-REDACTOR = Redactor()
 
 
 # -- HTTP retries --------------------------------------------------------------------------
@@ -820,12 +752,3 @@ class GitHubSink:
                     pull.edit(title=proposal.title, body=body)
                 return pull
             raise
-
-
-def sink_from_settings(settings: Settings) -> Sink:
-    """GitHubSink with a token, else LocalSink (branches in the checkout, drafts in the outbox)."""
-    if settings.github_token is None or not settings.github_token.get_secret_value():
-        from services.publisher.local import LocalSink
-
-        return LocalSink(settings.oec_repo, settings.outbox_dir)
-    return GitHubSink.from_settings(settings)

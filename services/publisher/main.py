@@ -24,10 +24,11 @@ from common.bus.rabbitmq import RabbitMQBus
 from common.config import Settings
 from common.memo import Memo
 from common.status import Service
-from services.publisher.github import sink_from_settings
 from services.publisher.handler import GitTexts, PublisherHandler, RunState
 from services.publisher.quality_page import render, report_of
 from services.publisher.runstore import DurablePublisher, RunStore
+from services.publisher.sinks import sink_from_settings
+from services.servicebus import service_bus
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def main(settings: Settings, port: int | None) -> None:
     )
     service.snapshot.provide("runs", lambda: publisher.store.summaries(10))
     add_routes(service.app, publisher)
-    bus = RabbitMQBus.for_service(settings, service)
+    bus = service_bus(settings, service)
     bus.subscribe(topology.PUBLISHER, publisher)
     # Here, beside the runs: a planet a merger gave up on is accounted for as failed.
     bus.report_dead_letters()

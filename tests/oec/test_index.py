@@ -12,9 +12,8 @@ import astropy.units as u
 import pytest
 from astropy.coordinates import SkyCoord
 
-from common.matching import MatchKind
+from common.matching import SAME_STAR_ARCSEC, MatchKind
 from common.oec.index import (
-    DEFAULT_RADIUS_ARCSEC,
     AliasIndex,
     IndexEntry,
     parse_dec,
@@ -336,7 +335,7 @@ def test_match_by_position(index: AliasIndex) -> None:
         MatchKind.AMBIGUOUS
     )
     # Outside the radius: nothing.
-    far = DEFAULT_RADIUS_ARCSEC * 3 / 3600
+    far = SAME_STAR_ARCSEC * 3 / 3600
     assert index.match(record("Nova-1 d", ra=ra, dec=dec + far)).kind is MatchKind.NONE
     assert index.match(record("Nova-1 d", ra=ra, dec=dec + far), radius_arcsec=60).kind is (
         MatchKind.HOST

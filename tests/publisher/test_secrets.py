@@ -9,7 +9,8 @@ import subprocess
 import pytest
 from pydantic import SecretStr
 
-from services.publisher.github import REDACTOR, render_plan
+from common.redaction import REDACTOR
+from services.publisher.github import render_plan
 from services.publisher.model import PublishState
 from services.publisher.repos import git_environment
 
