@@ -25,8 +25,8 @@ from common import topology
 from common.bus import Handler
 from common.bus.memory import MemoryBus
 from common.changes import Conflict
-from common.errors import NoCatalogueError, RepositoryBusyError
-from common.gitrepo import GitError, head_commit
+from common.errors import GitError, NoCatalogueError, RepositoryBusyError
+from common.gitrepo import head_commit
 from common.interrupts import Interrupted, checkpoint, raising
 from common.messages import (
     CatalogueDownloaded,

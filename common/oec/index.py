@@ -41,7 +41,6 @@ from __future__ import annotations
 import math
 import pickle
 import re
-import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +50,8 @@ import numpy as np
 from astropy.coordinates import angular_separation
 from lxml import etree
 
-from common.gitrepo import read_blobs, tree_entries
+from common.errors import GitError
+from common.gitrepo import git, git_bytes, read_blobs, tree_entries
 from common.matching import SAME_STAR_ARCSEC, Match, MatchKind
 from common.numbers import same_period
 from common.oec.names import normalise, split_planet_name
@@ -165,18 +165,8 @@ def parse_dec(text: str | None) -> float | None:
 # --- git ------------------------------------------------------------------------------------
 
 
-def _git(repo: Path, *args: str, input: bytes | None = None) -> bytes:
-    result = subprocess.run(
-        ["git", "-C", str(repo), *args], input=input, capture_output=True, check=False
-    )
-    if result.returncode != 0:
-        message = result.stderr.decode(errors="replace").strip()
-        raise RuntimeError(f"git {' '.join(args)} failed in {repo}: {message}")
-    return result.stdout
-
-
 def _resolve(repo: Path, commit: str | None) -> str:
-    return _git(repo, "rev-parse", "--verify", f"{commit or 'HEAD'}^{{commit}}").decode().strip()
+    return git(repo, "rev-parse", "--verify", f"{commit or 'HEAD'}^{{commit}}").strip()
 
 
 def _is_system_file(path: str) -> bool:
@@ -188,13 +178,13 @@ def _ls_tree(repo: Path, commit: str) -> dict[str, str]:
     """System file path -> blob sha at ``commit``."""
     entries = tree_entries(repo, commit)
     if entries is None:
-        raise RuntimeError(f"git ls-tree failed in {repo} for {commit}")
+        raise GitError("ls-tree", 128, f"fatal: not a valid commit: {commit}")
     return {path: oid for path, (_mode, oid) in entries.items() if _is_system_file(path)}
 
 
 def _diff(repo: Path, old: str, new: str) -> tuple[list[str], dict[str, str]]:
     """(removed paths, {added or changed path: new blob sha}) between two commits."""
-    out = _git(repo, "diff", "--raw", "-z", "-M", "--no-abbrev", old, new, "--", *FOLDERS)
+    out = git_bytes(repo, "diff", "--raw", "-z", "-M", "--no-abbrev", old, new, "--", *FOLDERS)
     fields = out.decode().split("\0")
     removed: list[str] = []
     changed: dict[str, str] = {}
@@ -362,7 +352,7 @@ class AliasIndex:
         sha = _resolve(repo, commit)
         try:
             _resolve(repo, self.commit)
-        except RuntimeError:
+        except GitError:
             fresh = AliasIndex.build(repo, sha)
             self.__setstate__(fresh.__getstate__())
             return self
