@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from common import matching
 from common.catalogues import read_source
 from common.errors import NotACatalogueError
 from common.matching import MatchKind
@@ -41,7 +42,7 @@ class IndexerHandler:
         outputs: list[Message] = []
         kinds: Counter[MatchKind] = Counter()
         ambiguous: list[str] = []
-        matches = [self.index.match(record) for record in catalogue.records]
+        matches = [matching.match(self.index, record) for record in catalogue.records]
         texts = self.index.system_texts(sorted({m.file for m in matches if m.file}))
         for record, match in zip(catalogue.records, matches, strict=True):
             kinds[match.kind] += 1

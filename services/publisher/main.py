@@ -23,9 +23,10 @@ from common.bus.rabbitmq import RabbitMQBus
 from common.config import Settings
 from common.gitrepo import run_git
 from common.status import Service
+from services.publisher.durable import DurablePublisher
 from services.publisher.handler import GitTexts, PublisherHandler, RunState
 from services.publisher.quality_page import render, report_of
-from services.publisher.runstore import DurablePublisher, RunStore
+from services.publisher.runstore import RunStore
 from services.publisher.sinks import sink_from_settings
 from services.servicebus import service_bus
 
