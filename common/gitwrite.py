@@ -37,6 +37,7 @@ from common.gitrepo import (
     AUTHOR,
     BRANCH_PREFIX,
     BranchCommit,
+    BranchTip,
     existing_tips,
     git,
     tree_entries,
@@ -310,11 +311,11 @@ class Writer:
 
 
 def updates_for(
-    commits: list[BranchCommit], ids: dict[str, str], tips: dict[str, tuple[str, str, str]]
+    commits: list[BranchCommit], ids: dict[str, str], tips: dict[str, BranchTip]
 ) -> list[tuple[str, str, str | None]]:
     """The ref updates that put ``commits`` in place, each expecting the tip seen before."""
     return [
-        (f"refs/heads/{c.branch}", ids[c.branch], tips[c.branch][0] if c.branch in tips else None)
+        (f"refs/heads/{c.branch}", ids[c.branch], tips[c.branch].tip if c.branch in tips else None)
         for c in commits
     ]
 

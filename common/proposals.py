@@ -7,7 +7,9 @@ rules, and describe it.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import hashlib
 import math
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -20,6 +22,7 @@ from common.changes import Conflict, FieldChange, NewPlanet, SystemPatch
 from common.errors import InvalidSystemFileError, UnsafeNameError
 from common.gitrepo import BranchCommit, branch_name
 from common.matching import SAME_STAR_ARCSEC
+from common.memo import Memo, digest
 from common.numbers import parse_number, same_period
 from common.oec import edit, render, tree, validate
 from common.oec.names import normalise, split_planet_name
@@ -78,9 +81,11 @@ def describe(
     planets: list[PlanetRecord],
     new: bool,
     conflicts: Sequence[Conflict] = (),
+    root: etree._Element | None = None,
 ) -> Proposal:
-    """The proposal of a file's final ``text``: branch, PR title and body, commit message."""
-    system = tree.names_of(tree.parse_system(text))[0]
+    """The proposal of a file's final ``text`` (``root``: its tree, if at hand): branch, PR
+    title and body, commit message."""
+    system = tree.names_of(tree.parse_system(text) if root is None else root)[0]
     return Proposal(
         file=file,
         system=system,
@@ -98,14 +103,20 @@ def describe(
 
 
 def existing_file_proposal(
-    file: str, patches: list[SystemPatch], folded: SystemPatch, text: str
+    file: str,
+    patches: list[SystemPatch],
+    folded: SystemPatch,
+    text: str,
+    root: etree._Element | None = None,
 ) -> Proposal | Refusal | None:
     """The proposal for one existing file: its ``patches`` folded into ``folded``
-    (:func:`common.rules.fold`); a refusal, or None when nothing changes."""
+    (:func:`common.rules.fold`); a refusal, or None when nothing changes. ``root`` is
+    ``text`` already parsed (only read here), to save a parse."""
     if folded.is_empty:
         return None
     originals = [new.record for patch in patches for new in patch.new_planets]
-    root = tree.parse_system(text)
+    if root is None:
+        root = tree.parse_system(text)
     folded_planets = [
         NewPlanet(parent_path=new.parent_path, record=_named_in(new.record, root, new.parent_path))
         for new in _one_each(folded.new_planets, originals)
@@ -114,17 +125,27 @@ def existing_file_proposal(
         NewPlanet(parent_path=new.parent_path, record=described(new.record, originals))
         for new in folded_planets
     ]
+    # The edit works on a copy (cheaper than a parse): the original tree stays the old
+    # text's, which validation compares against.
+    new_root = copy.deepcopy(root)
     try:
-        new_text = edit.apply_patch(text, folded.changes, new_planets, file=file)
+        new_text = edit.apply_patch(text, folded.changes, new_planets, file=file, root=new_root)
     except (KeyError, ValueError, InvalidSystemFileError) as exc:
         return Refusal(file=file, reason=f"patch does not fit the file: {exc}")
     if new_text == text:
         return None
-    if problems := validate.new_problems(text, new_text, file):
+    if problems := validate.new_problems(text, new_text, file, old_root=root, new_root=new_root):
         return Refusal(file=file, reason="; ".join(problems))
     planets = [p.record for p in folded_planets]
     return describe(
-        file, new_text, folded.base_commit, folded.changes, planets, False, folded.conflicts
+        file,
+        new_text,
+        folded.base_commit,
+        folded.changes,
+        planets,
+        False,
+        folded.conflicts,
+        root=new_root,
     )
 
 
@@ -391,12 +412,62 @@ def new_system_proposals(
         if file in taken:
             refusals.append(Refusal(file=file, reason="a system file of that name exists"))
             continue
-        if problems := validate.problems(text, file):
+        try:
+            root: etree._Element | None = tree.parse_system(text)
+        except etree.XMLSyntaxError:
+            root = None  # validation says so
+        if problems := validate.problems(text, file, root=root):
             refusals.append(Refusal(file=file, reason="; ".join(problems)))
             continue
         taken.add(file)
-        proposals.append(describe(file, text, base, [], planets, True))
+        proposals.append(describe(file, text, base, [], planets, True, root=root))
     return proposals, refusals
+
+
+class FileBuilt(BaseModel):
+    """What one existing file's patches come to: a proposal, a refusal or neither, and the
+    conflicts left to a maintainer."""
+
+    proposal: Proposal | None = None
+    refusal: Refusal | None = None
+    conflicts: list[Conflict] = []
+
+
+class NewBuilt(BaseModel):
+    """What a run's new systems come to."""
+
+    proposals: list[Proposal] = []
+    refusals: list[Refusal] = []
+
+
+def build_file(file: str, file_patches: list[SystemPatch], text: str | None) -> FileBuilt:
+    """Fold every patch of ``file`` into its ``text`` (None: the file is missing)."""
+    changed = any(not p.is_empty for p in file_patches)
+    text = text if changed else None
+    root = tree.parse_system(text) if text is not None else None
+    folded = rules.fold(file_patches, text, root=root)
+    built = FileBuilt(conflicts=[c.model_copy(update={"file": file}) for c in folded.conflicts])
+    if not changed:
+        return built
+    if text is None:
+        built.refusal = Refusal(file=file, reason="file not found at the index commit")
+        return built
+    result = existing_file_proposal(file, file_patches, folded, text, root)
+    if isinstance(result, Proposal):
+        built.proposal = result
+    elif isinstance(result, Refusal):
+        built.refusal = result
+    return built
+
+
+def _patch_digest(patch: SystemPatch) -> str:
+    return hashlib.sha256(
+        patch.model_copy(update={"base_commit": ""}).model_dump_json().encode()
+    ).hexdigest()
+
+
+def _rebased(proposal: Proposal, base: str) -> Proposal:
+    return proposal.model_copy(update={"base_commit": base})
 
 
 def build(
@@ -405,6 +476,7 @@ def build(
     existing: Collection[str],
     base: str,
     progress: Progress = QUIET,
+    memo: Memo | None = None,
 ) -> Built:
     """Every proposal of a run, sorted by file, every file refused with the reason, and every
     conflict, largest first.
@@ -412,7 +484,9 @@ def build(
     ``texts`` holds the text at ``base`` of every file the patches change; ``existing`` is
     every file path at ``base``, so that no new system can take an existing file's name.
     Patches without changes carry what their rows said of OEC's values and their conflicts.
+    ``memo`` answers for a file whose text and patches are those of an earlier run.
     """
+    memo = memo or Memo(None)
     by_file: dict[str, list[SystemPatch]] = defaultdict(list)
     new_records: list[PlanetRecord] = []
     for patch in patches:
@@ -424,26 +498,30 @@ def build(
     progress.stage("build", len(by_file) + bool(new_records))
     for file in sorted(by_file):
         file_patches = by_file[file]
-        changed = any(not p.is_empty for p in file_patches)
-        text = texts.get(file) if changed else None
-        folded = rules.fold(file_patches, text)
-        built.conflicts += [c.model_copy(update={"file": file}) for c in folded.conflicts]
-        if not changed:
-            continue
-        result = (
-            Refusal(file=file, reason="file not found at the index commit")
-            if text is None
-            else existing_file_proposal(file, file_patches, folded, text)
-        )
-        if isinstance(result, Proposal):
-            built.proposals.append(result)
-        elif isinstance(result, Refusal):
-            built.refusals.append(result)
+        text = texts.get(file)
+        key = digest(file, text or "", *sorted(_patch_digest(p) for p in file_patches))
+        if (stored := memo.get("build", file, key)) is not None:
+            result = FileBuilt.model_validate_json(stored)
+        else:
+            result = build_file(file, file_patches, text)
+            memo.put("build", file, key, result.model_dump_json().encode())
+        built.conflicts += result.conflicts
+        if result.proposal is not None:
+            built.proposals.append(_rebased(result.proposal, base))
+        if result.refusal is not None:
+            built.refusals.append(result.refusal)
         progress.advance()
-    new, refused = new_system_proposals(new_records, base, existing)
-    progress.advance(bool(new_records))
-    built.proposals += new
-    built.refusals += refused
+    if new_records:
+        key = digest("\n".join(sorted(existing)), *sorted(r.model_dump_json() for r in new_records))
+        if (stored := memo.get("build", "", key)) is not None:
+            new = NewBuilt.model_validate_json(stored)
+        else:
+            new = NewBuilt()
+            new.proposals, new.refusals = new_system_proposals(new_records, base, existing)
+            memo.put("build", "", key, new.model_dump_json().encode())
+        progress.advance()
+        built.proposals += [_rebased(p, base) for p in new.proposals]
+        built.refusals += new.refusals
     built.proposals.sort(key=lambda p: p.file)
     built.conflicts.sort(key=lambda c: (-c.size, c.file, c.path, c.field))
     return built

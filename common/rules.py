@@ -601,8 +601,12 @@ def precedence(change: FieldChange) -> tuple[dt.date, int, int]:
     )
 
 
-def fold(patches: list[SystemPatch], system_text: str | None) -> SystemPatch:
+def fold(
+    patches: list[SystemPatch], system_text: str | None, *, root: etree._Element | None = None
+) -> SystemPatch:
     """All patches of one system (both sources, all planets) as one, with lastupdates.
+
+    ``root`` is ``system_text`` already parsed (only read here), to save a parse.
 
     One change per (object, field), chosen by :func:`precedence`, and kept only when the
     other catalogue does not speak against it (:func:`_dispute`): then it is a conflict, as
@@ -646,8 +650,10 @@ def fold(patches: list[SystemPatch], system_text: str | None) -> SystemPatch:
     folded = SystemPatch(file=first.file, base_commit=first.base_commit, changes=changes)
     folded.new_planets = new_planets
     folded.conflicts = sorted(conflicts.values(), key=lambda c: (c.path, c.field))
-    if system_text is not None:
-        folded.changes += _lastupdate_changes(changes, system_text)
+    if root is None and system_text is not None:
+        root = tree.parse_system(system_text)
+    if root is not None:
+        folded.changes += _lastupdate_changes(changes, root)
     return folded
 
 
@@ -781,9 +787,8 @@ def merge_records(records: list[PlanetRecord]) -> PlanetRecord:
     return merged
 
 
-def _lastupdate_changes(changes: list[FieldChange], system_text: str) -> list[FieldChange]:
+def _lastupdate_changes(changes: list[FieldChange], root: etree._Element) -> list[FieldChange]:
     """Move each changed planet's lastupdate to its newest source date, never backwards."""
-    root = tree.parse_system(system_text)
     newest: dict[str, FieldChange] = {}
     for change in changes:
         element = tree.find(root, change.path)

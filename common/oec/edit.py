@@ -281,8 +281,12 @@ def apply_patch(
     new_planets: Sequence[NewPlanet],
     *,
     file: str = "<system file>",
+    root: etree._Element | None = None,
 ) -> str:
     """``text`` with ``changes`` applied and ``new_planets`` appended, all else unchanged.
+
+    ``root``, when given, is ``text`` already parsed: it is edited in place and so ends up
+    the tree of the returned text (pass a copy to keep the original tree).
 
     A change updates its field in place (same line) or, if the object lacks the field,
     adds it on a new line. A planet whose transittime or discovery method is set by the
@@ -293,7 +297,8 @@ def apply_patch(
     the form OEC's CI writes (then no minimal diff is possible); ValueError for a change no
     OEC file can hold (a name, a list, an empty value, a tag the object never has).
     """
-    root = parse_system(text)
+    if root is None:
+        root = parse_system(text)
     if serialize(root) != text:
         raise InvalidSystemFileError(file, ["layout: not in the form OEC's CI writes"])
     # Resolve every path before editing: a new planet turns "/system/star/planet" ambiguous.

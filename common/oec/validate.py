@@ -95,10 +95,13 @@ def _describe(element: etree._Element) -> str:
 
 
 class _Checker:
-    def __init__(self, text: str, file: str, today: dt.date) -> None:
+    def __init__(
+        self, text: str, file: str, today: dt.date, root: etree._Element | None = None
+    ) -> None:
         self.text = text
         self.file = file
         self.today = today
+        self.root = root
         self.found: list[str] = []
 
     def add(self, rule: str, element: etree._Element | None, message: str) -> None:
@@ -106,11 +109,13 @@ class _Checker:
         self.found.append(f"{rule}: {where}: {message}")
 
     def run(self) -> list[str]:
-        try:
-            root = parse_system(self.text)
-        except etree.XMLSyntaxError as error:
-            self.add("not-xml", None, str(error))
-            return self.found
+        root = self.root
+        if root is None:
+            try:
+                root = parse_system(self.text)
+            except etree.XMLSyntaxError as error:
+                self.add("not-xml", None, str(error))
+                return self.found
         if root.tag != vocab.SYSTEM:
             self.add("root", None, f"root is <{root.tag}>")
             return self.found
@@ -308,24 +313,34 @@ class _Checker:
             self.add("lastupdate", element, f"{text!r} is in the future")
 
 
-def problems(text: str, file: str, *, today: dt.date | None = None) -> list[str]:
+def problems(
+    text: str, file: str, *, today: dt.date | None = None, root: etree._Element | None = None
+) -> list[str]:
     """Every violation of OEC's rules in ``text``, the content of ``file``.
 
     ``file`` is the file's path or name (``systems/11 Com.xml``); only its last part is used,
     for the file name rule and the Sun.xml exemption (an empty ``file`` skips the name rule).
-    ``today`` fixes the date the lastupdate rule compares against.
+    ``today`` fixes the date the lastupdate rule compares against. ``root`` is ``text``
+    already parsed (only read here), to save a parse.
     """
-    return _Checker(text, file, today or dt.date.today()).run()
+    return _Checker(text, file, today or dt.date.today(), root).run()
 
 
 def new_problems(
-    old_text: str, new_text: str, file: str, *, today: dt.date | None = None
+    old_text: str,
+    new_text: str,
+    file: str,
+    *,
+    today: dt.date | None = None,
+    old_root: etree._Element | None = None,
+    new_root: etree._Element | None = None,
 ) -> list[str]:
-    """The problems of ``new_text`` that ``old_text`` did not have (as a multiset)."""
-    after = problems(new_text, file, today=today)
+    """The problems of ``new_text`` that ``old_text`` did not have (as a multiset).
+    ``old_root`` and ``new_root`` are the texts already parsed, if at hand."""
+    after = problems(new_text, file, today=today, root=new_root)
     if not after:
         return []  # the usual case: no need to look at the old text at all
-    before = Counter(problems(old_text, file, today=today))
+    before = Counter(problems(old_text, file, today=today, root=old_root))
     introduced: list[str] = []
     for problem in after:
         if before[problem]:
