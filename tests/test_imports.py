@@ -106,3 +106,12 @@ def test_bench_and_shared_helpers_do_not_import_the_tests() -> None:
                 else []
             )
             assert not any(n == "tests" or n.startswith("tests.") for n in names), path
+
+
+# The commands that run the embedded pipeline: the composition root's only callers.
+RUNS_EMBEDDED = {"services.cli", "services.snapshots"}
+
+
+def test_nothing_but_the_commands_that_run_it_imports_the_embedded_wiring() -> None:
+    importers = {name for name, imported in graph().items() if "services.embedded" in imported}
+    assert importers == RUNS_EMBEDDED

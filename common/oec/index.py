@@ -580,3 +580,28 @@ def _angular_separation(lon1: float, lat1: float, lon2: np.ndarray, lat2: np.nda
     denominator = slat1 * slat2 + clat1 * clat2 * cdlon
     separation: np.ndarray = np.arctan2(np.hypot(num1, num2), denominator)
     return separation
+
+
+# --- the cache of a checkout ---
+
+
+def index_cache(repo: Path) -> Path:
+    """Where the alias index of a checkout is kept between runs: inside its .git."""
+    return repo / ".git" / "oec-sync" / "index.pickle"
+
+
+def load_index(repo: Path, commit: str) -> AliasIndex:
+    """The index at ``commit``: from the cache, refreshed incrementally, or built anew."""
+    cache = index_cache(repo)
+    index: AliasIndex | None = None
+    if cache.exists():
+        try:
+            index = AliasIndex.load(cache)
+        except Exception:  # a cache written by another version is simply rebuilt
+            index = None
+    if index is not None and index.commit == commit:
+        return index
+    index = index.refresh(repo, commit) if index is not None else AliasIndex.build(repo, commit)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    index.save(cache)
+    return index

@@ -28,9 +28,8 @@ from common.errors import GitError
 from common.gitrepo import git
 from common.memo import Memo
 from common.messages import Message
-from common.oec.index import AliasIndex
+from common.oec.index import AliasIndex, index_cache, load_index
 from common.status import Service
-from services.embedded import index_cache, load_index
 from services.indexer.handler import IndexerHandler
 from services.servicebus import service_bus
 

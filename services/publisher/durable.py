@@ -18,6 +18,7 @@ from common.messages import (
     RunPlanned,
 )
 from services.publisher.handler import PublisherHandler, RunState
+from services.publisher.reports import report as report_of_run
 from services.publisher.runstore import MEMORY_RUNS, Announce, RunPhase, RunStore
 
 log = logging.getLogger(__name__)
@@ -151,8 +152,6 @@ class DurablePublisher:
 
     def report(self, run_id: str) -> dict[str, Any] | None:
         """The run's report (as ``oec-sync run --report`` writes it) and its state."""
-        from services import embedded
-
         with self.lock:
             cached = self.handler.runs.get(run_id)
         # A complete run no longer changes: its state in memory can be read as it is.
@@ -160,4 +159,4 @@ class DurablePublisher:
         if state is None:
             return None
         phase = self.store.phase(run_id)
-        return {"state": phase.value if phase else None, **embedded.report(state)}
+        return {"state": phase.value if phase else None, **report_of_run(state)}
