@@ -41,7 +41,7 @@ OEC_SYNC = str(REPO / ".venv" / "bin" / "oec-sync")
 
 def make_template(shared: Path, work: Path) -> Path:
     from common.gitrepo import head_commit
-    from services.embedded import load_index
+    from common.oec.index import load_index
 
     repo = unpack(shared, work / "template")
     load_index(repo, head_commit(repo))  # the cache every copy starts with

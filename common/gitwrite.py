@@ -32,13 +32,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from common.errors import RepositoryBusyError
+from common.errors import GitError, RepositoryBusyError
 from common.gitrepo import (
     AUTHOR,
     BRANCH_PREFIX,
     BranchCommit,
     BranchTip,
-    GitError,
     existing_tips,
     git,
     tree_entries,

@@ -58,9 +58,6 @@ class Redactor(logging.Filter):
         "urllib3",
         "urllib3.connectionpool",
         "urllib3.util.retry",
-        "git",
-        "git.cmd",
-        "git.remote",
     )
 
     def __init__(self) -> None:

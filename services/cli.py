@@ -113,6 +113,7 @@ def run_command(
     none can be read, the run writes nothing and exits 1.
     """
     from services import embedded
+    from services.publisher import reports
 
     settings = Settings()
     console = make_console()
@@ -147,7 +148,7 @@ def run_command(
             # publishes nothing rather than a part that looks like the whole.
             console.print("[red]the run did not complete; nothing written[/red]")
             raise typer.Exit(1)
-        console.print(embedded.summary_table(state))
+        console.print(reports.summary_table(state))
         if dry_run:
             console.print(dry_run_table(state))
         counts = Counter(p.state.value for p in state.published)
@@ -161,10 +162,10 @@ def run_command(
             where = escape(f"{planet.planet} ({planet.source.value} row {planet.row})")
             console.print(f"[red]{where} failed:[/red] {escape(planet.error)}")
         if report:
-            embedded.write_report(state, report, dry_run=dry_run)
+            reports.write_report(state, report, dry_run=dry_run)
             console.print(f"report written to {report}")
         if quality_html:
-            embedded.write_quality_html(state, quality_html)
+            reports.write_quality_html(state, quality_html)
             console.print(f"quality page written to {quality_html}")
 
 

@@ -18,8 +18,9 @@ import pytest
 from pydantic import SecretStr
 
 from common.proposals import Proposal
-from services.publisher.github import GitHubSink, make_retry
+from services.publisher.github import GitHubSink
 from services.publisher.pr_store import PrStore
+from services.publisher.retry import make_retry
 from testing.fakegithub import FakeGitHub
 from testing.proposals import FORK, UPSTREAM, VALUE, proposal_for
 from tests.gitutil import git

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from common.gitrepo import branch_name
-from services.publisher.github import Action, render_plan
 from services.publisher.model import PublishState
+from services.publisher.plan import Action, render_plan
 from services.publisher.pr_store import PrStore, PullState
 from testing.proposals import new_system_proposal
 from tests.gitutil import git

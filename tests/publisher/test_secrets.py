@@ -10,8 +10,8 @@ import pytest
 from pydantic import SecretStr
 
 from common.redaction import REDACTOR
-from services.publisher.github import render_plan
 from services.publisher.model import PublishState
+from services.publisher.plan import render_plan
 from services.publisher.repos import git_environment
 
 from .conftest import World, real_files

@@ -115,7 +115,7 @@ def test_signature_check() -> None:
 
 
 def test_sync_all_rebuilds_the_cached_index(tmp_path: Path) -> None:
-    from services.embedded import index_cache
+    from common.oec.index import index_cache
     from tests.brokerutil import oec_sync
 
     repo = make_repo(tmp_path / "oec")
