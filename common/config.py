@@ -188,6 +188,11 @@ class Settings(BaseSettings):
         return self.outbox or self.data_dir / "outbox"
 
     @property
+    def memo_path(self) -> Path:
+        """What the services remember of earlier runs (common/memo.py)."""
+        return self.data_dir / "memo.sqlite3"
+
+    @property
     def archive_dir(self) -> Path:
         return self.archive.dir or self.data_dir / "snapshots"
 

@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 BRANCH_PREFIX = "oec-sync/"
 AUTHOR = "OEC Sync <oec-sync@users.noreply.github.com>"
@@ -88,31 +89,45 @@ class BranchCommit:
     message: str
 
 
-def existing_tips(repo: Path, commits: list[BranchCommit]) -> dict[str, tuple[str, str, str]]:
-    """For each branch that exists: (tip, parent of tip, blob of its file) in one git call."""
+class BranchTip(NamedTuple):
+    """An existing branch: its tip, the tip's parent, and blobs of the branch's file at the
+    tip, at the parent and at the base the run would write on ("" where it is absent)."""
+
+    tip: str
+    parent: str
+    blob: str
+    parent_blob: str
+    base_blob: str
+
+
+def existing_tips(repo: Path, commits: list[BranchCommit]) -> dict[str, BranchTip]:
+    """Each branch of ``commits`` that exists, as a :class:`BranchTip`, in one git call."""
     if not commits:
         return {}
     query = "".join(
         f"refs/heads/{c.branch}\nrefs/heads/{c.branch}^\nrefs/heads/{c.branch}:{c.file}\n"
+        f"refs/heads/{c.branch}^:{c.file}\n{c.base}:{c.file}\n"
         for c in commits
     )
     lines = git(repo, "cat-file", "--batch-check=%(objectname)", input=query.encode())
-    answers = lines.splitlines()
-    found: dict[str, tuple[str, str, str]] = {}
+    answers = ["" if "missing" in a else a for a in lines.splitlines()]
+    found: dict[str, BranchTip] = {}
     for i, commit in enumerate(commits):
-        tip, parent, blob = answers[3 * i : 3 * i + 3]
-        if "missing" not in tip:
-            found[commit.branch] = (tip, parent, blob)
+        tip = BranchTip(*answers[5 * i : 5 * i + 5])
+        if tip.tip:
+            found[commit.branch] = tip
     return found
 
 
-def up_to_date(commit: BranchCommit, tips: dict[str, tuple[str, str, str]]) -> bool:
-    """The branch already holds exactly this change on this base: nothing to write."""
+def up_to_date(commit: BranchCommit, tips: dict[str, BranchTip]) -> bool:
+    """The branch already holds exactly this change, on a parent whose copy of the file is
+    the base's: nothing to write. A commit elsewhere in OEC does not move every branch (nor,
+    on GitHub, every open pull request)."""
     tip = tips.get(commit.branch)
     return (
         tip is not None
-        and tip[1] == commit.base
-        and tip[2] == blob_sha(commit.text.encode("utf-8"))
+        and tip.blob == blob_sha(commit.text.encode("utf-8"))
+        and (tip.parent == commit.base or tip.parent_blob == tip.base_blob)
     )
 
 

@@ -34,6 +34,7 @@ from common.gitpack import write_packs
 from common.gitrepo import (
     BRANCH_PREFIX,
     BranchCommit,
+    BranchTip,
     GitError,
     existing_tips,
     git,
@@ -296,11 +297,11 @@ class Writer:
 
 
 def updates_for(
-    commits: list[BranchCommit], ids: dict[str, str], tips: dict[str, tuple[str, str, str]]
+    commits: list[BranchCommit], ids: dict[str, str], tips: dict[str, BranchTip]
 ) -> list[tuple[str, str, str | None]]:
     """The ref updates that put ``commits`` in place, each expecting the tip seen before."""
     return [
-        (f"refs/heads/{c.branch}", ids[c.branch], tips[c.branch][0] if c.branch in tips else None)
+        (f"refs/heads/{c.branch}", ids[c.branch], tips[c.branch].tip if c.branch in tips else None)
         for c in commits
     ]
 

@@ -91,7 +91,10 @@ class CatalogueDownloaded(Message):
             sha256=cls.digest(data),
             size=len(data),
             fetched_at=fetched_at,
-            content_gzip_b64=base64.b64encode(gzip.compress(data, mtime=0)).decode(),
+            # Level 1: a fifteenth of level 9's time (0.04 s for 3 MB), a quarter larger.
+            content_gzip_b64=base64.b64encode(
+                gzip.compress(data, compresslevel=1, mtime=0)
+            ).decode(),
         )
 
     @staticmethod
@@ -148,6 +151,8 @@ class PlanetMatched(Message):
     match: Match
     commit: str
     system_text: str | None = None  # the matched file at `commit`, so mergers need no checkout
+    # A digest of the record, its match and the file's text: all a merge reads but the commit.
+    inputs: str = ""
 
     def identity(self) -> tuple[object, ...]:
         return (self.record.source, self.record.row, self.record.name)

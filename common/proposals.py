@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
 import math
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -20,6 +21,7 @@ from common import prtext, rules
 from common.changes import Conflict, FieldChange, NewPlanet, SystemPatch
 from common.errors import InvalidSystemFileError, UnsafeNameError
 from common.gitrepo import BranchCommit, branch_name
+from common.memo import Memo, digest
 from common.numbers import parse_number, same_period
 from common.oec import edit, render, tree, validate
 from common.oec.names import normalise, split_planet_name
@@ -424,12 +426,58 @@ def new_system_proposals(
     return proposals, refusals
 
 
+class FileBuilt(BaseModel):
+    """What one existing file's patches come to: a proposal, a refusal or neither, and the
+    conflicts left to a maintainer."""
+
+    proposal: Proposal | None = None
+    refusal: Refusal | None = None
+    conflicts: list[Conflict] = []
+
+
+class NewBuilt(BaseModel):
+    """What a run's new systems come to."""
+
+    proposals: list[Proposal] = []
+    refusals: list[Refusal] = []
+
+
+def build_file(file: str, file_patches: list[SystemPatch], text: str | None) -> FileBuilt:
+    """Fold every patch of ``file`` into its ``text`` (None: the file is missing)."""
+    changed = any(not p.is_empty for p in file_patches)
+    root = tree.parse_system(text) if changed and text is not None else None
+    folded = rules.fold(file_patches, text if changed else None, root=root)
+    built = FileBuilt(conflicts=[c.model_copy(update={"file": file}) for c in folded.conflicts])
+    if not changed:
+        return built
+    if text is None:
+        built.refusal = Refusal(file=file, reason="file not found at the index commit")
+        return built
+    result = existing_file_proposal(file, file_patches, folded, text, root)
+    if isinstance(result, Proposal):
+        built.proposal = result
+    elif isinstance(result, Refusal):
+        built.refusal = result
+    return built
+
+
+def _patch_digest(patch: SystemPatch) -> str:
+    return hashlib.sha256(
+        patch.model_copy(update={"base_commit": ""}).model_dump_json().encode()
+    ).hexdigest()
+
+
+def _rebased(proposal: Proposal, base: str) -> Proposal:
+    return proposal.model_copy(update={"base_commit": base})
+
+
 def build(
     patches: list[SystemPatch],
     texts: Mapping[str, str | None],
     existing: Collection[str],
     base: str,
     progress: Progress = QUIET,
+    memo: Memo | None = None,
 ) -> Built:
     """Every proposal of a run, sorted by file, every file refused with the reason, and every
     conflict, largest first.
@@ -437,7 +485,9 @@ def build(
     ``texts`` holds the text at ``base`` of every file the patches change; ``existing`` is
     every file path at ``base``, so that no new system can take an existing file's name.
     Patches without changes carry what their rows said of OEC's values and their conflicts.
+    ``memo`` answers for a file whose text and patches are those of an earlier run.
     """
+    memo = memo or Memo(None)
     by_file: dict[str, list[SystemPatch]] = defaultdict(list)
     new_records: list[PlanetRecord] = []
     for patch in patches:
@@ -449,27 +499,30 @@ def build(
     progress.stage("build", len(by_file) + bool(new_records))
     for file in sorted(by_file):
         file_patches = by_file[file]
-        changed = any(not p.is_empty for p in file_patches)
-        text = texts.get(file) if changed else None
-        root = tree.parse_system(text) if text is not None else None
-        folded = rules.fold(file_patches, text, root=root)
-        built.conflicts += [c.model_copy(update={"file": file}) for c in folded.conflicts]
-        if not changed:
-            continue
-        result = (
-            Refusal(file=file, reason="file not found at the index commit")
-            if text is None
-            else existing_file_proposal(file, file_patches, folded, text, root)
-        )
-        if isinstance(result, Proposal):
-            built.proposals.append(result)
-        elif isinstance(result, Refusal):
-            built.refusals.append(result)
+        text = texts.get(file)
+        key = digest(file, text or "", *sorted(_patch_digest(p) for p in file_patches))
+        if (stored := memo.get("build", file, key)) is not None:
+            result = FileBuilt.model_validate_json(stored)
+        else:
+            result = build_file(file, file_patches, text)
+            memo.put("build", file, key, result.model_dump_json().encode())
+        built.conflicts += result.conflicts
+        if result.proposal is not None:
+            built.proposals.append(_rebased(result.proposal, base))
+        if result.refusal is not None:
+            built.refusals.append(result.refusal)
         progress.advance()
-    new, refused = new_system_proposals(new_records, base, existing)
-    progress.advance(bool(new_records))
-    built.proposals += new
-    built.refusals += refused
+    if new_records:
+        key = digest("\n".join(sorted(existing)), *sorted(r.model_dump_json() for r in new_records))
+        if (stored := memo.get("build", "", key)) is not None:
+            new = NewBuilt.model_validate_json(stored)
+        else:
+            new = NewBuilt()
+            new.proposals, new.refusals = new_system_proposals(new_records, base, existing)
+            memo.put("build", "", key, new.model_dump_json().encode())
+        progress.advance()
+        built.proposals += [_rebased(p, base) for p in new.proposals]
+        built.refusals += new.refusals
     built.proposals.sort(key=lambda p: p.file)
     built.conflicts.sort(key=lambda c: (-c.size, c.file, c.path, c.field))
     return built

@@ -94,6 +94,13 @@ def run_command(
             "--dry-run", help="list what would be opened, updated or queued; write nothing"
         ),
     ] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="recompute everything, ignoring what earlier runs remembered",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole pipeline once, here, on a local OEC checkout.
 
@@ -131,6 +138,7 @@ def run_command(
                 settings.max_prs if max_prs is None else max_prs,
                 console,
                 sink,
+                full=full,
             )
         except NoCatalogueError as exc:
             for source, error in exc.failures.items():

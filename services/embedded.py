@@ -28,6 +28,7 @@ from common.changes import Conflict
 from common.errors import NoCatalogueError, RepositoryBusyError
 from common.gitrepo import GitError, head_commit
 from common.interrupts import Interrupted, checkpoint, raising
+from common.memo import Memo
 from common.messages import (
     CatalogueDownloaded,
     CatalogueFailed,
@@ -43,6 +44,7 @@ from common.topology import WorkQueue
 from services.fetcher.handler import fetch
 from services.indexer.handler import IndexerHandler
 from services.merger.handler import handle as merge_handler
+from services.merger.handler import remembering
 from services.publisher.handler import GitTexts, PublisherHandler, RunState
 from services.publisher.local import LocalSink
 from services.publisher.model import DryRun, Sink
@@ -52,6 +54,11 @@ from services.publisher.quality_page import render, report_of
 def index_cache(repo: Path) -> Path:
     """Where the alias index of a checkout is kept between runs: inside its .git."""
     return repo / ".git" / "oec-sync" / "index.pickle"
+
+
+def memo_path(repo: Path) -> Path:
+    """Where a checkout's runs remember what they computed (common/memo.py)."""
+    return repo / ".git" / "oec-sync" / "memo.sqlite3"
 
 
 def load_index(repo: Path, commit: str) -> AliasIndex:
@@ -158,18 +165,20 @@ def run(
     max_prs: int,
     console: Console | None = None,
     sink: Sink | None = None,
+    full: bool = False,
 ) -> RunState:
     """Fetch, match, merge and publish once; returns the publisher's state of the run.
 
     ``sink`` defaults to branches in ``repo`` and PR drafts in ``outbox``. Raises
-    NoCatalogueError, having written nothing, when no catalogue could be read.
+    NoCatalogueError, having written nothing, when no catalogue could be read. ``full``
+    recomputes what earlier runs remembered.
     """
     with httpx.Client() as client:
         messages = fetch(locations, client)
     failures = {m.source.value: m.error for m in messages if isinstance(m, CatalogueFailed)}
     if not any(isinstance(m, CatalogueDownloaded) for m in messages):
         raise NoCatalogueError(failures)
-    state = process(repo, messages, outbox, max_prs, console, sink=sink)
+    state = process(repo, messages, outbox, max_prs, console, sink=sink, full=full)
     if not state.planned:
         raise NoCatalogueError({s.value: e for s, e in state.failed.items()})
     return state
@@ -183,14 +192,19 @@ def process(
     console: Console | None = None,
     subscribers: Sequence[tuple[WorkQueue, Handler]] = (),
     sink: Sink | None = None,
+    full: bool = False,
 ) -> RunState:
     """Run the indexer, merger and publisher handlers on a run's first messages (run.started
     and its catalogue events), plus any ``subscribers``; the publisher's state of the run.
+
+    What an earlier run computed from the same inputs is taken from the checkout's memo
+    instead of computed again, unless ``full``; either way this run's results are
+    remembered once it has finished.
     """
     console = console or Console(stderr=True)
     repo = repo.resolve()
     commit = head_commit(repo)
-    with _progress(console) as stages:
+    with _progress(console) as stages, Memo(memo_path(repo), reading=not full) as memo:
         stages.stage("index", 1)
         index = load_index(repo, commit)
         stages.advance()
@@ -204,11 +218,11 @@ def process(
 
         bus = MemoryBus(delivered)
         sink = sink or LocalSink(repo, outbox)
-        publisher = PublisherHandler(sink, GitTexts(repo), max_prs, progress=stages)
+        publisher = PublisherHandler(sink, GitTexts(repo), max_prs, progress=stages, memo=memo)
 
         def planned(message: Message) -> Iterable[Message]:
             nonlocal planets
-            outputs = IndexerHandler(index)(message)
+            outputs = IndexerHandler(index, memo)(message)
             for output in outputs:
                 if isinstance(output, RunPlanned):
                     planets += output.planets
@@ -218,7 +232,7 @@ def process(
         for queue, handler in subscribers:
             bus.subscribe(queue, handler)
         bus.subscribe(topology.INDEXER, planned)
-        bus.subscribe(topology.MERGER, merge_handler)
+        bus.subscribe(topology.MERGER, remembering(memo, merge_handler))
         bus.subscribe(topology.PUBLISHER, publisher)
         for message in messages:
             bus.publish(message)

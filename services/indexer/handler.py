@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
+
+from pydantic import BaseModel
 
 from common.catalogues import read_source
 from common.errors import NotACatalogueError
-from common.matching import MatchKind
+from common.matching import Match, MatchKind
+from common.memo import Memo, digest
 from common.messages import (
     CatalogueCounts,
     CatalogueDownloaded,
@@ -16,11 +20,46 @@ from common.messages import (
     RunPlanned,
 )
 from common.oec.index import AliasIndex
+from common.records import Catalogue, Source
+
+
+class MatchedCatalogue(BaseModel):
+    """A download read and every record matched: what the memo keeps of a catalogue."""
+
+    catalogue: Catalogue
+    matches: list[Match]
+    digests: list[str]  # of each record's JSON, for the merges' keys
 
 
 class IndexerHandler:
-    def __init__(self, index: AliasIndex) -> None:
+    def __init__(self, index: AliasIndex, memo: Memo | None = None) -> None:
         self.index = index
+        self.memo = memo or Memo(None)
+
+    def matched(self, message: CatalogueDownloaded) -> MatchedCatalogue:
+        """The download read and matched, or what an earlier run read and matched from the
+        same bytes against an index that matches the same way."""
+        content = message.content()
+        # Only NASA's TAP downloads are dated by the day they were fetched.
+        fetched = message.fetched_at.date().isoformat() if message.source is Source.NASA else ""
+        key = digest(
+            hashlib.sha256(content).digest(),
+            message.source.value,
+            message.url,
+            fetched,
+            self.index.matching_digest(),
+        )
+        unit = message.source.value
+        if (stored := self.memo.get("catalogue", unit, key)) is not None:
+            return MatchedCatalogue.model_validate_json(stored)
+        catalogue = read_source(content, message.url, message.source, message.fetched_at.date())
+        matches = [self.index.match(record) for record in catalogue.records]
+        digests = [
+            hashlib.sha256(r.model_dump_json().encode()).hexdigest() for r in catalogue.records
+        ]
+        result = MatchedCatalogue(catalogue=catalogue, matches=matches, digests=digests)
+        self.memo.put("catalogue", unit, key, result.model_dump_json().encode())
+        return result
 
     def __call__(self, message: Message) -> list[Message]:
         assert isinstance(message, CatalogueDownloaded)
@@ -29,9 +68,7 @@ class IndexerHandler:
             # Read as the catalogue it was given as: a NASA table sent as exoplanet.eu is
             # refused here, not read as NASA under exoplanet.eu's run.planned (whose planets
             # would then never arrive, and the run would never complete).
-            catalogue = read_source(
-                message.content(), message.url, message.source, message.fetched_at.date()
-            )
+            matched = self.matched(message)
         except NotACatalogueError as exc:
             return [
                 CatalogueFailed(
@@ -41,9 +78,12 @@ class IndexerHandler:
         outputs: list[Message] = []
         kinds: Counter[MatchKind] = Counter()
         ambiguous: list[str] = []
-        matches = [self.index.match(record) for record in catalogue.records]
+        catalogue, matches = matched.catalogue, matched.matches
         texts = self.index.system_texts(sorted({m.file for m in matches if m.file}))
-        for record, match in zip(catalogue.records, matches, strict=True):
+        text_digests = {f: hashlib.sha256(t.encode()).hexdigest() for f, t in texts.items()}
+        for record, match, record_digest in zip(
+            catalogue.records, matches, matched.digests, strict=True
+        ):
             kinds[match.kind] += 1
             if match.kind is MatchKind.AMBIGUOUS:
                 ambiguous.append(f"{record.name} (row {record.row}): {'; '.join(match.candidates)}")
@@ -55,6 +95,11 @@ class IndexerHandler:
                     match=match,
                     commit=self.index.commit,
                     system_text=text,
+                    inputs=digest(
+                        record_digest,
+                        match.model_dump_json(),
+                        text_digests[match.file] if match.file else "",
+                    ),
                 )
             )
         counts = CatalogueCounts(

@@ -27,6 +27,7 @@ from common import topology
 from common.bus.rabbitmq import RabbitMQBus
 from common.config import Settings
 from common.gitrepo import git
+from common.memo import Memo
 from common.messages import Message
 from common.oec.index import AliasIndex
 from common.status import Service
@@ -50,6 +51,7 @@ class IndexKeeper:
         self.index: AliasIndex | None = None
         self.updated_at: float | None = None
         self.runs: OrderedDict[str, str] = OrderedDict()
+        self.memo = Memo(settings.memo_path, autosave=True)
 
     # --- git ---
 
@@ -132,7 +134,7 @@ class IndexKeeper:
 
     def handler(self, message: Message) -> list[Message]:
         with self.lock:
-            return IndexerHandler(self.for_run(message.run_id))(message)
+            return IndexerHandler(self.for_run(message.run_id), self.memo)(message)
 
     def status(self) -> dict[str, Any]:
         index = self.index

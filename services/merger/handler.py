@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from common import rules
-from common.messages import Message, PlanetMatched, PlanetUnchanged, SystemChanged
+from common.bus import Handler
+from common.memo import Memo, digest
+from common.messages import Message, PlanetMatched, PlanetOutcome, PlanetUnchanged, SystemChanged
 
 
 def handle(message: Message) -> list[Message]:
@@ -26,3 +29,51 @@ def handle(message: Message) -> list[Message]:
     if patch is not None and not (patch.conflicts or patch.reading):
         patch = None  # no voice and no conflict: nothing for the publisher to fold
     return [PlanetUnchanged(**outcome, reason=reason, patch=patch)]
+
+
+def merge_key(message: PlanetMatched) -> str:
+    """Everything a merge reads, but the commit: a commit that leaves the file's text as it
+    was leaves the outcome as it was, apart from the base commit it names. The indexer
+    sends it as ``inputs``; keyed again here, with this merger's code version."""
+    if message.inputs:
+        return digest(message.inputs)
+    text = (message.system_text or "").encode()
+    return digest(
+        message.record.model_dump_json(),
+        message.match.model_dump_json(),
+        hashlib.sha256(text).digest(),
+    )
+
+
+def _restamped(outcome: PlanetOutcome, message: PlanetMatched) -> PlanetOutcome:
+    """A remembered outcome as this run's: its run id, message id and base commit."""
+    update: dict[str, Any] = {"run_id": message.run_id, "message_id": ""}
+    patch = getattr(outcome, "patch", None)
+    if patch is not None:
+        update["patch"] = patch.model_copy(update={"base_commit": message.commit})
+    restamped = outcome.model_copy(update=update)
+    restamped.model_post_init(None)
+    return restamped
+
+
+_KINDS: dict[bytes, type[PlanetOutcome]] = {b"C": SystemChanged, b"U": PlanetUnchanged}
+
+
+def remembering(memo: Memo, merge: Handler = handle) -> Handler:
+    """``merge`` (:func:`handle`), answered from ``memo`` for a planet merged before from the
+    same inputs; new outcomes are remembered."""
+
+    def handle_remembered(message: Message) -> list[Message]:
+        assert isinstance(message, PlanetMatched)
+        unit = f"{message.record.source.value}:{message.record.row}"
+        key = merge_key(message)
+        if (stored := memo.get("merge", unit, key)) is not None:
+            outcome = _KINDS[stored[:1]].model_validate_json(stored[1:])
+            return [_restamped(outcome, message)]
+        outputs = list(merge(message))
+        (computed,) = outputs
+        kind = b"C" if isinstance(computed, SystemChanged) else b"U"
+        memo.put("merge", unit, key, kind + computed.model_dump_json().encode())
+        return outputs
+
+    return handle_remembered

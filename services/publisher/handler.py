@@ -19,6 +19,7 @@ from common import alerts
 from common.changes import Conflict, SystemPatch
 from common.gitrepo import list_files, read_files
 from common.matching import MatchKind
+from common.memo import Memo
 from common.messages import (
     CatalogueCounts,
     CatalogueFailed,
@@ -178,8 +179,10 @@ class PublisherHandler:
         max_prs: int,
         alert: Callable[[alerts.Alert], object] | None = None,
         progress: Progress = QUIET,
+        memo: Memo | None = None,
     ) -> None:
         self.sink = sink
+        self.memo = memo
         self.texts = texts
         self.alert = alert
         self.progress = progress
@@ -209,7 +212,10 @@ class PublisherHandler:
         files = sorted({p.file for p in patches if not p.new_system and not p.is_empty})
         self.progress.stage("build", None)
         texts = self.texts.read(base, files)
-        return build(patches, texts, self.texts.files(base), base, self.progress)
+        built = build(patches, texts, self.texts.files(base), base, self.progress, self.memo)
+        if self.memo is not None:
+            self.memo.save()
+        return built
 
     def finish(self, state: RunState) -> RunCompleted:
         built = self.proposals(state)

@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from common.gitrepo import existing_tips, up_to_date
+from common.gitrepo import BranchTip, existing_tips, up_to_date
 from common.gitwrite import Writer, cleaned_line, updates_for
 from common.interrupts import checkpoint, deferred
 from common.progress import QUIET, Progress
@@ -35,13 +35,15 @@ class LocalSink:
 
     def _plan(
         self, proposals: list[Proposal], max_prs: int
-    ) -> tuple[list[Published], dict[str, tuple[str, str, str]]]:
+    ) -> tuple[list[Published], dict[str, BranchTip]]:
         tips = existing_tips(self.repo, [p.branch_commit() for p in proposals])
         results: list[Published] = []
         taken = 0
         for proposal in proposals:
             if up_to_date(proposal.branch_commit(), tips):
                 state = PublishState.UP_TO_DATE
+                # The branch stays on its parent, so its draft keeps naming that base.
+                proposal = proposal.model_copy(update={"base_commit": tips[proposal.branch].parent})
             elif max_prs and taken >= max_prs:
                 state = PublishState.QUEUED
             else:

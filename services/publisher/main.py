@@ -22,6 +22,7 @@ from common import alerts, topology
 from common.archive import Archive, Recorder
 from common.bus.rabbitmq import RabbitMQBus
 from common.config import Settings
+from common.memo import Memo
 from common.status import Service
 from services.publisher.github import sink_from_settings
 from services.publisher.handler import GitTexts, PublisherHandler, RunState
@@ -126,6 +127,7 @@ def main(settings: Settings, port: int | None) -> None:
         FetchingTexts(repo, settings.oec_fetch_remote),
         settings.max_prs,
         alerts.Notifier(settings),
+        memo=Memo(settings.memo_path, autosave=True),
     )
     publisher = DurablePublisher(
         handler, RunStore(settings.data_dir / "publisher.sqlite3"), settings.run_timeout

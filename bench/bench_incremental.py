@@ -1,0 +1,193 @@
+"""The daily cases of an embedded run on the full real data, each against the floor.
+
+    .venv/bin/python bench/bench_incremental.py [--shared ../shared/data] [--keep DIR]
+
+The floor is measured in this process: lxml parses every system file of the snapshot and
+pandas reads both catalogues. Each case runs ``oec-sync run`` as a child process (wall
+seconds, CPU seconds, peak resident memory) on a checkout unpacked beforehand (not timed):
+
+    cold          uncapped, nothing remembered: every branch written
+    unchanged     the same run again
+    1 % rows      again, after one value changed in 1 % of the rows of each catalogue
+                  (downloaded to the same path, as the fetcher downloads the same URL)
+    HEAD moved    again, after one upstream commit touching 10 systems that have branches
+    capped cold   ``--max-prs 20`` on a fresh checkout, nothing remembered
+
+Each incremental case also counts the branches it moved. After the last one, the same
+inputs are run with ``--full`` in a copy of the checkout taken just before it, and the
+branches (tree, parent, message) and drafts of both are compared: they must be equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+from lxml import etree
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.snapshot_repo import EU, NASA, git, unpack  # noqa: E402
+
+OEC_SYNC = str(REPO / ".venv/bin/oec-sync")
+
+
+def floor(repo: Path, nasa: Path, eu: Path) -> float:
+    """Seconds to parse every system file with lxml and read both catalogues with pandas."""
+    files = [p for folder in ("systems", "systems_kepler") for p in (repo / folder).glob("*.xml")]
+    start = time.perf_counter()
+    for path in files:
+        etree.parse(str(path))
+    for path in (nasa, eu):
+        pd.read_csv(path, comment="#", low_memory=False)
+    return time.perf_counter() - start
+
+
+def timed(repo: Path, outbox: Path, downloads: Path, *extra: str) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds and peak MiB of one ``oec-sync run``."""
+    command = [OEC_SYNC, "run", "--oec-repo", str(repo), "--outbox", str(outbox)]
+    command += ["--nasa", str(downloads / "nasa.csv"), "--eu", str(downloads / "eu.csv")]
+    command += ["--max-prs", "0", *extra] if "--max-prs" not in extra else list(extra)
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    assert child.stderr is not None
+    if child.returncode != 0:
+        raise SystemExit(f"oec-sync run failed:\n{child.stderr.read().decode()[-2000:]}")
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def branches(repo: Path) -> dict[str, str]:
+    """Each oec-sync branch: tree, parent and message — what a reviewer sees of it."""
+    out = git(
+        repo,
+        "for-each-ref",
+        "--format=%(refname:short)%00%(tree) %(parent)%00%(contents)%00",
+        "refs/heads/oec-sync",
+    )
+    fields = out.split("\0")
+    return {
+        fields[i].strip(): fields[i + 1] + "\n" + fields[i + 2]
+        for i in range(0, len(fields) - 3, 3)
+    }
+
+
+def moved(before: dict[str, str], after: dict[str, str]) -> int:
+    return sum(before.get(branch) != state for branch, state in after.items())
+
+
+def drafts(outbox: Path) -> dict[str, str]:
+    return {p.name: p.read_text(encoding="utf-8") for p in sorted(outbox.glob("*"))}
+
+
+def edit_rows(path: Path, column: str, share: float) -> int:
+    """Change ``column`` in ``share`` of the rows that have it, in place; how many."""
+    with open(path, newline="", encoding="utf-8") as f:
+        lines = f.read().splitlines(keepends=True)
+    comments = [line for line in lines if line.startswith("#")]
+    table = list(csv.reader(line for line in lines if not line.startswith("#")))
+    at = table[0].index(column)
+    rows = [row for row in table[1:] if row[at]]
+    step = max(1, round(1 / share))
+    edited = 0
+    for row in rows[::step]:
+        row[at] = f"{float(row[at]) * 1.001:.6g}"
+        edited += 1
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        f.writelines(comments)
+        csv.writer(f, lineterminator="\n").writerows(table)
+    return edited
+
+
+def move_head(repo: Path, count: int) -> list[str]:
+    """One upstream commit touching ``count`` systems that have branches (a value each)."""
+    touched: list[str] = []
+    branched = set(branches(repo))
+    for path in sorted((repo / "systems").glob("*.xml")):
+        if len(touched) == count:
+            break
+        if f"oec-sync/{path.stem.replace(' ', '_')}" not in branched:
+            continue
+        text = path.read_text("utf-8")
+        magnitude = re.search(r"<magV>([0-9.]+)</magV>", text)
+        if magnitude is None:
+            continue
+        corrected = f"<magV>{float(magnitude[1]) + 0.01:.2f}</magV>"
+        path.write_text(text.replace(magnitude[0], corrected, 1), "utf-8")
+        touched.append(path.name)
+    git(repo, "commit", "--quiet", "-am", f"maintainer: {count} systems")
+    return touched
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--keep", type=Path, help="work here and keep it (default: a temp dir)")
+    args = parser.parse_args()
+    shared = args.shared.resolve()
+    if not (shared / NASA).exists():
+        raise SystemExit(f"no real data at {shared}")
+    work = args.keep or Path(tempfile.mkdtemp(prefix="oec-incremental-"))
+    work.mkdir(parents=True, exist_ok=True)
+    downloads = work / "downloads"
+    downloads.mkdir(exist_ok=True)
+    shutil.copy(shared / NASA, downloads / "nasa.csv")
+    shutil.copy(shared / EU, downloads / "eu.csv")
+    base = unpack(shared, work / "base")
+    floor_s = floor(base, downloads / "nasa.csv", downloads / "eu.csv")
+    rows: list[tuple[str, float, float, float, str]] = []
+
+    def case(name: str, repo: Path, note: str, *extra: str) -> None:
+        before = branches(repo)
+        seconds, cpu, peak = timed(repo, repo.parent / "outbox", downloads, *extra)
+        rows.append((name, seconds, cpu, peak, f"{moved(before, branches(repo))} moved; {note}"))
+        print(f"  {name}: {seconds:.1f} s", file=sys.stderr)
+
+    daily = work / "daily" / "oec"
+    shutil.copytree(base, daily, symlinks=True)
+    case("cold, uncapped", daily, "all branches")
+    case("again, nothing changed", daily, "")
+    nasa_rows = edit_rows(downloads / "nasa.csv", "pl_orbper", 0.01)
+    eu_rows = edit_rows(downloads / "eu.csv", "orbital_period", 0.01)
+    case("again, 1 % of rows changed", daily, f"{nasa_rows} NASA + {eu_rows} eu rows edited")
+    touched = move_head(daily, 10)
+    shutil.copytree(daily.parent, work / "full", symlinks=True)
+    case("again, HEAD moved (10 systems)", daily, f"{len(touched)} files in the commit")
+    capped = work / "capped" / "oec"
+    shutil.copytree(base, capped, symlinks=True)
+    case("daily, capped at 20, cold", capped, "", "--max-prs", "20")
+
+    full = work / "full" / "oec"
+    seconds, _, _ = timed(full, full.parent / "outbox", downloads, "--full")
+    same_branches = branches(full) == branches(daily)
+    same_drafts = drafts(full.parent / "outbox") == drafts(daily.parent / "outbox")
+
+    print(f"\nfloor (lxml parse of all system files + pandas read of both): {floor_s:.2f} s\n")
+    print("| case | wall s | × floor | CPU s | peak MiB | branches |")
+    print("|---|---|---|---|---|---|")
+    for name, wall, cpu_s, mib, note in rows:
+        print(f"| {name} | {wall:.1f} | {wall / floor_s:.0f}× | {cpu_s:.1f} | {mib:.0f} | {note} |")
+    print(
+        f"\n--full on the HEAD-moved inputs: {seconds:.1f} s; branches equal: {same_branches}; "
+        f"drafts equal: {same_drafts} ({len(branches(full))} branches)"
+    )
+    if not (same_branches and same_drafts):
+        raise SystemExit("incremental and --full runs differ")
+    if not args.keep:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""Incremental runs: what earlier runs computed is remembered (common/memo.py), and a run
+whose inputs did not change costs look-ups, yet gives exactly what ``--full`` gives."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import common.memo
+from common.messages import Message, PlanetMatched
+from services import embedded
+from tests.gitutil import IDENTITY, git, make_repo
+from tests.test_embedded import EU, run
+
+
+def branch_trees(repo: Path) -> dict[str, tuple[str, str, str]]:
+    """Each oec-sync branch: (tree, parent, message) — what a reviewer sees of it."""
+    out = git(
+        repo,
+        "for-each-ref",
+        "--format=%(refname:short)%00%(tree)%00%(parent)%00%(contents)%00",
+        "refs/heads/oec-sync",
+    )
+    fields = out.split("\0")
+    return {
+        fields[i].strip(): (fields[i + 1], fields[i + 2], fields[i + 3])
+        for i in range(0, len(fields) - 4, 4)
+    }
+
+
+def drafts(outbox: Path) -> dict[str, str]:
+    return {p.name: p.read_text(encoding="utf-8") for p in sorted(outbox.iterdir())}
+
+
+def stateless(systems: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [{k: v for k, v in system.items() if k != "state"} for system in systems]
+
+
+def edited_eu(target: Path, rows: int) -> Path:
+    """The sample's exoplanet.eu download with the orbital period of ``rows`` planets
+    changed, as a newer download would change it."""
+    with open(EU, newline="", encoding="utf-8") as f:
+        table = list(csv.reader(f))
+    column = table[0].index("orbital_period")
+    edited = 0
+    for row in table[1:]:
+        if edited < rows and row[column]:
+            row[column] = f"{float(row[column]) * 1.0001:.6f}"
+            edited += 1
+    assert edited == rows
+    with open(target, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f, lineterminator="\n").writerows(table)
+    return target
+
+
+def counting_merges(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files of the planets merged from now on (not answered from the memo)."""
+    merged: list[str] = []
+    real = embedded.merge_handler
+
+    def merge(message: Message) -> list[Message]:
+        assert isinstance(message, PlanetMatched)
+        merged.append(message.match.file or "(new)")
+        return list(real(message))
+
+    monkeypatch.setattr(embedded, "merge_handler", merge)
+    return merged
+
+
+def maintainer_edit(repo: Path) -> None:
+    """One upstream commit touching one system, identical (same id) in every checkout."""
+    path = repo / "systems" / "11 Com.xml"
+    path.write_text(path.read_text("utf-8").replace("G8 III<", "G8 IIIb<"), "utf-8")
+    dated = {
+        "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
+        "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
+    }
+    subprocess.run(
+        ["git", "-C", str(repo), *IDENTITY, "commit", "--quiet", "-am", "11 Com: spectral type"],
+        env={**os.environ, **dated},
+        check=True,
+    )
+
+
+@pytest.fixture
+def twins(tmp_path: Path) -> tuple[Path, Path]:
+    """Two identical checkouts (same commit ids), one for incremental and one for --full."""
+    first = make_repo(tmp_path / "a" / "oec")
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    return first, tmp_path / "b" / "oec"
+
+
+def test_a_run_with_nothing_changed_merges_nothing_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo(tmp_path / "oec")
+    code, first = run(repo, tmp_path, "--max-prs", "0")
+    assert code == 0 and first["systems"]
+    refs = git(repo, "for-each-ref", "refs/heads/oec-sync")
+    written = {p: p.stat().st_mtime_ns for p in (tmp_path / "outbox").iterdir()}
+    merged = counting_merges(monkeypatch)
+
+    code, second = run(repo, tmp_path, "--max-prs", "0")
+
+    assert code == 0
+    assert merged == []  # every planet answered from the memo
+    assert git(repo, "for-each-ref", "refs/heads/oec-sync") == refs
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "outbox").iterdir()} == written
+    assert second["systems"] == [{**s, "state": "up to date"} for s in first["systems"]]
+    for key in ("catalogues", "conflicts", "not_added", "refused"):
+        assert second[key] == first[key]
+
+
+def test_changed_rows_merge_only_their_planets_and_equal_a_full_run(
+    twins: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    incremental, full = twins
+    download = tmp_path / "eu.csv"  # the same address every day, as the fetcher sees it
+    shutil.copy(EU, download)
+    run(incremental, incremental.parent, "--max-prs", "0", eu=str(download))
+    edited_eu(download, rows=3)
+    merged = counting_merges(monkeypatch)
+
+    _, report = run(incremental, incremental.parent, "--max-prs", "0", eu=str(download))
+    assert len(merged) == 3  # only the three edited rows were merged again
+    monkeypatch.undo()
+    _, full_report = run(full, full.parent, "--max-prs", "0", "--full", eu=str(download))
+
+    assert branch_trees(incremental) == branch_trees(full)
+    assert drafts(incremental.parent / "outbox") == drafts(full.parent / "outbox")
+    # Only the state differs: the full run's checkout had no branches yet.
+    assert stateless(report["systems"]) == stateless(full_report["systems"])
+    assert report["conflicts"] == full_report["conflicts"]
+
+
+def test_a_commit_to_one_system_moves_only_its_branch_and_equals_a_full_run(
+    twins: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    incremental, full = twins
+    run(incremental, incremental.parent, "--max-prs", "0")
+    run(full, full.parent, "--max-prs", "0", "--full")
+    before = branch_trees(incremental)
+    assert before == branch_trees(full) and "oec-sync/11_Com" in before
+    maintainer_edit(incremental)
+    maintainer_edit(full)
+    merged = counting_merges(monkeypatch)
+
+    run(incremental, incremental.parent, "--max-prs", "0")
+    moved = {b for b, tree in branch_trees(incremental).items() if before[b] != tree}
+    assert moved == {"oec-sync/11_Com"}  # the other branches stay on their parent
+    assert merged and set(merged) == {"systems/11 Com.xml"}
+    monkeypatch.undo()
+    run(full, full.parent, "--max-prs", "0", "--full")
+    assert branch_trees(incremental) == branch_trees(full)
+    assert drafts(incremental.parent / "outbox") == drafts(full.parent / "outbox")
+
+
+def test_new_code_recomputes_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = make_repo(tmp_path / "oec")
+    _, first = run(repo, tmp_path, "--max-prs", "0")
+    monkeypatch.setattr(common.memo, "CODE_VERSION", "a rules change")
+    merged = counting_merges(monkeypatch)
+    _, again = run(repo, tmp_path, "--max-prs", "0")
+    planets = sum(c["records"] for c in first["catalogues"].values())
+    assert len(merged) == planets
+    assert again["systems"] == [{**s, "state": "up to date"} for s in first["systems"]]
+
+
+def test_full_ignores_the_memo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = make_repo(tmp_path / "oec")
+    _, first = run(repo, tmp_path, "--max-prs", "0")
+    merged = counting_merges(monkeypatch)
+    run(repo, tmp_path, "--max-prs", "0", "--full")
+    assert len(merged) == sum(c["records"] for c in first["catalogues"].values())
