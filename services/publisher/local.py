@@ -15,7 +15,15 @@ import os
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-from common.gitrepo import BranchCommit, BranchTip, branch_name, existing_tips, up_to_date
+from common.gitrepo import (
+    BRANCH_PREFIX,
+    BranchCommit,
+    BranchTip,
+    branch_name,
+    existing_tips,
+    git,
+    up_to_date,
+)
 from common.gitwrite import Writer, cleaned_line, updates_for
 from common.interrupts import checkpoint, deferred
 from common.progress import QUIET, Progress
@@ -55,13 +63,20 @@ class LocalSink:
 
     def takes_slot(self, base: str, files: Collection[str]) -> Callable[[Proposal], bool]:
         """The rule :meth:`plan` caps by: a proposal counts unless its branch already holds
-        it. The tips of ``files`` are read at once, any other's when it is asked about."""
-        asked = set(files)
+        it. Only existing branches are looked at (a first run has none), the tips of those
+        of ``files`` at once, any other's when it is asked about."""
+        listed = git(
+            self.repo, "for-each-ref", "--format=%(refname)", f"refs/heads/{BRANCH_PREFIX}"
+        )
+        present = {ref.removeprefix("refs/heads/") for ref in listed.splitlines()}
+        asked = {f for f in files if branch_name(f) in present}
         tips = existing_tips(
             self.repo, [BranchCommit(branch_name(f), base, f, "", "") for f in asked]
         )
 
         def takes(proposal: Proposal) -> bool:
+            if proposal.branch not in present:
+                return True
             commit = proposal.branch_commit()
             if proposal.file not in asked:
                 asked.add(proposal.file)
