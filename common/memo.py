@@ -26,7 +26,6 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
@@ -60,9 +59,10 @@ def digest(*parts: str | bytes) -> str:
 
 class Memo:
     """A SQLite file of remembered results; ``reading=False`` (``--full``) recomputes
-    everything but still remembers it. ``path=None`` remembers nothing. A run saves once
-    at its end; a service, which has no end, with ``autosave`` saves every few hundred
-    entries or seconds (an entry lost when it stops is only computed again)."""
+    everything but still remembers it. ``path=None`` remembers nothing. The file is made
+    on first use. A run saves once at its end; a service, which has no end, with
+    ``autosave`` saves every few hundred entries or seconds (an entry lost when it stops is
+    only computed again)."""
 
     def __init__(self, path: Path | None, reading: bool = True, autosave: bool = False) -> None:
         self.path = path
@@ -75,9 +75,13 @@ class Memo:
         self._db: sqlite3.Connection | None = None
         # A service's handlers and its finisher thread share one memo.
         self._lock = threading.Lock()
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+
+    def _connection(self) -> sqlite3.Connection:
+        """The open store (call with the lock held and a path set)."""
+        if self._db is None:
+            assert self.path is not None
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
             # A cache: an entry lost in a crash is computed again, so no fsync per save.
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=OFF")
@@ -85,6 +89,7 @@ class Memo:
                 "CREATE TABLE IF NOT EXISTS memo ("
                 " kind TEXT, unit TEXT, key TEXT, value BLOB, PRIMARY KEY (kind, unit))"
             )
+        return self._db
 
     def __enter__(self) -> Memo:
         return self
@@ -104,12 +109,16 @@ class Memo:
     def get(self, kind: str, unit: str, key: str) -> bytes | None:
         """The value remembered for ``unit`` if it was computed from ``key``."""
         row = None
-        if self._db is not None and self.reading:
+        if self.path is not None and self.reading:
             with self._lock:
-                row = self._db.execute(
-                    "SELECT value FROM memo WHERE kind = ? AND unit = ? AND key = ?",
-                    (kind, unit, key),
-                ).fetchone()
+                row = (
+                    self._connection()
+                    .execute(
+                        "SELECT value FROM memo WHERE kind = ? AND unit = ? AND key = ?",
+                        (kind, unit, key),
+                    )
+                    .fetchone()
+                )
         if row is None:
             self.misses += 1
             return None
@@ -118,26 +127,23 @@ class Memo:
 
     def put(self, kind: str, unit: str, key: str, value: bytes) -> None:
         """Remember ``value`` for ``unit``, replacing what it had; written by :meth:`save`."""
-        if self._db is not None:
-            with self._lock:
-                self._pending.append((kind, unit, key, zlib.compress(value, 1)))
-            if self.autosave and (
-                len(self._pending) >= AUTOSAVE_ENTRIES
-                or time.monotonic() - self._saved_at >= AUTOSAVE_SECONDS
-            ):
-                self.save()
-
-    def put_many(self, kind: str, items: Iterable[tuple[str, str, bytes]]) -> None:
-        for unit, key, value in items:
-            self.put(kind, unit, key, value)
+        if self.path is None:
+            return
+        with self._lock:
+            self._pending.append((kind, unit, key, zlib.compress(value, 1)))
+        if self.autosave and (
+            len(self._pending) >= AUTOSAVE_ENTRIES
+            or time.monotonic() - self._saved_at >= AUTOSAVE_SECONDS
+        ):
+            self.save()
 
     def save(self) -> None:
         """Write what was remembered since the last save, in one transaction."""
         with self._lock:
-            if self._db is None or not self._pending:
+            if self.path is None or not self._pending:
                 return
-            with self._db:
-                self._db.executemany(
+            with self._connection() as db:
+                db.executemany(
                     "INSERT OR REPLACE INTO memo (kind, unit, key, value) VALUES (?, ?, ?, ?)",
                     self._pending,
                 )

@@ -93,7 +93,11 @@ def service_apps(tmp_path: Path) -> dict[str, FastAPI]:
     for name in ("merger", "publisher", "indexer"):
         apps[name] = create_app(StatusSnapshot(name), BusMetrics(), name, token)
     publisher_routes(apps["publisher"], publisher(tmp_path / "runs.sqlite3", None))  # type: ignore[arg-type]
-    settings = Settings(oec_repo=make_repo(tmp_path / "oec"), github_webhook_secret=SecretStr("s"))
+    settings = Settings(
+        oec_repo=make_repo(tmp_path / "oec"),
+        github_webhook_secret=SecretStr("s"),
+        data_dir=tmp_path / "data",
+    )
     indexer_routes(apps["indexer"], IndexKeeper(settings), settings)
     return apps
 
