@@ -6,7 +6,7 @@ Unpacks the OEC snapshot into a fresh git repository (not timed), then times
 ``oec-sync run`` twice as a child process: the first run creates every branch (no cap),
 the second must create nothing. Peak memory is the child's maximum resident set size.
 Then times writing all the first run's branches again, alone, into a fresh copy of the
-snapshot (``write_branches``: staging fast-import, pack move, one ref transaction), wall
+snapshot (``write_branches``: packs staged, moved in, one ref transaction), wall
 and CPU seconds. Also prints what a maintainer would check: counts per catalogue, new
 systems that share an alias with or lie within 10 arcsec of an existing system of
 ``systems/`` (a KOI file of ``systems_kepler/`` does not count: a newly confirmed Kepler

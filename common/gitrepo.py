@@ -132,22 +132,37 @@ class BranchTip(NamedTuple):
 
 
 def existing_tips(repo: Path, commits: list[BranchCommit]) -> dict[str, BranchTip]:
-    """Each branch of ``commits`` that exists, as a :class:`BranchTip`, in one git call."""
+    """Each branch of ``commits`` that exists, as a :class:`BranchTip`: one ``cat-file``
+    call for the tips, one ``ls-tree`` per distinct parent or base (a path looked up per
+    branch would scan the 4,000-entry systems/ tree each time)."""
     if not commits:
         return {}
     query = "".join(
         f"refs/heads/{c.branch}\nrefs/heads/{c.branch}^\nrefs/heads/{c.branch}:{c.file}\n"
-        f"refs/heads/{c.branch}^:{c.file}\n{c.base}:{c.file}\n"
         for c in commits
     )
     lines = git(repo, "cat-file", "--batch-check=%(objectname)", input=query.encode())
     answers = ["" if "missing" in a else a for a in lines.splitlines()]
-    found: dict[str, BranchTip] = {}
-    for i, commit in enumerate(commits):
-        tip = BranchTip(*answers[5 * i : 5 * i + 5])
-        if tip.tip:
-            found[commit.branch] = tip
-    return found
+    found = {
+        commit.branch: (commit, answers[3 * i : 3 * i + 3])
+        for i, commit in enumerate(commits)
+        if answers[3 * i]
+    }
+    trees: dict[str, dict[str, tuple[str, str]]] = {}
+    for commit, (_, parent, _) in found.values():
+        for wanted in (parent, commit.base):
+            if wanted and wanted not in trees:
+                trees[wanted] = tree_entries(repo, wanted) or {}
+
+    def blob_at(commit: str, file: str) -> str:
+        return trees.get(commit, {}).get(file, ("", ""))[1]
+
+    return {
+        branch: BranchTip(
+            tip, parent, blob, blob_at(parent, commit.file), blob_at(commit.base, commit.file)
+        )
+        for branch, (commit, (tip, parent, blob)) in found.items()
+    }
 
 
 def up_to_date(commit: BranchCommit, tips: dict[str, BranchTip]) -> bool:

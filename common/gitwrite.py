@@ -3,11 +3,9 @@
     lock    ``<git dir>/oec-sync/write.flock``, an exclusive ``flock``: one writer per
             repository. The kernel releases it when its process ends, however it ends, so
             holding it proves that no other oec-sync process is writing here.
-    stage   ``git fast-import`` into ``<git dir>/oec-sync/staging``, a private bare
-            repository that borrows the checkout's objects (``objects/info/alternates``).
-            Its pack, refs and crash report land there, never in the checkout: fast-import
-            updates the refs it was given even when it dies, so it is given no real branch
-            and reports each commit's id (``get-mark``) instead.
+    stage   the commits' objects written as packs with their indexes
+            (:mod:`common.gitpack`) into ``<git dir>/oec-sync/staging``, never straight
+            into the checkout.
     move    the finished packs into ``objects/pack``, each index last (git finds a pack by
             its index): objects that nothing refers to yet, invisible to anyone.
     commit  one ``git update-ref --stdin`` transaction (start, update with the expected old
@@ -28,19 +26,17 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 from common.errors import GitError, RepositoryBusyError
+from common.gitpack import write_packs
 from common.gitrepo import (
-    AUTHOR,
     BRANCH_PREFIX,
     BranchCommit,
     BranchTip,
     existing_tips,
     git,
-    tree_entries,
     up_to_date,
 )
 from common.interrupts import checkpoint, deferred
@@ -51,21 +47,6 @@ ZERO_OID = "0" * 40
 # git children get their own process group (process_group=0): a Ctrl-C in the terminal
 # reaches only Python, which stops them in order, instead of killing a git process halfway
 # through its write.
-
-
-def _quote_path(path: str) -> bytes:
-    """A path as fast-import reads it: C-style quoted when it could be misread."""
-    raw = path.encode("utf-8")
-    if not (raw.startswith(b'"') or b"\n" in raw or b"\\" in raw):
-        return raw
-    escaped = raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\n", b"\\n")
-    return b'"' + escaped + b'"'
-
-
-def _top_level(file: str) -> str | None:
-    """The top-level directory of ``file`` (None for a file at the root of the repo)."""
-    head, sep, _ = file.partition("/")
-    return head if sep else None
 
 
 def _size(n: int) -> str:
@@ -273,25 +254,29 @@ class Writer:
     ) -> dict[str, str]:
         """Write the objects of ``commits`` into the repository; each branch's new commit id.
 
-        No ref of the repository changes. See :func:`_fast_import_chain` for how; with
-        ``workers`` > 1 the commits are split between that many fast-import processes
-        (disjoint branches, each its own pack), for the cores a big run has.
+        No ref of the repository changes. ``workers`` > 1 splits the commits between that
+        many threads (disjoint branches, each its own pack), for the cores a big run has.
         """
         if not commits:
             return {}
         stamp = int((when or dt.datetime.now(dt.UTC)).timestamp())
         progress.stage("branches", len(commits))
         shutil.rmtree(self.staging, ignore_errors=True)
-        git(self.repo, "init", "--quiet", "--bare", "--template=", str(self.staging))
-        (self.staging / "objects" / "info").mkdir(parents=True, exist_ok=True)
-        (self.staging / "objects" / "info" / "alternates").write_text(f"{self.objects}\n")
-        workers = max(1, min(workers, len(commits) // 100))
-        chunks = [commits[i::workers] for i in range(workers)]
-        ids: dict[str, str] = {}
-        if workers == 1:
-            ids.update(_fast_import_chain(self.staging, commits, stamp, 0, progress))
-        else:
-            ids.update(_in_threads(self.staging, chunks, stamp, progress))
+        packs = self.staging / "objects" / "pack"
+        packs.mkdir(parents=True)
+        done = 0
+        counting = threading.Lock()
+
+        def advance(steps: int) -> None:
+            nonlocal done
+            with counting:
+                progress.advance(steps)
+                done += steps
+            # Half way, in the thread that signals reach (the others stop when it does).
+            if done > len(commits) // 2 and threading.current_thread() is threading.main_thread():
+                checkpoint("branches")
+
+        ids = write_packs(self.repo, packs, commits, stamp, workers, advance)
         self._move_packs()
         return ids
 
@@ -349,194 +334,3 @@ def write_branches(
 
 def cleaned_line(done: list[str]) -> str:
     return "cleaned up after an interrupted run: removed " + ", ".join(done)
-
-
-def _in_threads(
-    staging: Path, chunks: list[list[BranchCommit]], stamp: int, progress: Progress
-) -> dict[str, str]:
-    """:func:`_fast_import_chain` on each chunk at once; stops them all on any error."""
-    results: list[dict[str, str]] = [{} for _ in chunks]
-    errors: list[BaseException] = []
-    procs: list[subprocess.Popen[bytes]] = []
-    guard = threading.Lock()
-    stopped = threading.Event()
-
-    def started(proc: subprocess.Popen[bytes]) -> None:
-        with guard:
-            procs.append(proc)
-            if stopped.is_set():
-                proc.kill()
-
-    def run(n: int) -> None:
-        try:
-            results[n] = _fast_import_chain(staging, chunks[n], stamp, n, progress, started)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(chunks))]
-    for thread in threads:
-        thread.start()
-    try:
-        for thread in threads:
-            thread.join()
-    except BaseException:
-        # Interrupted in the main thread: stop the other fast-imports, then go.
-        with guard:
-            stopped.set()
-            for proc in procs:
-                proc.kill()
-        for thread in threads:
-            thread.join()
-        raise
-    if errors:
-        raise errors[0]
-    return {branch: oid for result in results for branch, oid in result.items()}
-
-
-def _fast_import_chain(
-    staging: Path,
-    todo: list[BranchCommit],
-    stamp: int,
-    worker: int,
-    progress: Progress,
-    started: Callable[[subprocess.Popen[bytes]], None] | None = None,
-) -> dict[str, str]:
-    """One fast-import in ``staging`` writes the commits of ``todo``; their ids by branch.
-
-    One commit per branch straight from the base makes fast-import load and store the
-    whole directory tree (OEC's ``systems/`` holds 4,000 entries) for every branch, in
-    full. Instead one fast-import first walks a scratch chain that changes one file at a
-    time (each tree stored as a small delta of the previous one, the big tree parsed once)
-    and reports each resulting directory tree (``ls``); then every branch's commit is the
-    base commit with that directory swapped in. Same commits and trees; 1,000 branches of
-    OEC take ~4 s and 3 MB instead of ~28 s and 100 MB.
-    """
-    scratch = f"refs/scratch-{worker}"
-    staged = f"refs/staged-{worker}"
-    by_base: dict[str, list[BranchCommit]] = {}
-    for c in todo:
-        by_base.setdefault(c.base, []).append(c)
-
-    # Phase 1: per base, one scratch chain; after each link, ask for its top-level tree.
-    chain = bytearray()
-    mark = 0
-    marks: list[BranchCommit] = []
-    for base, group in by_base.items():
-        group = [c for c in group if _top_level(c.file) is not None]
-        if not group:
-            continue
-        files = tree_entries(staging, base)
-        if files is None:
-            raise GitError("ls-tree", 128, f"fatal: not a valid commit: {base}")
-        previous: BranchCommit | None = None
-        for c in group:
-            mark += 1
-            chain += f"commit {scratch}\nmark :{mark}\n".encode()
-            chain += f"committer {AUTHOR} {stamp} +0000\ndata 0\n".encode()
-            if previous is None:
-                chain += f"from {base}\n".encode()
-            elif previous.file != c.file:
-                # Put the previous link's file back as the base has it.
-                if previous.file in files:
-                    mode, oid = files[previous.file]
-                    chain += f"M {mode} {oid} ".encode() + _quote_path(previous.file) + b"\n"
-                else:
-                    chain += b"D " + _quote_path(previous.file) + b"\n"
-            content = c.text.encode("utf-8")
-            chain += b"M 100644 inline " + _quote_path(c.file) + b"\n"
-            chain += b"data %d\n%s\n\n" % (len(content), content)
-            chain += f"ls :{mark} ".encode() + _quote_path(_top_level(c.file) or "") + b"\n"
-            marks.append(c)
-            previous = c
-
-    # unpackLimit=0: a small pack stays a pack (not loose objects) so that it can be moved.
-    proc = subprocess.Popen(
-        [
-            *("git", f"--git-dir={staging}", "-c", "fastimport.unpackLimit=0"),
-            *("fast-import", "--quiet", "--force", "--done"),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        process_group=0,
-    )
-    try:
-        if started is not None:
-            started(proc)
-        return _feed(proc, chain, marks, todo, stamp, staged, mark, progress)
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-
-
-def _failed(proc: subprocess.Popen[bytes], note: str) -> GitError:
-    proc.kill()
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    proc.wait()
-    return GitError("fast-import", proc.returncode or 1, err or note)
-
-
-def _feed(
-    proc: subprocess.Popen[bytes],
-    chain: bytearray,
-    marks: list[BranchCommit],
-    todo: list[BranchCommit],
-    stamp: int,
-    staged: str,
-    mark: int,
-    progress: Progress,
-) -> dict[str, str]:
-    assert proc.stdin is not None and proc.stdout is not None
-
-    def feed() -> None:
-        try:
-            assert proc.stdin is not None
-            proc.stdin.write(bytes(chain))
-            proc.stdin.flush()
-        except (BrokenPipeError, ValueError):
-            pass  # fast-import died or was stopped; its stderr says why
-
-    writer = threading.Thread(target=feed, daemon=True)
-    writer.start()
-    trees: dict[str, str] = {}
-    for n, c in enumerate(marks):
-        answer = proc.stdout.readline().decode("utf-8")
-        kind = answer.split(" ", 2)
-        if len(kind) < 3 or kind[1] != "tree":
-            writer.join()
-            raise _failed(proc, f"unexpected answer: {answer!r}")
-        trees[c.branch] = kind[2].split("\t", 1)[0]
-        progress.advance()
-        if n == len(marks) // 2:
-            checkpoint("branches")
-    writer.join()
-
-    # Phase 2: the real commits, on a staging ref; get-mark reports each one's id.
-    stream = bytearray()
-    first = mark + 1
-    for c in todo:
-        mark += 1
-        message = c.message.encode("utf-8")
-        stream += f"commit {staged}\nmark :{mark}\n".encode()
-        stream += f"author {AUTHOR} {stamp} +0000\n".encode()
-        stream += f"committer {AUTHOR} {stamp} +0000\n".encode()
-        stream += b"data %d\n%s\n" % (len(message), message)
-        stream += f"from {c.base}\n".encode()
-        top = _top_level(c.file)
-        if top is None:
-            content = c.text.encode("utf-8")
-            stream += b"M 100644 inline " + _quote_path(c.file) + b"\n"
-            stream += b"data %d\n%s\n" % (len(content), content)
-        else:
-            stream += f"M 040000 {trees[c.branch]} ".encode() + _quote_path(top) + b"\n"
-        stream += f"get-mark :{mark}\n".encode()
-    out, err = proc.communicate(bytes(stream) + b"done\n")
-    if proc.returncode != 0:
-        raise GitError("fast-import", proc.returncode, err)
-    ids = out.decode().split()
-    if len(ids) != mark - first + 1:
-        raise GitError("fast-import", 1, f"expected {mark - first + 1} commit ids, got {len(ids)}")
-    progress.advance(len(todo) - len(marks))  # files at the root of the repo
-    return {c.branch: oid for c, oid in zip(todo, ids, strict=True)}

@@ -11,8 +11,8 @@ import copy
 import datetime as dt
 import hashlib
 import math
-from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections import defaultdict, deque
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 from lxml import etree
 from pydantic import BaseModel
@@ -71,6 +71,8 @@ class Built(BaseModel):
     proposals: list[Proposal] = []
     refusals: list[Refusal] = []
     conflicts: list[Conflict] = []
+    # Edited files a capped build left unbuilt: the cap was full before them (``build``).
+    deferred: list[str] = []
 
 
 def describe(
@@ -443,9 +445,8 @@ class NewBuilt(BaseModel):
 def build_file(file: str, file_patches: list[SystemPatch], text: str | None) -> FileBuilt:
     """Fold every patch of ``file`` into its ``text`` (None: the file is missing)."""
     changed = any(not p.is_empty for p in file_patches)
-    text = text if changed else None
-    root = tree.parse_system(text) if text is not None else None
-    folded = rules.fold(file_patches, text, root=root)
+    root = tree.parse_system(text) if changed and text is not None else None
+    folded = rules.fold(file_patches, text if changed else None, root=root)
     built = FileBuilt(conflicts=[c.model_copy(update={"file": file}) for c in folded.conflicts])
     if not changed:
         return built
@@ -477,6 +478,8 @@ def build(
     base: str,
     progress: Progress = QUIET,
     memo: Memo | None = None,
+    slots: int = 0,
+    takes_slot: Callable[[Proposal], bool] = lambda proposal: True,
 ) -> Built:
     """Every proposal of a run, sorted by file, every file refused with the reason, and every
     conflict, largest first.
@@ -485,6 +488,12 @@ def build(
     every file path at ``base``, so that no new system can take an existing file's name.
     Patches without changes carry what their rows said of OEC's values and their conflicts.
     ``memo`` answers for a file whose text and patches are those of an earlier run.
+
+    With ``slots`` (0: no limit), proposals are built in file order until ``slots`` of them
+    take a slot (``takes_slot``: a capped sink's rule); each edited file after that is only
+    listed in ``deferred``, with no proposal, refusal or conflict this run. That is all a
+    sink that caps in file order needs to choose. New systems are always built: the file
+    each one takes is known only then.
     """
     memo = memo or Memo(None)
     by_file: dict[str, list[SystemPatch]] = defaultdict(list)
@@ -496,8 +505,31 @@ def build(
             by_file[patch.file].append(patch)
     built = Built()
     progress.stage("build", len(by_file) + bool(new_records))
+    new = NewBuilt()
+    if new_records:
+        key = digest("\n".join(sorted(existing)), *sorted(r.model_dump_json() for r in new_records))
+        if (stored := memo.get("build", "", key)) is not None:
+            new = NewBuilt.model_validate_json(stored)
+        else:
+            new.proposals, new.refusals = new_system_proposals(new_records, base, existing)
+            memo.put("build", "", key, new.model_dump_json().encode())
+        progress.advance()
+    waiting = deque(sorted((_rebased(p, base) for p in new.proposals), key=lambda p: p.file))
+    taken = 0
+
+    def add(proposal: Proposal) -> None:
+        nonlocal taken
+        built.proposals.append(proposal)
+        if slots and taken < slots and takes_slot(proposal):
+            taken += 1
+
     for file in sorted(by_file):
+        while waiting and waiting[0].file < file:
+            add(waiting.popleft())
         file_patches = by_file[file]
+        if slots and taken >= slots and any(not p.is_empty for p in file_patches):
+            built.deferred.append(file)
+            continue
         text = texts.get(file)
         key = digest(file, text or "", *sorted(_patch_digest(p) for p in file_patches))
         if (stored := memo.get("build", file, key)) is not None:
@@ -507,21 +539,13 @@ def build(
             memo.put("build", file, key, result.model_dump_json().encode())
         built.conflicts += result.conflicts
         if result.proposal is not None:
-            built.proposals.append(_rebased(result.proposal, base))
+            add(_rebased(result.proposal, base))
         if result.refusal is not None:
             built.refusals.append(result.refusal)
         progress.advance()
-    if new_records:
-        key = digest("\n".join(sorted(existing)), *sorted(r.model_dump_json() for r in new_records))
-        if (stored := memo.get("build", "", key)) is not None:
-            new = NewBuilt.model_validate_json(stored)
-        else:
-            new = NewBuilt()
-            new.proposals, new.refusals = new_system_proposals(new_records, base, existing)
-            memo.put("build", "", key, new.model_dump_json().encode())
-        progress.advance()
-        built.proposals += [_rebased(p, base) for p in new.proposals]
-        built.refusals += new.refusals
+    for proposal in waiting:
+        add(proposal)
+    built.refusals += new.refusals
     built.proposals.sort(key=lambda p: p.file)
     built.conflicts.sort(key=lambda c: (-c.size, c.file, c.path, c.field))
     return built

@@ -156,6 +156,8 @@ def run_command(
         summary = summary or "no changes"
         prefix = "dry run, no branch or draft written; " if dry_run else ""
         console.print(f"{prefix}systems: {summary}; refused: {len(state.refusals)}")
+        if state.deferred:
+            console.print(f"{len(state.deferred)} more edited files wait for later runs (cap)")
         for source, error in state.failed.items():
             console.print(f"[red]{source.value} failed:[/red] {error}", highlight=False)
         for planet in state.failed_planets():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -123,17 +124,46 @@ def test_second_run_on_the_same_inputs_creates_nothing(repo: Path, tmp_path: Pat
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "outbox").iterdir()} == outbox
 
 
-def test_cap_queues_the_rest_in_file_order_for_later_runs(repo: Path, tmp_path: Path) -> None:
+def test_cap_opens_the_first_in_file_order_and_the_rest_in_later_runs(
+    repo: Path, tmp_path: Path
+) -> None:
+    _, everything = run(repo, tmp_path, "--max-prs", "0", "--dry-run")
+    in_order = sorted(s["file"] for s in everything["systems"])
     _, first = run(repo, tmp_path, "--max-prs", "5")
     opened = [s["file"] for s in first["systems"] if s["state"] == "opened"]
-    queued = [s["file"] for s in first["systems"] if s["state"] == "queued"]
-    assert len(opened) == 5 and queued
-    assert opened == sorted(s["file"] for s in first["systems"])[:5]
+    assert opened == in_order[:5]
     assert len(branches(repo)) == 5
+    # Edited files after the fifth are not even built; new systems (all built) queue.
+    assert first["deferred"] and not set(first["deferred"]) & set(opened)
     _, second = run(repo, tmp_path, "--max-prs", "5")
     states = {s["file"]: s["state"] for s in second["systems"]}
     assert all(states[f] == "up to date" for f in opened)
-    assert [f for f in sorted(states) if states[f] == "opened"] == queued[:5]
+    assert [f for f in sorted(states) if states[f] == "opened"] == in_order[5:10]
+
+
+def test_a_capped_run_writes_only_what_it_opens_as_an_uncapped_run_would(
+    tmp_path: Path,
+) -> None:
+    capped = make_repo(tmp_path / "capped" / "oec")
+    uncapped = tmp_path / "uncapped" / "oec"
+    shutil.copytree(capped, uncapped)  # one base commit, so that the drafts can be compared
+    run(uncapped, uncapped.parent, "--max-prs", "0")
+    run(capped, capped.parent, "--max-prs", "4")
+
+    written = branches(capped)
+    assert len(written) == 4
+    drafts = sorted(p.name for p in (capped.parent / "outbox").iterdir())
+    assert drafts == sorted(
+        f"{b.removeprefix('oec-sync/')}.{x}" for b in written for x in ("json", "md")
+    )
+    for branch in written:
+        assert git(capped, "rev-parse", f"{branch}^{{tree}}") == git(
+            uncapped, "rev-parse", f"{branch}^{{tree}}"
+        )
+    for name in drafts:
+        assert (capped.parent / "outbox" / name).read_bytes() == (
+            uncapped.parent / "outbox" / name
+        ).read_bytes()
 
 
 def test_a_bad_catalogue_publishes_nothing_and_the_good_one_still_runs(
@@ -164,7 +194,8 @@ def test_dry_run_shows_what_would_be_opened_and_writes_nothing(repo: Path, tmp_p
 
     _, real = run(repo, tmp_path, "--max-prs", "3")
     assert real["dry_run"] is False
-    assert [s["state"] for s in real["systems"]] == states
+    opened = [s["file"] for s in planned["systems"] if s["state"] == "opened"]
+    assert [s["file"] for s in real["systems"] if s["state"] == "opened"] == opened
 
 
 def test_dry_run_prints_each_system_it_would_open_update_or_queue(

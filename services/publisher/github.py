@@ -418,7 +418,7 @@ class GitHubSink:
         return plan.published()
 
     def _push(self, plan: PublishPlan, clone: ForkClone) -> None:
-        """Write every branch that must change (one fast-import), then push them (one push)."""
+        """Write every branch that must change (one pack), then push them (one push)."""
         to_push = [i for i in plan.items if i.push]
         commits = [i.proposal.branch_commit(plan.upstream_head) for i in to_push]
         try:

@@ -34,7 +34,7 @@ from common.progress import QUIET, Progress
 from common.proposals import Built, Refusal, build
 from common.records import Source
 from runtime import alerts
-from services.publisher.model import Published, PublishState, Sink
+from services.publisher.model import CapsInFileOrder, Published, PublishState, Sink
 
 Outcome = SystemChanged | PlanetUnchanged | PlanetFailed
 
@@ -54,6 +54,7 @@ class RunState(BaseModel):
     published: list[Published] = []
     refusals: list[Refusal] = []
     conflicts: list[Conflict] = []
+    deferred: list[str] = []  # edited files left unbuilt: the cap was full before them
     completed: bool = False
 
     def accounted(self) -> bool:
@@ -212,7 +213,15 @@ class PublisherHandler:
         files = sorted({p.file for p in patches if not p.new_system and not p.is_empty})
         self.progress.stage("build", None)
         texts = self.texts.read(base, files)
-        built = build(patches, texts, self.texts.files(base), base, self.progress, self.memo)
+        existing = self.texts.files(base)
+        if self.max_prs and isinstance(self.sink, CapsInFileOrder):
+            # Such a sink chooses in file order: no need to build past its last slot.
+            rule = self.sink.takes_slot(base, files)
+            built = build(
+                patches, texts, existing, base, self.progress, self.memo, self.max_prs, rule
+            )
+        else:
+            built = build(patches, texts, existing, base, self.progress, self.memo)
         if self.memo is not None:
             self.memo.save()
         return built
@@ -224,6 +233,7 @@ class PublisherHandler:
             state.published = self.sink.publish(built.proposals, self.max_prs, self.progress)
         state.refusals = built.refusals
         state.conflicts = built.conflicts
+        state.deferred = built.deferred
         state.completed = True
         if self.alert is not None:
             for failed in (p for p in state.published if p.state is PublishState.FAILED):
@@ -241,5 +251,5 @@ class PublisherHandler:
             run_id=state.run_id,
             systems=len(built.proposals),
             branches_written=written,
-            queued=queued,
+            queued=queued + len(built.deferred),
         )

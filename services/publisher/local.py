@@ -12,9 +12,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Collection
 from pathlib import Path
 
-from common.gitrepo import BranchTip, existing_tips, up_to_date
+from common.gitrepo import (
+    BRANCH_PREFIX,
+    BranchCommit,
+    BranchTip,
+    branch_name,
+    existing_tips,
+    git,
+    up_to_date,
+)
 from common.gitwrite import Writer, cleaned_line, updates_for
 from common.interrupts import checkpoint, deferred
 from common.progress import QUIET, Progress
@@ -51,6 +60,30 @@ class LocalSink:
                 state = PublishState.UPDATED if proposal.branch in tips else PublishState.OPENED
             results.append(Published(proposal=proposal, state=state))
         return sorted(results, key=lambda r: r.proposal.file), tips
+
+    def takes_slot(self, base: str, files: Collection[str]) -> Callable[[Proposal], bool]:
+        """The rule :meth:`plan` caps by: a proposal counts unless its branch already holds
+        it. Only existing branches are looked at (a first run has none), the tips of those
+        of ``files`` at once, any other's when it is asked about."""
+        listed = git(
+            self.repo, "for-each-ref", "--format=%(refname)", f"refs/heads/{BRANCH_PREFIX}"
+        )
+        present = {ref.removeprefix("refs/heads/") for ref in listed.splitlines()}
+        asked = {f for f in files if branch_name(f) in present}
+        tips = existing_tips(
+            self.repo, [BranchCommit(branch_name(f), base, f, "", "") for f in asked]
+        )
+
+        def takes(proposal: Proposal) -> bool:
+            if proposal.branch not in present:
+                return True
+            commit = proposal.branch_commit()
+            if proposal.file not in asked:
+                asked.add(proposal.file)
+                tips.update(existing_tips(self.repo, [commit]))
+            return not up_to_date(commit, tips)
+
+        return takes
 
     def plan(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
         """What :meth:`publish` would do, writing nothing: proposals already on their branch

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -37,6 +38,17 @@ class Sink(Protocol):
 
     def dry_run(self, proposals: list[Proposal], max_prs: int) -> list[Published]:
         """What ``publish`` would do; writes nothing anywhere."""
+        ...
+
+
+@runtime_checkable
+class CapsInFileOrder(Protocol):
+    """A sink whose cap takes proposals in file order, passing over those already in place:
+    a capped run need build no proposal after the last one it opens."""
+
+    def takes_slot(self, base: str, files: Collection[str]) -> Callable[[Proposal], bool]:
+        """Whether a proposal on ``base`` counts against the cap; ``files``: those it will
+        be asked about (others may follow)."""
         ...
 
 

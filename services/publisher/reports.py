@@ -76,6 +76,7 @@ def report(state: RunState, dry_run: bool = False) -> dict[str, Any]:
         "systems": systems,
         "conflicts": [conflict_json(c) for c in state.conflicts],
         "refused": [r.model_dump() for r in state.refusals],
+        "deferred": state.deferred,
         "not_added": [
             {"source": o.source.value, "row": o.row, "planet": o.planet, "reason": o.reason}
             for o in state.not_added()

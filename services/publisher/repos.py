@@ -2,8 +2,8 @@
 
 One bare repository under the data directory, with the fork as ``origin`` and OEC as
 ``upstream``. Its ``refs/heads/oec-sync/*`` mirror the fork after every fetch (pruned), so
-``common.gitrepo`` (fast-import, tips) works on it unchanged, and the fork, never this
-clone, is the truth about what is proposed.
+``common.gitrepo`` and ``common.gitwrite`` (tips, branch writes) work on it unchanged, and
+the fork, never this clone, is the truth about what is proposed.
 
 The token reaches git only through the environment of the git process (a credential helper
 that reads it from a variable): never a remote URL, a config file or a command line.
