@@ -9,6 +9,7 @@ WORKDIR /src
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 COPY pyproject.toml ./
 COPY common ./common
+COPY runtime ./runtime
 COPY services ./services
 RUN pip wheel --wheel-dir /wheels .
 

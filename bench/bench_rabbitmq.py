@@ -206,8 +206,8 @@ def _seconds(iso: str) -> float:
 
 
 def _delete_topology(prefix: str) -> None:
-    from common.bus.rabbitmq import connection_parameters, delete, topology_for
-    from common.config import Settings
+    from runtime.bus.rabbitmq import connection_parameters, delete, topology_for
+    from runtime.config import Settings
 
     os.environ["OEC_SYNC_BUS__PREFIX"] = prefix
     settings = Settings()

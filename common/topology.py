@@ -33,7 +33,7 @@ PUBLISHER = WorkQueue(
         RoutingKey.PLANET_FAILED,
     ),
 )
-# The snapshot archive's bookkeeping (common/archive.py Recorder, consumed by the publisher
+# The snapshot archive's bookkeeping (runtime/archive.py Recorder, consumed by the publisher
 # process, which holds DATA_DIR): the downloads and how their runs ended.
 ARCHIVE = WorkQueue(
     "oec-sync.archive",
@@ -45,13 +45,13 @@ ARCHIVE = WorkQueue(
     ),
 )
 # What the indexer and the mergers give up on, turned into catalogue.failed / planet.failed
-# (common/bus/rabbitmq.py, in the publisher process), so that a run completes with the
+# (runtime/bus/rabbitmq.py, in the publisher process), so that a run completes with the
 # failure instead of waiting for its run_timeout.
 FAILURES = WorkQueue("oec-sync.failures", (), dead_letters_of=(INDEXER, MERGER))
 WORK_QUEUES = (INDEXER, MERGER, PUBLISHER, ARCHIVE, FAILURES)
 
 
-# --- The broker's side of the topology (common/bus/rabbitmq.py declares exactly this) ---
+# --- The broker's side of the topology (runtime/bus/rabbitmq.py declares exactly this) ---
 
 
 class QueueType(StrEnum):

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("common", "services", "testing")
+PACKAGES = ("common", "runtime", "services", "testing")
 
 
 def python_files() -> list[Path]:

@@ -12,9 +12,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from common.config import Settings
 from common.errors import NoCatalogueError
 from common.records import Source
+from runtime.config import Settings
 from services import commands, snapshots
 from services.options import (
     EuOption,

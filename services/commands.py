@@ -17,8 +17,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from common.config import Settings
 from common.records import Source
+from runtime.config import Settings
 from services.options import EuOption, NasaOption, make_console, new_app
 
 PortOption = Annotated[

@@ -25,8 +25,6 @@ from rich.progress import (
 )
 
 from common import topology
-from common.bus import Handler
-from common.bus.memory import MemoryBus
 from common.errors import GitError, NoCatalogueError, RepositoryBusyError
 from common.gitrepo import head_commit
 from common.interrupts import Interrupted, checkpoint, raising
@@ -42,6 +40,8 @@ from common.messages import (
 from common.oec.index import load_index
 from common.records import Source
 from common.topology import WorkQueue
+from runtime.bus import Handler
+from runtime.bus.memory import MemoryBus
 from services.fetcher.handler import fetch
 from services.indexer.handler import IndexerHandler
 from services.merger.handler import handle as merge_handler

@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from common.config import Settings
 from common.errors import NotAnOecCheckoutError
+from runtime.config import Settings
 
 # Piped or redirected, rich would cut every table to 80 columns; this leaves room for the
 # widest one (a replay listing is ~150 columns).

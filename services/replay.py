@@ -24,10 +24,10 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import BasicProperties
 
-from common.bus.rabbitmq import RabbitMQBus, connection_parameters, declare, topology_for
-from common.bus.wire import Envelope, body_json, message_routing_key
-from common.config import Settings
 from common.topology import WORK_QUEUES, Header, WorkQueue
+from runtime.bus.rabbitmq import RabbitMQBus, connection_parameters, declare, topology_for
+from runtime.bus.wire import Envelope, body_json, message_routing_key
+from runtime.config import Settings
 
 log = logging.getLogger(__name__)
 

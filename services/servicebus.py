@@ -1,13 +1,13 @@
 """The bus of a service process: RabbitMQ with the service's status snapshot and metrics, and
-an alert to the admin (common/alerts.py, with its cooldown) for every message it gives up on."""
+an alert to the admin (runtime/alerts.py, with its cooldown) for every message it gives up on."""
 
 from __future__ import annotations
 
-from common import alerts
-from common.bus.middleware import DeadLetterHook
-from common.bus.rabbitmq import RabbitMQBus
-from common.config import Settings
-from common.status import Service
+from runtime import alerts
+from runtime.bus.middleware import DeadLetterHook
+from runtime.bus.rabbitmq import RabbitMQBus
+from runtime.config import Settings
+from runtime.status import Service
 
 
 def service_bus(settings: Settings, service: Service) -> RabbitMQBus:

@@ -23,12 +23,12 @@ from rich.console import Console
 from rich.table import Table
 
 from common import topology
-from common.archive import Archive, ArchiveError, Recorder, Snapshot, SnapshotState
-from common.config import Settings
 from common.errors import NoCatalogueError, NotAnOecCheckoutError, OecSyncError
 from common.messages import Message, RunStarted, stable_id
 from common.oec.checkout import check_checkout
 from common.records import Source
+from runtime.archive import Archive, ArchiveError, Recorder, Snapshot, SnapshotState
+from runtime.config import Settings
 from services.options import MaxPrsOption, folder, make_console, new_app, oec_checkout
 
 Republish = Callable[[Sequence[Message]], None]
@@ -178,7 +178,7 @@ def broker_republisher(settings: Settings) -> Republish:
 
     A publisher-only connection (no consumer), named ``snapshots`` in the broker's view.
     """
-    from common.bus.rabbitmq import RabbitMQBus
+    from runtime.bus.rabbitmq import RabbitMQBus
 
     def republish(messages: Sequence[Message]) -> None:
         bus = RabbitMQBus(settings.bus, settings.amqp_url, "snapshots").start()

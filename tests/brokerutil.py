@@ -27,8 +27,8 @@ import pika
 import pika.exceptions
 import pytest
 
-from common.bus.rabbitmq import connection_parameters, delete, topology_for
-from common.config import Settings
+from runtime.bus.rabbitmq import connection_parameters, delete, topology_for
+from runtime.config import Settings
 
 REQUIRE_BROKER = os.environ.get("OEC_SYNC_REQUIRE_BROKER") == "1"
 AMQP_URL = os.environ.get("OEC_SYNC_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")

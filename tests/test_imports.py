@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.paths import REPO
 
-PACKAGES = ("common", "services")
+PACKAGES = ("common", "runtime", "services")
 
 
 def modules() -> dict[str, Path]:
@@ -115,3 +115,15 @@ RUNS_EMBEDDED = {"services.cli", "services.snapshots"}
 def test_nothing_but_the_commands_that_run_it_imports_the_embedded_wiring() -> None:
     importers = {name for name, imported in graph().items() if "services.embedded" in imported}
     assert importers == RUNS_EMBEDDED
+
+
+def test_the_domain_does_not_import_the_runtime() -> None:
+    """common/ is the domain logic: no bus, status API, alerts, logging set-up or settings."""
+    leaks = {
+        (name, other)
+        for name, imported in graph().items()
+        if name.startswith("common")
+        for other in imported
+        if other.startswith("runtime")
+    }
+    assert leaks == set()

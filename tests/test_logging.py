@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from common.config import Settings
-from common.logging import configure, log_context
+from runtime.config import Settings
+from runtime.logging import configure, log_context
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def test_settings_name_the_log_directory_and_retention(
 
 
 def test_every_line_goes_through_the_one_redactor(tmp_path: Path, restore_logging: None) -> None:
-    from common.redaction import REDACTOR
+    from runtime.redaction import REDACTOR
 
     configure("publisher", "INFO", True, tmp_path)
     REDACTOR.add("ghp_logging-test-secret")

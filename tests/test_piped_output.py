@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from common.archive import Archive
-from common.bus.rabbitmq import RabbitMQBus
 from common.messages import CatalogueDownloaded, RunStarted
 from common.records import Source
+from runtime.archive import Archive
+from runtime.bus.rabbitmq import RabbitMQBus
 from tests.brokerutil import (
     broker_env,
     cleanup,

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from common.archive import Archive
 from common.records import Source
+from runtime.archive import Archive
 from services.cli import app
 from tests.gitutil import git, make_repo
 from tests.paths import FIXTURES, SAMPLE

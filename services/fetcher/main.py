@@ -11,12 +11,12 @@ import logging
 
 import httpx
 
-from common import alerts
-from common.bus.rabbitmq import RabbitMQBus
-from common.config import Settings
 from common.messages import CatalogueDownloaded, CatalogueFailed, Message, RunStarted
 from common.records import Source
-from common.status import Service
+from runtime import alerts
+from runtime.bus.rabbitmq import RabbitMQBus
+from runtime.config import Settings
+from runtime.status import Service
 from services.fetcher.handler import default_client, fetch
 from services.servicebus import service_bus
 

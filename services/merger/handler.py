@@ -6,9 +6,9 @@ import hashlib
 from typing import Any
 
 from common import rules
-from common.bus import Handler
 from common.memo import Memo, digest
 from common.messages import Message, PlanetMatched, PlanetOutcome, PlanetUnchanged, SystemChanged
+from runtime.bus import Handler
 
 
 def handle(message: Message) -> list[Message]:

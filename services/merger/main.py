@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from common import topology
-from common.config import Settings
 from common.memo import Memo
-from common.status import Service
+from runtime.config import Settings
+from runtime.status import Service
 from services.merger.handler import remembering
 from services.servicebus import service_bus
 

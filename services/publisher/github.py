@@ -35,12 +35,12 @@ from pydantic import SecretStr
 from urllib3 import Retry
 
 from common import prtext
-from common.config import Settings
 from common.gitrepo import BRANCH_PREFIX, blob_sha
 from common.gitwrite import write_branches
 from common.progress import QUIET, Progress
 from common.proposals import Proposal
-from common.redaction import REDACTOR
+from runtime.config import Settings
+from runtime.redaction import REDACTOR
 from services.publisher.model import Published, PublishState
 from services.publisher.plan import (
     Action,

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from common import alerts
 from common.changes import Conflict, SystemPatch
 from common.gitrepo import list_files, read_files
 from common.matching import MatchKind
@@ -34,6 +33,7 @@ from common.messages import (
 from common.progress import QUIET, Progress
 from common.proposals import Built, Refusal, build
 from common.records import Source
+from runtime import alerts
 from services.publisher.model import CapsInFileOrder, Published, PublishState, Sink
 
 Outcome = SystemChanged | PlanetUnchanged | PlanetFailed

@@ -3,7 +3,7 @@
 Run exactly one: the run state is local (SQLite under ``OEC_SYNC_DATA_DIR``). Without a
 GitHub token it writes branches into ``OEC_SYNC_OEC_REPO`` and PR drafts into the outbox
 (LocalSink), as ``oec-sync run`` does. The same process keeps the snapshot archive's manifest
-(common/archive.py) from the archive queue, since it holds the data volume.
+(runtime/archive.py) from the archive queue, since it holds the data volume.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse
 
-from common import alerts, topology
-from common.archive import Archive, Recorder
-from common.bus.rabbitmq import RabbitMQBus
-from common.config import Settings
+from common import topology
 from common.gitrepo import run_git
 from common.memo import Memo
-from common.status import Service
+from runtime import alerts
+from runtime.archive import Archive, Recorder
+from runtime.bus.rabbitmq import RabbitMQBus
+from runtime.config import Settings
+from runtime.status import Service
 from services.publisher.durable import DurablePublisher
 from services.publisher.handler import GitTexts, PublisherHandler, RunState
 from services.publisher.quality_page import render, report_of

@@ -11,7 +11,7 @@ from enum import StrEnum
 from github.PullRequest import PullRequest
 
 from common.proposals import Proposal
-from common.redaction import REDACTOR
+from runtime.redaction import REDACTOR
 from services.publisher.model import Published, PublishState
 from services.publisher.repos import (
     ForkSync,

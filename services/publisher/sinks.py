@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.config import Settings
+from runtime.config import Settings
 from services.publisher.model import Sink
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from common.config import Settings
+from runtime.config import Settings
 from tests.brokerutil import cleanup, require_broker, settings_for, unique_prefix
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from common.bus.rabbitmq import topology_for
-from common.bus.wire import body_json, decode_delivery, encode
+from runtime.bus.rabbitmq import topology_for
+from runtime.bus.wire import body_json, decode_delivery, encode
 from tests.brokerutil import settings_for
 from tests.bus.test_rabbitmq import matched
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from common import topology
-from common.bus.memory import MemoryBus
-from common.bus.middleware import (
+from common.errors import InvalidRowError, RepositoryBusyError
+from common.messages import Message, PlanetFailed
+from runtime.bus.memory import MemoryBus
+from runtime.bus.middleware import (
     DeadLetterAlert,
     Deduplicate,
     Delivery,
@@ -17,9 +19,7 @@ from common.bus.middleware import (
     UndecodableError,
     standard,
 )
-from common.errors import InvalidRowError, RepositoryBusyError
-from common.messages import Message, PlanetFailed
-from common.telemetry import BusMetrics, StatusSnapshot
+from runtime.telemetry import BusMetrics, StatusSnapshot
 from tests.bus.test_rabbitmq import RUN, Collector, matched, unchanged
 
 TOPOLOGY = topology.Topology(prefix="test")

@@ -12,13 +12,13 @@ import pika
 import pytest
 
 from common import topology
-from common.bus import Handler
-from common.bus.rabbitmq import RabbitMQBus, topology_for
-from common.config import Settings
 from common.errors import InvalidRowError
 from common.matching import Match, MatchKind
 from common.messages import Message, PlanetFailed, PlanetMatched, PlanetUnchanged, RunStarted
 from common.records import PlanetRecord, Source
+from runtime.bus import Handler
+from runtime.bus.rabbitmq import RabbitMQBus, topology_for
+from runtime.config import Settings
 from services import replay
 from tests.brokerutil import blocking_channel, queue_depth, wait_for
 

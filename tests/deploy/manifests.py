@@ -16,7 +16,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from common.config import Settings
+from runtime.config import Settings
 from tests.paths import REPO
 
 COMPOSE = REPO / "docker-compose.yml"

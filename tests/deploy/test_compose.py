@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from common.config import Settings
+from runtime.config import Settings
 from tests.deploy.manifests import (
     COMPOSE,
     OPERATIONS,

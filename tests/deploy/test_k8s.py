@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from common.config import Settings
+from runtime.config import Settings
 from tests.deploy.manifests import (
     BASE,
     IMAGE_UID,
@@ -244,7 +244,7 @@ def test_environment_names_real_settings() -> None:
     names += [n for n in load(OVERLAY / "config.yaml")["data"] if n.startswith("OEC_")]
     for name in names:
         if name.startswith("OEC_SYNC_"):
-            assert settings_field(name), f"{name} is no setting of common/config.py"
+            assert settings_field(name), f"{name} is no setting of runtime/config.py"
         else:
             assert name == "OEC_GIT_URL", f"{name}: an OEC_SYNC_ typo?"
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from common import alerts
-from common.alerts import Alert, AlertKind, Notifier, notify
-from common.config import AlertSettings, Settings
+from runtime import alerts
+from runtime.alerts import Alert, AlertKind, Notifier, notify
+from runtime.config import AlertSettings, Settings
 from tests.ops.receivers import free_port, self_signed, smtp_relay, webhook_receiver
 
 GITHUB_TOKEN = "ghp_0123456789abcdefTOKENabcdef0123456789"
@@ -27,7 +27,7 @@ SECRETS = (GITHUB_TOKEN, BROKER_PASSWORD, SMTP_PASSWORD, HOOK_TOKEN)
 
 @pytest.fixture
 def caplog_alerts(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    with caplog.at_level(logging.DEBUG, logger="common.alerts"):
+    with caplog.at_level(logging.DEBUG, logger="runtime.alerts"):
         yield caplog
 
 

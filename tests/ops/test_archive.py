@@ -10,14 +10,6 @@ from pathlib import Path
 import pytest
 
 from common import topology
-from common.archive import (
-    Archive,
-    ArchiveError,
-    Recorder,
-    Snapshot,
-    SnapshotState,
-)
-from common.bus.memory import MemoryBus
 from common.messages import (
     CatalogueCounts,
     CatalogueDownloaded,
@@ -26,6 +18,14 @@ from common.messages import (
     RunPlanned,
 )
 from common.records import RejectedRow, Source
+from runtime.archive import (
+    Archive,
+    ArchiveError,
+    Recorder,
+    Snapshot,
+    SnapshotState,
+)
+from runtime.bus.memory import MemoryBus
 from tests.paths import SAMPLE
 
 T0 = dt.datetime(2026, 8, 1, 6, 0, tzinfo=dt.UTC)

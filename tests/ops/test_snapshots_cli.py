@@ -11,11 +11,11 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from common.archive import Archive, SnapshotState
-from common.bus import rabbitmq
-from common.config import BusSettings
 from common.messages import CatalogueDownloaded, Message, RunStarted
 from common.records import RejectedRow, Source
+from runtime.archive import Archive, SnapshotState
+from runtime.bus import rabbitmq
+from runtime.config import BusSettings
 from services.cli import app
 from tests.gitutil import make_repo
 from tests.paths import SAMPLE

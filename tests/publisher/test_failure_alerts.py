@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from common import alerts
 from common.messages import CatalogueCounts, RunPlanned, RunStarted
 from common.proposals import Proposal
 from common.records import Source
+from runtime import alerts
 from services.publisher.handler import PublisherHandler
 from services.publisher.model import Published, PublishState
 from testing.proposals import proposal_for

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from pydantic import SecretStr
 
-from common.redaction import REDACTOR
+from runtime.redaction import REDACTOR
 from services.publisher.model import PublishState
 from services.publisher.plan import render_plan
 from services.publisher.repos import git_environment

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from common.config import Settings
 from common.gitrepo import head_commit
+from runtime.config import Settings
 from services.publisher.github import GitHubSink
 from services.publisher.local import LocalSink
 from services.publisher.model import PublishState

@@ -12,8 +12,8 @@ from typing import Any
 import pika
 import pytest
 
-from common.bus.wire import decode_delivery, encode
 from common.messages import PlanetMatched
+from runtime.bus.wire import decode_delivery, encode
 from tests.brokerutil import blocking_channel, http_json, queue_depth, settings_for, wait_for
 from tests.services.conftest import Cluster, Reference, branches, drafts
 

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from common.config import Settings
-from common.status import create_app
-from common.telemetry import BusMetrics, StatusSnapshot
+from runtime.config import Settings
+from runtime.status import create_app
+from runtime.telemetry import BusMetrics, StatusSnapshot
 from services.indexer.main import IndexKeeper, add_routes, signature_ok
 from tests.brokerutil import wait_for
 from tests.gitutil import git, make_repo

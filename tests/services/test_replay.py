@@ -9,12 +9,12 @@ from collections.abc import Iterator
 import pytest
 
 from common import topology
-from common.bus.rabbitmq import RabbitMQBus
-from common.config import Settings
 from common.errors import InvalidRowError
 from common.messages import CatalogueDownloaded, CatalogueFailed, Message, RunStarted
 from common.records import Source
 from common.topology import Header
+from runtime.bus.rabbitmq import RabbitMQBus
+from runtime.config import Settings
 from services import replay
 from tests.brokerutil import (
     broker_env,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common import alerts
 from common.matching import MatchKind
 from common.messages import (
     CatalogueCounts,
@@ -18,6 +17,7 @@ from common.messages import (
 )
 from common.proposals import Proposal
 from common.records import Source
+from runtime import alerts
 from services.publisher.durable import DurablePublisher
 from services.publisher.handler import PublisherHandler
 from services.publisher.model import Published

@@ -14,9 +14,9 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
 
-from common.config import Settings
-from common.status import StatusServer, create_app
-from common.telemetry import BusMetrics, StatusSnapshot
+from runtime.config import Settings
+from runtime.status import StatusServer, create_app
+from runtime.telemetry import BusMetrics, StatusSnapshot
 from tests.brokerutil import oec_sync
 from tests.deploy.manifests import clear_settings_environment
 from tests.gitutil import make_repo

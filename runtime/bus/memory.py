@@ -1,8 +1,8 @@
 """The embedded run's bus: a FIFO in one process, same semantics as the broker's queues.
 
-Every handler runs inside the same middleware as on the broker (common/bus/middleware.py:
+Every handler runs inside the same middleware as on the broker (runtime/bus/middleware.py:
 log context, de-duplication, metrics), with one difference in the error policy: a handler
-that raises gives up on its message at once (:class:`~common.bus.middleware.GiveUp`; in one
+that raises gives up on its message at once (:class:`~runtime.bus.middleware.GiveUp`; in one
 process there is nothing transient to wait out). As on the broker, a planet or catalogue
 given up on becomes its failure event (``common.messages.failure_of``) and the run completes
 without it; an error in a handler whose message nothing waits for (the publisher's own) ends
@@ -17,11 +17,11 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 
-from common.bus import Handler, middleware
-from common.bus.middleware import Delivery, GiveUp, Metrics, Middleware, Outcome, standard
 from common.messages import Message, RoutingKey, failure_of
-from common.telemetry import BusMetrics, StatusSnapshot
 from common.topology import WorkQueue
+from runtime.bus import Handler, middleware
+from runtime.bus.middleware import Delivery, GiveUp, Metrics, Middleware, Outcome, standard
+from runtime.telemetry import BusMetrics, StatusSnapshot
 
 log = logging.getLogger(__name__)
 

@@ -31,9 +31,9 @@ from enum import Enum, StrEnum
 from typing import Any
 
 from common.errors import PermanentError, RetryableError
-from common.logging import log_context
-from common.telemetry import BusMetrics, StatusSnapshot
 from common.topology import Topology, WorkQueue
+from runtime.logging import log_context
+from runtime.telemetry import BusMetrics, StatusSnapshot
 
 log = logging.getLogger(__name__)
 

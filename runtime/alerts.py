@@ -34,8 +34,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.config import AlertSettings, Settings
-from common.redaction import Redactor
+from runtime.config import AlertSettings, Settings
+from runtime.redaction import Redactor
 
 __all__ = [
     "Alert",

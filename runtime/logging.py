@@ -5,7 +5,7 @@ The bus's LogContext middleware sets the context (``run_id``, ``message_id``,
 is attributable without passing ids around::
 
     {"ts": "2026-08-22T06:00:01.123Z", "level": "INFO", "service": "merger",
-     "logger": "common.bus.rabbitmq", "msg": "handled", "run_id": "20260822-1a2b3c4d",
+     "logger": "runtime.bus.rabbitmq", "msg": "handled", "run_id": "20260822-1a2b3c4d",
      "message_id": "9f...", "routing_key": "planet.matched"}
 
 With a log directory (``OEC_SYNC_LOG_DIR``) the same lines also go to files, one per level,
@@ -18,7 +18,7 @@ rolled files are kept per level. One process per directory: TimedRotatingFileHan
 coordinate rollovers between processes, hence the per-service folder (replicas of one
 service need directories of their own, as pods have).
 
-Every line goes through the process's secret redactor (common/redaction.py).
+Every line goes through the process's secret redactor (runtime/redaction.py).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from common.redaction import REDACTOR
+from runtime.redaction import REDACTOR
 
 _context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "oec_sync_log_context", default=None

@@ -1,7 +1,7 @@
 """Secrets out of every text that leaves the process: log lines, alerts, reports.
 
 One :class:`Redactor` class. The process has one instance, :data:`REDACTOR`, that logging
-configuration (``common.logging.configure``) installs on every handler and on the loggers
+configuration (``runtime.logging.configure``) installs on every handler and on the loggers
 of the libraries that may echo what they were sent (PyGithub, urllib3); whoever holds a
 secret registers it there (the GitHub sink its token). An alert builds its own from the
 settings it is sent with (:meth:`Redactor.of`).

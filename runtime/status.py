@@ -1,6 +1,6 @@
 """The status API every service serves: /healthz, /readyz, /status, /metrics.
 
-Routes read a :class:`~common.telemetry.StatusSnapshot` that the bus (and the service)
+Routes read a :class:`~runtime.telemetry.StatusSnapshot` that the bus (and the service)
 update; they never touch the broker connection, so a hung broker cannot hang a health check.
 uvicorn runs in a daemon thread of the service process (:class:`StatusServer`).
 
@@ -30,8 +30,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
 
-from common.config import Settings
-from common.telemetry import BusMetrics, StatusSnapshot
+from runtime.config import Settings
+from runtime.telemetry import BusMetrics, StatusSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class Service:
         log_retention_days: int = 14,
         token: SecretStr | None = None,
     ) -> None:
-        from common.logging import configure
+        from runtime.logging import configure
 
         configure(name, log_level, json_logs, log_dir, log_retention_days)
         self.name = name

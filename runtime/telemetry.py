@@ -1,5 +1,5 @@
 """What one process knows of its own work, for the status API and Prometheus: the bus writes
-a :class:`StatusSnapshot` and :class:`BusMetrics`, the status API (common/status.py) reads them.
+a :class:`StatusSnapshot` and :class:`BusMetrics`, the status API (runtime/status.py) reads them.
 
 No web framework here: the bus and the embedded run record into these without serving them.
 """

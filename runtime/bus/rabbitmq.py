@@ -5,7 +5,7 @@ Threads of a :class:`RabbitMQBus`::
     pika I/O thread     one SelectConnection + channel; deliveries, publishes, confirms, acks,
                         heartbeats. Nothing slow runs here.
     worker thread(s)    one per subscription (more with ``concurrency``): decode, run the
-                        handler inside the middleware (common/bus/middleware.py: log context,
+                        handler inside the middleware (runtime/bus/middleware.py: log context,
                         idempotency, error policy, alert, metrics), encode the outputs, hand
                         them to the I/O thread.
     caller threads      ``publish``/``publish_many`` block until the broker confirmed.
@@ -14,7 +14,7 @@ A delivery is acknowledged only when every message its handler returned has been
 by the broker (publisher confirms), so a crash anywhere before that redelivers the input and
 the handler runs again; consumers recognise the repeated outputs by their ``message_id``.
 
-Errors, from common/errors.py, never by their text (:class:`~common.bus.middleware.ErrorPolicy`):
+Errors, from common/errors.py, never by their text (:class:`~runtime.bus.middleware.ErrorPolicy`):
 
 - :class:`~common.errors.PermanentError` (and a body that does not decode): rejected without
   requeue, so the queue dead-letters it to ``<queue>.dead`` at once.
@@ -60,8 +60,11 @@ from pika.channel import Channel
 from pika.spec import Basic, BasicProperties
 from pydantic import SecretStr
 
-from common.bus import Handler, middleware
-from common.bus.middleware import (
+from common.errors import BrokerUnavailableError
+from common.messages import Message, failure_of
+from common.topology import FAILURES, WORK_QUEUES, Header, Topology, WorkQueue
+from runtime.bus import Handler, middleware
+from runtime.bus.middleware import (
     DeadLetterAlert,
     DeadLetterHook,
     Delivery,
@@ -73,12 +76,9 @@ from common.bus.middleware import (
     Skip,
     UndecodableError,
 )
-from common.bus.wire import Envelope, Headers, decode_delivery, encode, message_routing_key
-from common.config import BusSettings
-from common.errors import BrokerUnavailableError
-from common.messages import Message, failure_of
-from common.telemetry import BusMetrics, StatusSnapshot
-from common.topology import FAILURES, WORK_QUEUES, Header, Topology, WorkQueue
+from runtime.bus.wire import Envelope, Headers, decode_delivery, encode, message_routing_key
+from runtime.config import BusSettings
+from runtime.telemetry import BusMetrics, StatusSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class RabbitMQBus:
     """A bus over RabbitMQ; see the module docstring for the threads and policy.
 
     ``config`` and ``amqp_url``: the bus's own settings. ``middleware`` runs around every
-    handler; by default :func:`common.bus.middleware.standard` with the broker's error
+    handler; by default :func:`runtime.bus.middleware.standard` with the broker's error
     policy, recording into ``snapshot`` and ``metrics``, and alerting ``on_dead_letter``.
     """
 
