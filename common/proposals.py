@@ -22,7 +22,7 @@ from common.changes import Conflict, FieldChange, NewPlanet, SystemPatch
 from common.errors import InvalidSystemFileError, UnsafeNameError
 from common.gitrepo import BranchCommit, branch_name
 from common.matching import SAME_STAR_ARCSEC
-from common.memo import Memo, digest
+from common.memo import Forgetful, Store, digest
 from common.numbers import parse_number, same_period
 from common.oec import edit, render, tree, validate
 from common.oec.names import normalise, split_planet_name
@@ -477,7 +477,7 @@ def build(
     existing: Collection[str],
     base: str,
     progress: Progress = QUIET,
-    memo: Memo | None = None,
+    memo: Store | None = None,
     slots: int = 0,
     takes_slot: Callable[[Proposal], bool] = lambda proposal: True,
 ) -> Built:
@@ -495,7 +495,7 @@ def build(
     sink that caps in file order needs to choose. New systems are always built: the file
     each one takes is known only then.
     """
-    memo = memo or Memo(None)
+    memo = memo or Forgetful()
     by_file: dict[str, list[SystemPatch]] = defaultdict(list)
     new_records: list[PlanetRecord] = []
     for patch in patches:

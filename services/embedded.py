@@ -28,7 +28,6 @@ from common import topology
 from common.errors import GitError, NoCatalogueError, RepositoryBusyError
 from common.gitrepo import head_commit
 from common.interrupts import Interrupted, checkpoint, raising
-from common.memo import Memo
 from common.messages import (
     CatalogueDownloaded,
     CatalogueFailed,
@@ -42,6 +41,7 @@ from common.records import Source
 from common.topology import WorkQueue
 from runtime.bus import Handler
 from runtime.bus.memory import MemoryBus
+from runtime.memo import Memo
 from services.fetcher.handler import fetch
 from services.indexer.handler import IndexerHandler
 from services.merger.handler import handle as merge_handler

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from common.memo import AUTOSAVE_ENTRIES, Memo, digest
+from common.memo import digest
+from runtime.memo import AUTOSAVE_ENTRIES, Memo
 
 
 def test_a_value_is_found_only_under_the_key_it_was_computed_from(tmp_path: Path) -> None:

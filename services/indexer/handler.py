@@ -11,7 +11,7 @@ from common import matching
 from common.catalogues import read_source
 from common.errors import NotACatalogueError
 from common.matching import Match, MatchKind
-from common.memo import Memo, digest
+from common.memo import Forgetful, Store, digest
 from common.messages import (
     CatalogueCounts,
     CatalogueDownloaded,
@@ -33,9 +33,9 @@ class MatchedCatalogue(BaseModel):
 
 
 class IndexerHandler:
-    def __init__(self, index: AliasIndex, memo: Memo | None = None) -> None:
+    def __init__(self, index: AliasIndex, memo: Store | None = None) -> None:
         self.index = index
-        self.memo = memo or Memo(None)
+        self.memo = memo or Forgetful()
 
     def matched(self, message: CatalogueDownloaded) -> MatchedCatalogue:
         """The download read and matched, or what an earlier run read and matched from the

@@ -25,10 +25,10 @@ from fastapi.responses import JSONResponse
 from common import topology
 from common.errors import GitError
 from common.gitrepo import git
-from common.memo import Memo
 from common.messages import Message
 from common.oec.index import AliasIndex, index_cache, load_index
 from runtime.config import Settings
+from runtime.memo import Memo
 from runtime.status import Service
 from services.indexer.handler import IndexerHandler
 from services.servicebus import service_bus

@@ -6,7 +6,7 @@ import hashlib
 from typing import Any
 
 from common import rules
-from common.memo import Memo, digest
+from common.memo import Store, digest
 from common.messages import Message, PlanetMatched, PlanetOutcome, PlanetUnchanged, SystemChanged
 from runtime.bus import Handler
 
@@ -59,7 +59,7 @@ def _restamped(outcome: PlanetOutcome, message: PlanetMatched) -> PlanetOutcome:
 _KINDS: dict[bytes, type[PlanetOutcome]] = {b"C": SystemChanged, b"U": PlanetUnchanged}
 
 
-def remembering(memo: Memo, merge: Handler = handle) -> Handler:
+def remembering(memo: Store, merge: Handler = handle) -> Handler:
     """``merge`` (:func:`handle`), answered from ``memo`` for a planet merged before from the
     same inputs; new outcomes are remembered."""
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from common import topology
-from common.memo import Memo
 from runtime.config import Settings
+from runtime.memo import Memo
 from runtime.status import Service
 from services.merger.handler import remembering
 from services.servicebus import service_bus

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from common.changes import Conflict, SystemPatch
 from common.gitrepo import list_files, read_files
 from common.matching import MatchKind
-from common.memo import Memo
+from common.memo import Store
 from common.messages import (
     CatalogueCounts,
     CatalogueFailed,
@@ -180,7 +180,7 @@ class PublisherHandler:
         max_prs: int,
         alert: Callable[[alerts.Alert], object] | None = None,
         progress: Progress = QUIET,
-        memo: Memo | None = None,
+        memo: Store | None = None,
     ) -> None:
         self.sink = sink
         self.memo = memo

@@ -19,11 +19,11 @@ from fastapi.responses import HTMLResponse
 
 from common import topology
 from common.gitrepo import run_git
-from common.memo import Memo
 from runtime import alerts
 from runtime.archive import Archive, Recorder
 from runtime.bus.rabbitmq import RabbitMQBus
 from runtime.config import Settings
+from runtime.memo import Memo
 from runtime.status import Service
 from services.publisher.durable import DurablePublisher
 from services.publisher.handler import GitTexts, PublisherHandler, RunState

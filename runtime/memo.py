@@ -1,0 +1,113 @@
+"""The memo's store: a SQLite file beside a run's other state (see common/memo.py)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import zlib
+from pathlib import Path
+from types import TracebackType
+
+AUTOSAVE_ENTRIES = 500
+AUTOSAVE_SECONDS = 5.0
+
+
+class Memo:
+    """A SQLite file of remembered results; ``reading=False`` (``--full``) recomputes
+    everything but still remembers it. ``path=None`` remembers nothing. The file is made
+    on first use. A run saves once at its end; a service, which has no end, with
+    ``autosave`` saves every few hundred entries or seconds (an entry lost when it stops is
+    only computed again)."""
+
+    def __init__(self, path: Path | None, reading: bool = True, autosave: bool = False) -> None:
+        self.path = path
+        self.reading = reading
+        self.autosave = autosave
+        self.hits = 0
+        self.misses = 0
+        self._pending: list[tuple[str, str, str, bytes]] = []
+        self._saved_at = time.monotonic()
+        self._db: sqlite3.Connection | None = None
+        # A service's handlers and its finisher thread share one memo.
+        self._lock = threading.Lock()
+
+    def _connection(self) -> sqlite3.Connection:
+        """The open store (call with the lock held and a path set)."""
+        if self._db is None:
+            assert self.path is not None
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+            # A cache: an entry lost in a crash is computed again, so no fsync per save.
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=OFF")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS memo ("
+                " kind TEXT, unit TEXT, key TEXT, value BLOB, PRIMARY KEY (kind, unit))"
+            )
+        return self._db
+
+    def __enter__(self) -> Memo:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # An interrupted run saves nothing more on its way out (each saved entry is right
+        # for its key whenever it was saved).
+        if exc_type is None:
+            self.save()
+        self.close()
+
+    def get(self, kind: str, unit: str, key: str) -> bytes | None:
+        """The value remembered for ``unit`` if it was computed from ``key``."""
+        row = None
+        if self.path is not None and self.reading:
+            with self._lock:
+                row = (
+                    self._connection()
+                    .execute(
+                        "SELECT value FROM memo WHERE kind = ? AND unit = ? AND key = ?",
+                        (kind, unit, key),
+                    )
+                    .fetchone()
+                )
+        if row is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return zlib.decompress(row[0])
+
+    def put(self, kind: str, unit: str, key: str, value: bytes) -> None:
+        """Remember ``value`` for ``unit``, replacing what it had; written by :meth:`save`."""
+        if self.path is None:
+            return
+        with self._lock:
+            self._pending.append((kind, unit, key, zlib.compress(value, 1)))
+        if self.autosave and (
+            len(self._pending) >= AUTOSAVE_ENTRIES
+            or time.monotonic() - self._saved_at >= AUTOSAVE_SECONDS
+        ):
+            self.save()
+
+    def save(self) -> None:
+        """Write what was remembered since the last save, in one transaction."""
+        with self._lock:
+            if self.path is None or not self._pending:
+                return
+            with self._connection() as db:
+                db.executemany(
+                    "INSERT OR REPLACE INTO memo (kind, unit, key, value) VALUES (?, ?, ?, ?)",
+                    self._pending,
+                )
+            self._pending = []
+            self._saved_at = time.monotonic()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
