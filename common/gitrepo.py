@@ -101,7 +101,13 @@ class BranchTip(NamedTuple):
 
 
 def existing_tips(repo: Path, commits: list[BranchCommit]) -> dict[str, BranchTip]:
-    """Each branch of ``commits`` that exists, as a :class:`BranchTip`, in one git call."""
+    """Each branch of ``commits`` that exists, as a :class:`BranchTip`, in two git calls."""
+    if commits:
+        # Only branches that exist are asked about: each ``commit:path`` scans a 4,000-entry
+        # tree, and a first run (4,400 branches, none there yet) spent 6 s on them.
+        listed = git(repo, "for-each-ref", "--format=%(refname)", "refs/heads/")
+        present = set(listed.splitlines())
+        commits = [c for c in commits if f"refs/heads/{c.branch}" in present]
     if not commits:
         return {}
     query = "".join(
