@@ -35,10 +35,11 @@ sys.path.insert(0, str(REPO))
 
 from pydantic import SecretStr  # noqa: E402
 
-from services.publisher.github import GitHubSink, make_retry  # noqa: E402
+from services.publisher.github import GitHubSink  # noqa: E402
 from services.publisher.pr_store import PrStore  # noqa: E402
-from tests.publisher.conftest import FORK, UPSTREAM, VALUE, proposal_for  # noqa: E402
-from tests.publisher.fakegithub import FakeGitHub  # noqa: E402
+from services.publisher.retry import make_retry  # noqa: E402
+from testing.fakegithub import FakeGitHub  # noqa: E402
+from testing.proposals import FORK, UPSTREAM, VALUE, proposal_for  # noqa: E402
 
 GOAL_SECONDS = 10.0
 

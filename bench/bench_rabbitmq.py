@@ -41,7 +41,7 @@ OEC_SYNC = str(REPO / ".venv" / "bin" / "oec-sync")
 
 def make_template(shared: Path, work: Path) -> Path:
     from common.gitrepo import head_commit
-    from services.embedded import load_index
+    from common.oec.index import load_index
 
     repo = unpack(shared, work / "template")
     load_index(repo, head_commit(repo))  # the cache every copy starts with
@@ -213,8 +213,10 @@ def _delete_topology(prefix: str) -> None:
     settings = Settings()
     import pika
 
-    with pika.BlockingConnection(connection_parameters(settings, "bench")) as connection:
-        delete(connection.channel(), topology_for(settings))
+    with pika.BlockingConnection(
+        connection_parameters(settings.amqp_url, settings.bus, "bench")
+    ) as connection:
+        delete(connection.channel(), topology_for(settings.bus))
 
 
 def main() -> None:

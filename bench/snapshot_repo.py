@@ -24,6 +24,8 @@ def unpack(shared: Path, repo: Path) -> Path:
     with tarfile.open(shared / SNAPSHOT) as tar:
         tar.extractall(repo, filter="data")
     git(repo, "init", "--quiet", "--initial-branch=master")
+    # No `git gc --auto` in the background: it would race copies of the repo and timings.
+    git(repo, "config", "gc.auto", "0")
     git(repo, "add", "-A")
     git(repo, "commit", "--quiet", "-m", "OEC snapshot a858d464")
     return repo

@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.snapshot_repo import EU, NASA, SNAPSHOT, unpack  # noqa: E402
+from common import matching  # noqa: E402
 from common.catalogues import read_catalogue_file  # noqa: E402
 from common.matching import MatchKind  # noqa: E402
 from common.numbers import parse_number  # noqa: E402
@@ -88,7 +89,7 @@ class OtherValues:
         self.by_file: dict[tuple[Source, str], list[tuple[str, PlanetRecord]]] = defaultdict(list)
         for source, path in catalogues.items():
             for record in read_catalogue_file(path).records:
-                match = index.match(record)
+                match = matching.match(index, record)
                 if match.kind in (MatchKind.PLANET, MatchKind.HOST) and match.file and match.path:
                     self.by_file[(source, match.file)].append((match.path, record))
 

@@ -22,21 +22,20 @@ from __future__ import annotations
 import datetime as dt
 import email.policy
 import logging
-import re
 import smtplib
 import ssl
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field
 
 from common.config import AlertSettings, Settings
+from common.redaction import Redactor
 
 __all__ = [
     "Alert",
@@ -48,17 +47,10 @@ __all__ = [
     "planets_failed",
     "post_webhook",
     "push_failed",
-    "redactor",
     "send_email",
 ]
 
 log = logging.getLogger(__name__)
-
-REDACTED = "**********"
-# scheme://user:password@host -> scheme://***@host, whatever produced the text (git, pika).
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
-# Shorter "secrets" would blank ordinary words out of the text and protect nothing.
-_MIN_SECRET_LENGTH = 4
 
 
 def _utcnow() -> dt.datetime:
@@ -181,38 +173,6 @@ def planets_failed(run_id: str, planets: Mapping[str, str]) -> Alert:
     )
 
 
-def _secret_values(value: object) -> Iterator[str]:
-    """Every secret string inside a settings object, including a URL's password alone."""
-    if isinstance(value, SecretStr):
-        secret = value.get_secret_value()
-        yield secret
-        try:
-            password = urlsplit(secret).password
-        except ValueError:
-            password = None
-        if password:
-            yield password
-    elif isinstance(value, BaseModel):
-        for name in type(value).model_fields:
-            yield from _secret_values(getattr(value, name))
-
-
-def redactor(settings: Settings) -> Callable[[str], str]:
-    """A function that blanks every secret of ``settings`` and URL credentials out of text."""
-    secrets = sorted(
-        {s for s in _secret_values(settings) if len(s) >= _MIN_SECRET_LENGTH},
-        key=len,
-        reverse=True,  # a URL before the password inside it
-    )
-
-    def redact(text: str) -> str:
-        for secret in secrets:
-            text = text.replace(secret, REDACTED)
-        return _URL_USERINFO.sub(rf"\g<scheme>{REDACTED}@", text)
-
-    return redact
-
-
 def send_email(alert: Alert, config: AlertSettings) -> None:
     """Send ``alert`` through the SMTP relay; raises OSError/smtplib.SMTPException on failure."""
     assert config.smtp_host and config.smtp_from
@@ -261,7 +221,7 @@ def post_webhook(alert: Alert, config: AlertSettings, client: httpx.Client | Non
 def notify(alert: Alert, settings: Settings) -> None:
     """Report ``alert`` on every configured channel; logs, never raises, what fails."""
     try:
-        redact = redactor(settings)
+        redact = Redactor.of(settings)
         alert = alert.redacted(redact)
         config = settings.alerts
         log.warning("alert %s from %s: %s", alert.kind.value, alert.service, alert.summary)

@@ -112,7 +112,6 @@ class Settings(BaseSettings):
     )
     nasa_url: str = NASA_URL
     eu_url: str = EU_URL
-    position_radius_arcsec: float = 5.0
 
     github_token: SecretStr | None = None
     github_api_url: str = "https://api.github.com"

@@ -1,6 +1,7 @@
 """Every error OEC Sync raises on purpose, and whether trying again can help.
 
     OecSyncError
+    ├── GitError                    a git command failed; says why in git's own words
     ├── PermanentError              retrying the same input gives the same failure
     │   ├── NotACatalogueError      not a catalogue: wrong header, binary, truncated
     │   │   └── WrongCatalogueError the other catalogue's table, given as this one
@@ -14,7 +15,9 @@
         └── RepositoryBusyError     another oec-sync process is writing branches to the repo
 
 The bus dead-letters a message whose handler raised a PermanentError at once and requeues
-one that raised a RetryableError; nothing matches on error strings.
+one that raised a RetryableError; nothing matches on error strings. A GitError is neither:
+the same command may fail for good (a missing commit) or for a moment (the network), so the
+bus treats it as any unexpected error, retried until the delivery limit.
 """
 
 from __future__ import annotations
@@ -24,6 +27,23 @@ from pathlib import Path
 
 class OecSyncError(Exception):
     """Base of every error raised on purpose."""
+
+
+class GitError(OecSyncError):
+    """A git command failed (or could not run). ``str()`` is git's own message (its stderr),
+    which says what went wrong in git's words ("cannot lock ref ..."); a Python traceback
+    would not. Every way OEC Sync runs git (common/gitrepo.py, common/gitwrite.py) raises
+    this one type."""
+
+    def __init__(self, command: str, returncode: int, stderr: bytes | str) -> None:
+        self.command = command
+        self.returncode = returncode
+        self.stderr = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+        super().__init__(self.command, self.returncode, self.stderr)
+
+    def __str__(self) -> str:
+        message = "\n".join(line for line in self.stderr.strip().splitlines() if line)
+        return f"git {self.command}: {message or f'exit status {self.returncode}'}"
 
 
 class PermanentError(OecSyncError):

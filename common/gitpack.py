@@ -30,7 +30,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.gitrepo import AUTHOR, BranchCommit, GitError
+from common.errors import GitError
+from common.gitrepo import AUTHOR, BranchCommit
 
 _COMMIT, _TREE, _BLOB, _OFS_DELTA = 1, 2, 3, 6
 _TYPES = {_COMMIT: b"commit", _TREE: b"tree", _BLOB: b"blob"}

@@ -1,4 +1,5 @@
-"""Reading an OEC checkout with a few git processes, and the names of its branches.
+"""Running git (:func:`run_git`, the one runner), reading an OEC checkout with a few git
+processes, and the names of its branches.
 
 Branches are written by :mod:`common.gitwrite`.
 """
@@ -6,11 +7,14 @@ Branches are written by :mod:`common.gitwrite`.
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
+
+from common.errors import GitError
 
 BRANCH_PREFIX = "oec-sync/"
 AUTHOR = "OEC Sync <oec-sync@users.noreply.github.com>"
@@ -45,28 +49,55 @@ def branch_name(file: str) -> str:
     return BRANCH_PREFIX + name
 
 
-class GitError(subprocess.CalledProcessError):
-    """A git command failed. ``str()`` is git's own message (its stderr), which says what
-    went wrong in git's words ("cannot lock ref ..."); a Python traceback would not."""
+def run_git(
+    repo: Path,
+    *args: str,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """The one way OEC Sync runs a git command: in ``repo``, output captured, ``env`` added
+    to this process's environment. The exit status is the caller's to read; a git that cannot
+    start, or runs longer than ``timeout`` seconds (then killed), raises :class:`GitError`.
+    (Long-lived git processes fed as they go, fast-import and update-ref, are in gitwrite.)"""
+    try:
+        return subprocess.run(
+            ["git", "-C", str(repo), *args],
+            input=input,
+            capture_output=True,
+            check=False,
+            env={**os.environ, **env} if env else None,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise GitError(args[0], -9, f"killed after {timeout:.0f} s") from exc
+    except OSError as exc:
+        raise GitError(args[0], 127, str(exc)) from exc
 
-    def __init__(self, command: str, returncode: int, stderr: bytes | str) -> None:
-        text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
-        super().__init__(returncode, ["git", command], b"", text)
-        self.command = command
 
-    def __str__(self) -> str:
-        message = "\n".join(line for line in str(self.stderr).strip().splitlines() if line)
-        return f"git {self.command}: {message or f'exit status {self.returncode}'}"
-
-
-def git(repo: Path, *args: str, input: bytes | None = None) -> str:
+def git_bytes(
+    repo: Path,
+    *args: str,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+) -> bytes:
     """Run git in ``repo``; its stdout. Raises :class:`GitError` on failure."""
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], input=input, capture_output=True, check=False
-    )
+    done = run_git(repo, *args, input=input, env=env, timeout=timeout)
     if done.returncode != 0:
         raise GitError(args[0], done.returncode, done.stderr)
-    return done.stdout.decode()
+    return done.stdout
+
+
+def git(
+    repo: Path,
+    *args: str,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+) -> str:
+    """Run git in ``repo``; its stdout as text. Raises :class:`GitError` on failure."""
+    return git_bytes(repo, *args, input=input, env=env, timeout=timeout).decode()
 
 
 def head_commit(repo: Path) -> str:
@@ -101,28 +132,37 @@ class BranchTip(NamedTuple):
 
 
 def existing_tips(repo: Path, commits: list[BranchCommit]) -> dict[str, BranchTip]:
-    """Each branch of ``commits`` that exists, as a :class:`BranchTip`, in two git calls."""
-    if commits:
-        # Only branches that exist are asked about: each ``commit:path`` scans a 4,000-entry
-        # tree, and a first run (4,400 branches, none there yet) spent 6 s on them.
-        listed = git(repo, "for-each-ref", "--format=%(refname)", "refs/heads/")
-        present = set(listed.splitlines())
-        commits = [c for c in commits if f"refs/heads/{c.branch}" in present]
+    """Each branch of ``commits`` that exists, as a :class:`BranchTip`: one ``cat-file``
+    call for the tips, one ``ls-tree`` per distinct parent or base (a path looked up per
+    branch would scan the 4,000-entry systems/ tree each time)."""
     if not commits:
         return {}
     query = "".join(
         f"refs/heads/{c.branch}\nrefs/heads/{c.branch}^\nrefs/heads/{c.branch}:{c.file}\n"
-        f"refs/heads/{c.branch}^:{c.file}\n{c.base}:{c.file}\n"
         for c in commits
     )
     lines = git(repo, "cat-file", "--batch-check=%(objectname)", input=query.encode())
     answers = ["" if "missing" in a else a for a in lines.splitlines()]
-    found: dict[str, BranchTip] = {}
-    for i, commit in enumerate(commits):
-        tip = BranchTip(*answers[5 * i : 5 * i + 5])
-        if tip.tip:
-            found[commit.branch] = tip
-    return found
+    found = {
+        commit.branch: (commit, answers[3 * i : 3 * i + 3])
+        for i, commit in enumerate(commits)
+        if answers[3 * i]
+    }
+    trees: dict[str, dict[str, tuple[str, str]]] = {}
+    for commit, (_, parent, _) in found.values():
+        for wanted in (parent, commit.base):
+            if wanted and wanted not in trees:
+                trees[wanted] = tree_entries(repo, wanted) or {}
+
+    def blob_at(commit: str, file: str) -> str:
+        return trees.get(commit, {}).get(file, ("", ""))[1]
+
+    return {
+        branch: BranchTip(
+            tip, parent, blob, blob_at(parent, commit.file), blob_at(commit.base, commit.file)
+        )
+        for branch, (commit, (tip, parent, blob)) in found.items()
+    }
 
 
 def up_to_date(commit: BranchCommit, tips: dict[str, BranchTip]) -> bool:
@@ -142,15 +182,7 @@ def read_blobs(repo: Path, oids: Iterable[str]) -> dict[str, bytes]:
     wanted = list(dict.fromkeys(oids))
     if not wanted:
         return {}
-    done = subprocess.run(
-        ["git", "-C", str(repo), "cat-file", "--batch"],
-        input="\n".join(wanted).encode() + b"\n",
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise GitError("cat-file", done.returncode, done.stderr)
-    out = done.stdout
+    out = git_bytes(repo, "cat-file", "--batch", input="\n".join(wanted).encode() + b"\n")
     blobs: dict[str, bytes] = {}
     view = memoryview(out)
     pos = 0
@@ -185,11 +217,7 @@ def list_files(repo: Path, commit: str) -> set[str]:
 
 def tree_entries(repo: Path, commit: str) -> dict[str, tuple[str, str]] | None:
     """Every file of ``commit``: path -> (mode, blob), one git call; None if it is unknown."""
-    done = subprocess.run(
-        ["git", "-C", str(repo), "ls-tree", "-r", "-z", "--full-tree", commit],
-        capture_output=True,
-        check=False,
-    )
+    done = run_git(repo, "ls-tree", "-r", "-z", "--full-tree", commit)
     if done.returncode != 0:
         return None
     entries: dict[str, tuple[str, str]] = {}

@@ -29,13 +29,12 @@ import time
 from pathlib import Path
 from typing import IO
 
-from common.errors import RepositoryBusyError
+from common.errors import GitError, RepositoryBusyError
 from common.gitpack import write_packs
 from common.gitrepo import (
     BRANCH_PREFIX,
     BranchCommit,
     BranchTip,
-    GitError,
     existing_tips,
     git,
     up_to_date,

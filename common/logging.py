@@ -1,7 +1,8 @@
 """Log lines as JSON, each carrying the service and, while a message is handled, its ids.
 
-The bus sets the context (``run_id``, ``message_id``, ``routing_key``) around every handler
-call, so a handler's own ``log.info(...)`` is attributable without passing ids around::
+The bus's LogContext middleware sets the context (``run_id``, ``message_id``,
+``routing_key``, ``queue``) around every handler call, so a handler's own ``log.info(...)``
+is attributable without passing ids around::
 
     {"ts": "2026-08-22T06:00:01.123Z", "level": "INFO", "service": "merger",
      "logger": "common.bus.rabbitmq", "msg": "handled", "run_id": "20260822-1a2b3c4d",
@@ -16,6 +17,8 @@ Files roll over at midnight UTC to ``info.log.YYYY-MM-DD``; ``OEC_SYNC_LOG_RETEN
 rolled files are kept per level. One process per directory: TimedRotatingFileHandler does not
 coordinate rollovers between processes, hence the per-service folder (replicas of one
 service need directories of their own, as pods have).
+
+Every line goes through the process's secret redactor (common/redaction.py).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from common.redaction import REDACTOR
 
 _context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "oec_sync_log_context", default=None
@@ -132,6 +137,9 @@ def configure(
     root.setLevel(level.upper())
     if log_dir is not None:
         root.handlers += level_files(log_dir / service, root.level, retention_days, formatter)
+    # Every line is written through the process's redactor: a token a library echoes, or
+    # credentials inside a URL, never reach a terminal or a file.
+    REDACTOR.install(*root.handlers)
     # pika logs each failed connection attempt as an ERROR with a traceback; the bus logs
     # every connection problem itself, once, with its backoff.
     logging.getLogger("pika").setLevel(logging.CRITICAL)

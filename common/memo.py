@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
+import time
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -43,6 +44,8 @@ def _code_version() -> str:
 
 
 CODE_VERSION = _code_version()
+AUTOSAVE_ENTRIES = 500
+AUTOSAVE_SECONDS = 5.0
 
 
 def digest(*parts: str | bytes) -> str:
@@ -58,8 +61,8 @@ def digest(*parts: str | bytes) -> str:
 class Memo:
     """A SQLite file of remembered results; ``reading=False`` (``--full``) recomputes
     everything but still remembers it. ``path=None`` remembers nothing. A run saves once
-    at its end; a service, which has no end, with ``autosave`` saves every entry as it
-    comes."""
+    at its end; a service, which has no end, with ``autosave`` saves every few hundred
+    entries or seconds (an entry lost when it stops is only computed again)."""
 
     def __init__(self, path: Path | None, reading: bool = True, autosave: bool = False) -> None:
         self.path = path
@@ -68,6 +71,7 @@ class Memo:
         self.hits = 0
         self.misses = 0
         self._pending: list[tuple[str, str, str, bytes]] = []
+        self._saved_at = time.monotonic()
         self._db: sqlite3.Connection | None = None
         # A service's handlers and its finisher thread share one memo.
         self._lock = threading.Lock()
@@ -117,7 +121,10 @@ class Memo:
         if self._db is not None:
             with self._lock:
                 self._pending.append((kind, unit, key, zlib.compress(value, 1)))
-            if self.autosave:
+            if self.autosave and (
+                len(self._pending) >= AUTOSAVE_ENTRIES
+                or time.monotonic() - self._saved_at >= AUTOSAVE_SECONDS
+            ):
                 self.save()
 
     def put_many(self, kind: str, items: Iterable[tuple[str, str, bytes]]) -> None:
@@ -135,6 +142,7 @@ class Memo:
                     self._pending,
                 )
             self._pending = []
+            self._saved_at = time.monotonic()
 
     def close(self) -> None:
         with self._lock:

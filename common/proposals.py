@@ -21,15 +21,13 @@ from common import prtext, rules
 from common.changes import Conflict, FieldChange, NewPlanet, SystemPatch
 from common.errors import InvalidSystemFileError, UnsafeNameError
 from common.gitrepo import BranchCommit, branch_name
+from common.matching import SAME_STAR_ARCSEC
 from common.memo import Memo, digest
 from common.numbers import parse_number, same_period
 from common.oec import edit, render, tree, validate
 from common.oec.names import normalise, split_planet_name
 from common.progress import QUIET, Progress
 from common.records import PlanetRecord, Source, Value
-
-# Two new hosts closer than this are one star seen by two catalogues under different names.
-SAME_HOST_ARCSEC = 10.0
 
 # The maintainer's line on every planet he imports, with what our columns give: NASA's
 # discoverer and telescope ("This planet was discovered by ... with ...") are not among them.
@@ -266,12 +264,12 @@ def group_new_hosts(records: list[PlanetRecord]) -> list[list[PlanetRecord]]:
                 by_key[key] = i
     placed = [(i, r) for i, r in enumerate(records) if r.ra is not None and r.dec is not None]
     placed.sort(key=lambda item: item[1].dec or 0.0)
-    window = SAME_HOST_ARCSEC / 3600
+    window = SAME_STAR_ARCSEC / 3600
     for n, (i, a) in enumerate(placed):
         for j, b in placed[n + 1 :]:
             if (b.dec or 0.0) - (a.dec or 0.0) > window:
                 break
-            if _separation_arcsec(a, b) <= SAME_HOST_ARCSEC:
+            if _separation_arcsec(a, b) <= SAME_STAR_ARCSEC:
                 parent[root(j)] = root(i)
     groups: dict[int, list[PlanetRecord]] = defaultdict(list)
     for i, record in enumerate(records):

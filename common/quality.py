@@ -19,7 +19,7 @@ from common.changes import Conflict, FieldChange, SystemPatch
 from common.messages import CatalogueCounts, RunPlanned
 from common.numbers import parse_number, same_value
 from common.records import RejectedRow, Source, Value
-from common.rules import MAGNITUDE_TOLERANCE, _precedence
+from common.rules import MAGNITUDE_TOLERANCE, precedence
 
 __all__ = [
     "CatalogueQuality",
@@ -108,7 +108,7 @@ def _best_per_source(
         for change in patch.changes:
             by_source = best.setdefault((patch.file, change.path, change.field), {})
             held = by_source.get(change.source)
-            if held is None or _precedence(change) > _precedence(held):
+            if held is None or precedence(change) > precedence(held):
                 by_source[change.source] = change
     return best
 
@@ -129,7 +129,7 @@ def disagreements(
         both += 1
         if not differ(field, nasa.new, eu.new):
             continue
-        winner = nasa if _precedence(nasa) > _precedence(eu) else eu
+        winner = nasa if precedence(nasa) > precedence(eu) else eu
         result.append(
             Disagreement(
                 file=file,

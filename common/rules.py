@@ -591,7 +591,7 @@ def merge(record: PlanetRecord, match: Match, system_text: str | None, commit: s
     return merging.result(patch)
 
 
-def _precedence(change: FieldChange) -> tuple[dt.date, int, int]:
+def precedence(change: FieldChange) -> tuple[dt.date, int, int]:
     """Later source date first; on the same date NASA before exoplanet.eu; then the earlier
     row, so that the choice never depends on the order patches arrive in."""
     return (
@@ -608,7 +608,7 @@ def fold(
 
     ``root`` is ``system_text`` already parsed (only read here), to save a parse.
 
-    One change per (object, field), chosen by :func:`_precedence`, and kept only when the
+    One change per (object, field), chosen by :func:`precedence`, and kept only when the
     other catalogue does not speak against it (:func:`_dispute`): then it is a conflict, as
     are the conflicts the merges found. New planets from both sources that share a name are
     one planet, fields taken by the same precedence.
@@ -628,7 +628,7 @@ def fold(
             _add_conflict(conflicts, conflict)
     winners: list[FieldChange] = []
     for key, changes in candidates.items():
-        best = max(changes, key=_precedence)
+        best = max(changes, key=precedence)
         if (reason := _dispute(best, changes, said[key])) is None:
             winners.append(best)
             continue
@@ -795,7 +795,7 @@ def _lastupdate_changes(changes: list[FieldChange], root: etree._Element) -> lis
         if element.tag != "planet" or change.source_date is None:
             continue
         best = newest.get(change.path)
-        if best is None or _precedence(change) > _precedence(best):
+        if best is None or precedence(change) > precedence(best):
             newest[change.path] = change
     result: list[FieldChange] = []
     for path, change in newest.items():

@@ -84,7 +84,7 @@ def run_command(
         typer.Option(
             metavar="DIR",
             help="folder for the PR drafts (made if missing)",
-            show_default="OEC_SYNC_OUTBOX, else ./oec-sync-outbox",
+            show_default="OEC_SYNC_OUTBOX, else DATA_DIR/outbox",
             callback=folder,
         ),
     ] = None,
@@ -113,20 +113,18 @@ def run_command(
     none can be read, the run writes nothing and exits 1.
     """
     from services import embedded
+    from services.publisher import reports
 
     settings = Settings()
     console = make_console()
     locations = {s: loc for s, loc in ((Source.NASA, nasa), (Source.EU, eu)) if loc}
     if not locations:
         raise typer.BadParameter("give at least one catalogue", param_hint="'--nasa' / '--eu'")
-    from services.publisher.github import GitHubSink
-    from services.publisher.local import LocalSink
-    from services.publisher.model import DryRun, Sink
+    from services.publisher.model import DryRun
+    from services.publisher.sinks import sink_from_settings
 
-    drafts = outbox or settings.outbox or Path("oec-sync-outbox")
-    sink: Sink = LocalSink(oec_repo.resolve(), drafts)
-    if settings.github_token is not None and settings.github_token.get_secret_value():
-        sink = GitHubSink.from_settings(settings)
+    drafts = outbox or settings.outbox_dir
+    sink = sink_from_settings(settings, oec_repo.resolve(), drafts)
     if dry_run:
         sink = DryRun(sink)
     with embedded.ending_cleanly(console, sink):
@@ -150,7 +148,7 @@ def run_command(
             # publishes nothing rather than a part that looks like the whole.
             console.print("[red]the run did not complete; nothing written[/red]")
             raise typer.Exit(1)
-        console.print(embedded.summary_table(state))
+        console.print(reports.summary_table(state))
         if dry_run:
             console.print(dry_run_table(state))
         counts = Counter(p.state.value for p in state.published)
@@ -166,10 +164,10 @@ def run_command(
             where = escape(f"{planet.planet} ({planet.source.value} row {planet.row})")
             console.print(f"[red]{where} failed:[/red] {escape(planet.error)}")
         if report:
-            embedded.write_report(state, report, dry_run=dry_run)
+            reports.write_report(state, report, dry_run=dry_run)
             console.print(f"report written to {report}")
         if quality_html:
-            embedded.write_quality_html(state, quality_html)
+            reports.write_quality_html(state, quality_html)
             console.print(f"quality page written to {quality_html}")
 
 

@@ -1,13 +1,17 @@
-"""``oec-sync run``: the four services' handlers in one process over the in-memory bus."""
+"""``oec-sync run``: the four services' handlers in one process over the in-memory bus.
+
+The composition root of the embedded run: it wires the handlers, the memory bus, the sink
+and the progress display, and nothing imports it but the commands that run it (services/cli.py,
+services/snapshots.py). What it used to lend others lives with its owners: the index cache in
+common/oec/index.py, the run's report and quality page in services/publisher/reports.py.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 from rich.console import Console
@@ -19,14 +23,12 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 
 from common import topology
 from common.bus import Handler
 from common.bus.memory import MemoryBus
-from common.changes import Conflict
-from common.errors import NoCatalogueError, RepositoryBusyError
-from common.gitrepo import GitError, head_commit
+from common.errors import GitError, NoCatalogueError, RepositoryBusyError
+from common.gitrepo import head_commit
 from common.interrupts import Interrupted, checkpoint, raising
 from common.memo import Memo
 from common.messages import (
@@ -37,8 +39,7 @@ from common.messages import (
     RunPlanned,
     RunStarted,
 )
-from common.oec.index import AliasIndex
-from common.prtext import show
+from common.oec.index import load_index
 from common.records import Source
 from common.topology import WorkQueue
 from services.fetcher.handler import fetch
@@ -48,34 +49,11 @@ from services.merger.handler import remembering
 from services.publisher.handler import GitTexts, PublisherHandler, RunState
 from services.publisher.local import LocalSink
 from services.publisher.model import DryRun, Sink
-from services.publisher.quality_page import render, report_of
-
-
-def index_cache(repo: Path) -> Path:
-    """Where the alias index of a checkout is kept between runs: inside its .git."""
-    return repo / ".git" / "oec-sync" / "index.pickle"
 
 
 def memo_path(repo: Path) -> Path:
     """Where a checkout's runs remember what they computed (common/memo.py)."""
     return repo / ".git" / "oec-sync" / "memo.sqlite3"
-
-
-def load_index(repo: Path, commit: str) -> AliasIndex:
-    """The index at ``commit``: from the cache, refreshed incrementally, or built anew."""
-    cache = index_cache(repo)
-    index: AliasIndex | None = None
-    if cache.exists():
-        try:
-            index = AliasIndex.load(cache)
-        except Exception:  # a cache written by another version is simply rebuilt
-            index = None
-    if index is not None and index.commit == commit:
-        return index
-    index = index.refresh(repo, commit) if index is not None else AliasIndex.build(repo, commit)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    index.save(cache)
-    return index
 
 
 class Stages:
@@ -239,138 +217,3 @@ def process(
         bus.run_until_idle()
     started = next(m for m in messages if isinstance(m, RunStarted))
     return publisher.run(started.run_id)
-
-
-def report(state: RunState, dry_run: bool = False) -> dict[str, Any]:
-    """The JSON report of a run: per-catalogue counts and every proposed system.
-
-    In a dry run's report (``dry_run``: true) each state says what would have happened."""
-    counts = state.counts()
-    catalogues: dict[str, Any] = {}
-    for source, planned in state.planned.items():
-        catalogues[source.value] = {
-            "file": planned.catalogue,
-            "oec_commit": planned.commit,
-            **counts[source].model_dump(),
-            "rejected_rows": [r.model_dump() for r in planned.rejected],
-            "ambiguous_rows": planned.ambiguous,
-        }
-    for source, error in state.failed.items():
-        catalogues[source.value] = {"error": error}
-    systems = []
-    for published in state.published:
-        p = published.proposal
-        systems.append(
-            {
-                "file": p.file,
-                "branch": p.branch,
-                "new": p.new,
-                "state": published.state.value,
-                "title": p.title,
-                "new_planets": [r.name for r in p.new_planets],
-                "changes": [
-                    {
-                        "object": c.object,
-                        "path": c.path,
-                        "field": c.field,
-                        "kind": c.kind.value,
-                        "old": show(c.old) if c.old else None,
-                        "new": show(c.new),
-                        "old_value": c.old.fields() if c.old else None,
-                        "new_value": c.new.fields(),
-                        "source": c.source.value,
-                        "source_date": c.source_date.isoformat() if c.source_date else None,
-                        "source_row": c.source_row,
-                    }
-                    for c in p.changes
-                ],
-            }
-        )
-    failed_planets = [
-        {"source": p.source.value, "row": p.row, "planet": p.planet, "error": p.error}
-        for p in state.failed_planets()
-    ]
-    return {
-        "run_id": state.run_id,
-        "complete": state.completed,
-        "dry_run": dry_run,
-        "catalogues": catalogues,
-        "failed_planets": failed_planets,
-        "systems": systems,
-        "conflicts": [conflict_json(c) for c in state.conflicts],
-        "refused": [r.model_dump() for r in state.refusals],
-        "deferred": state.deferred,
-        "not_added": [
-            {"source": o.source.value, "row": o.row, "planet": o.planet, "reason": o.reason}
-            for o in state.not_added()
-        ],
-        "quality": report_of(state).model_dump(mode="json"),
-    }
-
-
-def conflict_json(conflict: Conflict) -> dict[str, Any]:
-    """A conflict as the report lists it: OEC's value and every catalogue's, shown and as
-    fields, with the source of each."""
-    return {
-        "file": conflict.file,
-        "object": conflict.object,
-        "path": conflict.path,
-        "field": conflict.field,
-        "reason": conflict.reason,
-        "size": round(conflict.size, 4),
-        "oec": show(conflict.oec) if conflict.oec else None,
-        "oec_value": conflict.oec.fields() if conflict.oec else None,
-        "values": [
-            {
-                "source": v.source.value,
-                "shown": show(v.value),
-                "value": v.value.fields(),
-                "source_date": v.source_date.isoformat() if v.source_date else None,
-                "source_row": v.source_row,
-            }
-            for v in conflict.values
-        ],
-    }
-
-
-def summary_table(state: RunState) -> Table:
-    table = Table(title=f"OEC Sync run {state.run_id}")
-    columns = [
-        "rows",
-        "records",
-        "matched",
-        "changed",
-        "unchanged",
-        "failed",
-        "new_planets",
-        "new_systems",
-        "ambiguous",
-        "rejected",
-        "skipped_status",
-    ]
-    table.add_column("catalogue")
-    for column in columns:
-        table.add_column(column.replace("_", " "), justify="right")
-    for source, counts in state.counts().items():
-        table.add_row(source.value, *(str(getattr(counts, c)) for c in columns))
-    return table
-
-
-def _write_whole(path: Path, text: str) -> None:
-    """``text`` at ``path`` or, if this is interrupted, the file as it was."""
-    temporary = path.with_name(path.name + ".tmp")
-    try:
-        temporary.write_text(text, "utf-8")
-        temporary.replace(path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def write_quality_html(state: RunState, path: Path) -> None:
-    """The run's quality page (as the publisher serves it at /runs/{id}/quality.html)."""
-    _write_whole(path, render(report_of(state)))
-
-
-def write_report(state: RunState, path: Path, dry_run: bool = False) -> None:
-    document = report(state, dry_run)
-    _write_whole(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")

@@ -24,15 +24,8 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import BasicProperties
 
-from common.bus.rabbitmq import (
-    Envelope,
-    RabbitMQBus,
-    body_json,
-    connection_parameters,
-    declare,
-    message_routing_key,
-    topology_for,
-)
+from common.bus.rabbitmq import RabbitMQBus, connection_parameters, declare, topology_for
+from common.bus.wire import Envelope, body_json, message_routing_key
 from common.config import Settings
 from common.topology import WORK_QUEUES, Header, WorkQueue
 
@@ -88,9 +81,11 @@ class ReplayResult:
 
 
 def _channel(settings: Settings) -> tuple[pika.BlockingConnection, BlockingChannel]:
-    connection = pika.BlockingConnection(connection_parameters(settings, "replay"))
+    connection = pika.BlockingConnection(
+        connection_parameters(settings.amqp_url, settings.bus, "replay")
+    )
     channel = connection.channel()
-    declare(channel, topology_for(settings))
+    declare(channel, topology_for(settings.bus))
     return connection, channel
 
 
@@ -107,7 +102,7 @@ def read_stream(
     older version wrote to the stream are left out: the stream holds their originals.
     """
     connection, channel = _channel(settings)
-    stream = topology_for(settings).stream
+    stream = topology_for(settings.bus).stream
     try:
         # Stream consumers need a prefetch and manual acks:
         # https://www.rabbitmq.com/docs/streams#consuming
@@ -147,7 +142,9 @@ def replay(
     the moment the replay starts)."""
     until = until or dt.datetime.now(dt.UTC)
     result = ReplayResult(replay_id or new_replay_id())
-    bus: RabbitMQBus | None = None if dry_run else RabbitMQBus(settings, "replay").start()
+    bus: RabbitMQBus | None = (
+        None if dry_run else RabbitMQBus(settings.bus, settings.amqp_url, "replay").start()
+    )
     batch: list[Envelope] = []
 
     def flush() -> None:
@@ -235,7 +232,7 @@ class DeadLetter:
 
 
 def _dead_queues(settings: Settings, queue: str | None) -> list[tuple[WorkQueue, str]]:
-    topology = topology_for(settings)
+    topology = topology_for(settings.bus)
     works = [topology.work_queue(queue)] if queue else list(WORK_QUEUES)
     return [(work, topology.dead_queue(work)) for work in works]
 
@@ -302,7 +299,7 @@ def replay_dead_letters(
     replay id and how many went back. Each is removed from ``.dead`` only once the broker
     confirmed its copy in the work queue."""
     replay_id = replay_id or new_replay_id()
-    topology = topology_for(settings)
+    topology = topology_for(settings.bus)
     moved = 0
     connection, channel = _channel(settings)
     with connection:

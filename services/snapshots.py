@@ -181,7 +181,7 @@ def broker_republisher(settings: Settings) -> Republish:
     from common.bus.rabbitmq import RabbitMQBus
 
     def republish(messages: Sequence[Message]) -> None:
-        bus = RabbitMQBus(settings, "snapshots").start()
+        bus = RabbitMQBus(settings.bus, settings.amqp_url, "snapshots").start()
         try:
             bus.publish_many(messages)
         finally:
@@ -200,6 +200,7 @@ def embedded_republisher(
     """Run the four handlers on the messages in this process, as ``oec-sync run`` does."""
     # Imported here: the handlers pull in astropy and pandas, which list/show do not need.
     from services import embedded
+    from services.publisher import reports
 
     def republish(messages: Sequence[Message]) -> None:
         extra = [(topology.ARCHIVE, recorder)] if recorder is not None else []
@@ -208,7 +209,7 @@ def embedded_republisher(
             console.print(f"[red]{source.value} failed:[/red] {error}", highlight=False)
         if not state.planned:
             raise NoCatalogueError({s.value: e for s, e in state.failed.items()})
-        console.print(embedded.summary_table(state))
+        console.print(reports.summary_table(state))
 
     return republish
 

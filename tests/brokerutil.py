@@ -90,7 +90,9 @@ def settings_for(prefix: str, **extra: str) -> Settings:
 
 
 def blocking_channel(settings: Settings) -> tuple[pika.BlockingConnection, Any]:
-    connection = pika.BlockingConnection(connection_parameters(settings, "test"))
+    connection = pika.BlockingConnection(
+        connection_parameters(settings.amqp_url, settings.bus, "test")
+    )
     return connection, connection.channel()
 
 
@@ -101,7 +103,7 @@ def cleanup(settings: Settings) -> None:
         try:
             connection, channel = blocking_channel(settings)
             with connection:
-                delete(channel, topology_for(settings))
+                delete(channel, topology_for(settings.bus))
             return
         except (pika.exceptions.AMQPError, OSError):
             if time.monotonic() > deadline:
@@ -122,7 +124,7 @@ def stream_events(settings: Settings) -> list[tuple[str, dict[str, Any]]]:
     with connection:
         channel.basic_qos(prefetch_count=500)
         for method, properties, _body in channel.consume(
-            topology_for(settings).stream,
+            topology_for(settings.bus).stream,
             arguments={"x-stream-offset": "first"},
             inactivity_timeout=1.0,
         ):

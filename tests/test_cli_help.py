@@ -66,7 +66,7 @@ def test_the_root_lists_every_command_in_whole_sentences() -> None:
 def test_run_shows_its_defaults_and_bounds() -> None:
     text = " ".join(help_of(("run",)).split())
     assert "--max-prs N" in text and "[default: (OEC_SYNC_MAX_PRS, else 20); x>=0]" in text
-    assert "[default: (OEC_SYNC_OUTBOX, else ./oec-sync-outbox)]" in text
+    assert "[default: (OEC_SYNC_OUTBOX, else DATA_DIR/outbox)]" in text
     assert "--dry-run list what would be opened, updated or queued; write nothing" in text
 
 

@@ -255,3 +255,16 @@ def test_a_planet_whose_merge_raises_is_reported_failed_and_the_rest_published(
     assert len(rest) < len(clean["systems"])
     assert report["systems"] == rest
     assert "oec-sync/11_Com" not in " ".join(branches(repo))
+
+
+def test_without_outbox_the_drafts_go_where_the_publisher_puts_them(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One default for every sink: OEC_SYNC_OUTBOX, else DATA_DIR/outbox.
+    monkeypatch.setenv("OEC_SYNC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("OEC_SYNC_OUTBOX", raising=False)
+    monkeypatch.delenv("OEC_SYNC_GITHUB_TOKEN", raising=False)
+    args = ["run", "--oec-repo", str(repo), "--nasa", NASA, "--eu", EU, "--max-prs", "2"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    drafts = sorted(p.suffix for p in (tmp_path / "data" / "outbox").iterdir())
+    assert drafts == [".json", ".json", ".md", ".md"]

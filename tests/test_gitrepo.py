@@ -79,3 +79,26 @@ def test_read_files_reports_missing_files(tmp_path: Path) -> None:
     texts = read_files(repo, head_commit(repo), ["systems/11 Com.xml", "systems/nope.xml"])
     assert texts["systems/nope.xml"] is None
     assert texts["systems/11 Com.xml"] == (repo / "systems/11 Com.xml").read_text("utf-8")
+
+
+def test_every_way_of_running_git_fails_with_one_error_in_gits_words(tmp_path: Path) -> None:
+    from common.errors import GitError, OecSyncError
+    from common.gitrepo import git as run
+    from common.gitrepo import run_git
+    from common.oec.index import AliasIndex
+
+    repo = make_repo(tmp_path / "oec")
+    missing = "0" * 40
+    with pytest.raises(GitError) as reading:
+        run(repo, "rev-parse", "--verify", f"{missing}^{{commit}}")
+    assert str(reading.value).startswith("git rev-parse: fatal: ")
+    assert "\n" not in str(reading.value)  # the CLI prints it as one line
+    with pytest.raises(GitError) as indexing:
+        AliasIndex.build(repo, missing)
+    assert str(indexing.value).startswith("git rev-parse: fatal: ")
+    assert isinstance(indexing.value, OecSyncError)
+    # A non-zero exit is the caller's to read; a git that cannot run is the same error.
+    assert run_git(repo, "cat-file", "-e", missing).returncode != 0
+    with pytest.raises(GitError) as nowhere:
+        run(tmp_path / "no such folder", "status")
+    assert str(nowhere.value).startswith("git status: fatal: ")

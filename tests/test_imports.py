@@ -22,9 +22,20 @@ def modules() -> dict[str, Path]:
     return found
 
 
+def _runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node but those under ``if TYPE_CHECKING:``: an import there names a type for
+    the checker and runs nothing."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            yield from (n for child in node.orelse for n in [child, *_runtime_nodes(child)])
+            continue
+        yield node
+        yield from _runtime_nodes(node)
+
+
 def imports(path: Path, known: dict[str, Path]) -> Iterator[str]:
-    """The project modules ``path`` imports, at the top or inside a function."""
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    """The project modules ``path`` imports when it runs, at the top or inside a function."""
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             yield from (a.name for a in node.names if a.name in known)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -79,3 +90,28 @@ def test_no_module_imports_itself_through_others() -> None:
 
 def test_the_checker_finds_a_circle() -> None:
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_bench_and_shared_helpers_do_not_import_the_tests() -> None:
+    """bench/ and testing/ stand on their own: what both need lives in testing/."""
+    importers = [*(REPO / "bench").glob("*.py"), *(REPO / "testing").glob("*.py")]
+    assert importers
+    for path in importers:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            assert not any(n == "tests" or n.startswith("tests.") for n in names), path
+
+
+# The commands that run the embedded pipeline: the composition root's only callers.
+RUNS_EMBEDDED = {"services.cli", "services.snapshots"}
+
+
+def test_nothing_but_the_commands_that_run_it_imports_the_embedded_wiring() -> None:
+    importers = {name for name, imported in graph().items() if "services.embedded" in imported}
+    assert importers == RUNS_EMBEDDED

@@ -103,3 +103,20 @@ def test_settings_name_the_log_directory_and_retention(
     monkeypatch.setenv("OEC_SYNC_LOG_RETENTION_DAYS", "0")
     with pytest.raises(ValueError):
         Settings()
+
+
+def test_every_line_goes_through_the_one_redactor(tmp_path: Path, restore_logging: None) -> None:
+    from common.redaction import REDACTOR
+
+    configure("publisher", "INFO", True, tmp_path)
+    REDACTOR.add("ghp_logging-test-secret")
+    log = logging.getLogger("services.publisher.anything")  # no filter of its own
+    log.info("push to https://x-access-token:ghp_logging-test-secret@github.com/me/oec")
+    log.info("broker at amqp://oec:hunter22@rabbitmq:5672/")
+    for handler in file_handlers():
+        handler.flush()
+    written = [line["msg"] for line in lines(tmp_path / "publisher" / "info.log")]
+    assert written == [
+        "push to https://***@github.com/me/oec",
+        "broker at amqp://***@rabbitmq:5672/",
+    ]

@@ -60,7 +60,7 @@ def test_replay_dry_run_piped_keeps_whole_rows(request: pytest.FixtureRequest) -
     settings = settings_for(prefix)
     data = (SAMPLE / "eu.csv").read_bytes()
     downloaded = CatalogueDownloaded.from_bytes(RUN_ID, Source.EU, "eu.csv", data, T0)
-    bus = RabbitMQBus(settings, "test").start(wait=20)
+    bus = RabbitMQBus(settings.bus, settings.amqp_url, "test").start(wait=20)
     try:
         bus.publish_many([RunStarted(run_id=RUN_ID, catalogues=[Source.EU]), downloaded])
     finally:

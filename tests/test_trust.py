@@ -18,6 +18,7 @@ from common.oec import tree
 from common.proposals import Proposal
 from common.records import Source
 from services import embedded
+from services.publisher import reports
 from services.publisher.handler import RunState
 from tests.gitutil import make_repo
 from tests.paths import FIXTURES
@@ -143,7 +144,7 @@ def test_conflicts_are_in_the_pull_request_of_their_system_largest_first(
 
 
 def test_the_report_lists_every_conflict_with_all_values(run: RunState) -> None:
-    report = embedded.report(run)
+    report = reports.report(run)
     listed = {(c["file"], c["object"], c["field"]) for c in report["conflicts"]}
     assert ("systems/WASP-83.xml", "WASP-83 b", "period") in listed
     first = report["conflicts"][0]

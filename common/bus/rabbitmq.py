@@ -5,15 +5,16 @@ Threads of a :class:`RabbitMQBus`::
     pika I/O thread     one SelectConnection + channel; deliveries, publishes, confirms, acks,
                         heartbeats. Nothing slow runs here.
     worker thread(s)    one per subscription (more with ``concurrency``): decode, run the
-                        handler inside the middleware (log context, metrics, idempotency,
-                        error policy), encode the outputs, hand them to the I/O thread.
+                        handler inside the middleware (common/bus/middleware.py: log context,
+                        idempotency, error policy, alert, metrics), encode the outputs, hand
+                        them to the I/O thread.
     caller threads      ``publish``/``publish_many`` block until the broker confirmed.
 
 A delivery is acknowledged only when every message its handler returned has been confirmed
 by the broker (publisher confirms), so a crash anywhere before that redelivers the input and
 the handler runs again; consumers recognise the repeated outputs by their ``message_id``.
 
-Errors, from common/errors.py, never by their text:
+Errors, from common/errors.py, never by their text (:class:`~common.bus.middleware.ErrorPolicy`):
 
 - :class:`~common.errors.PermanentError` (and a body that does not decode): rejected without
   requeue, so the queue dead-letters it to ``<queue>.dead`` at once.
@@ -38,14 +39,14 @@ topology again and resumes consuming; work in flight is left for redelivery.
 
 from __future__ import annotations
 
-import gzip
 import logging
 import random
 import signal
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
 from queue import Empty, SimpleQueue
@@ -57,25 +58,32 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.adapters.select_connection import IOLoop
 from pika.channel import Channel
 from pika.spec import Basic, BasicProperties
+from pydantic import SecretStr
 
-from common.bus import Handler
-from common.config import Settings
-from common.errors import BrokerUnavailableError, PermanentError, RetryableError
-from common.logging import log_context
-from common.messages import Message, decode, failure_of
-from common.status import BusMetrics, Service, StatusSnapshot
+from common.bus import Handler, middleware
+from common.bus.middleware import (
+    DeadLetterAlert,
+    DeadLetterHook,
+    Delivery,
+    ErrorPolicy,
+    Metrics,
+    Middleware,
+    Outcome,
+    Settle,
+    Skip,
+    UndecodableError,
+)
+from common.bus.wire import Envelope, Headers, decode_delivery, encode, message_routing_key
+from common.config import BusSettings
+from common.errors import BrokerUnavailableError
+from common.messages import Message, failure_of
+from common.telemetry import BusMetrics, StatusSnapshot
 from common.topology import FAILURES, WORK_QUEUES, Header, Topology, WorkQueue
 
 log = logging.getLogger(__name__)
 
-JSON = "application/json"
-GZIP = "gzip"
-PERSISTENT = pika.DeliveryMode.Persistent  # written to disk by the queues that take it
-DEDUP_MEMORY = 200_000  # message ids remembered per process for idempotency
 
-
-def topology_for(settings: Settings) -> Topology:
-    bus = settings.bus
+def topology_for(bus: BusSettings) -> Topology:
     return Topology(
         prefix=bus.prefix,
         delivery_limit=bus.delivery_limit,
@@ -84,9 +92,9 @@ def topology_for(settings: Settings) -> Topology:
     )
 
 
-def connection_parameters(settings: Settings, name: str) -> pika.URLParameters:
-    params = pika.URLParameters(settings.amqp_url.get_secret_value())
-    params.heartbeat = settings.bus.heartbeat
+def connection_parameters(amqp_url: SecretStr, bus: BusSettings, name: str) -> pika.URLParameters:
+    params = pika.URLParameters(amqp_url.get_secret_value())
+    params.heartbeat = bus.heartbeat
     params.connection_attempts = 1  # the bus does its own backoff
     params.socket_timeout = 10
     # Shown in the management UI's connection list.
@@ -114,64 +122,7 @@ def delete(channel: BlockingChannel, topology: Topology) -> None:
         channel.exchange_delete(name)
 
 
-@dataclass(frozen=True)
-class Envelope:
-    """One message as it goes on the wire; ``exchange`` None means the topology's exchange."""
-
-    routing_key: str
-    properties: BasicProperties
-    body: bytes
-    exchange: str | None = None
-
-
-def encode(
-    message: Message, app_id: str, compress_min_bytes: int, replay: str | None = None
-) -> Envelope:
-    body = message.model_dump_json().encode()
-    encoding = None
-    if compress_min_bytes and len(body) >= compress_min_bytes:
-        # System XML and catalogue CSVs shrink 4-8x; level 1 costs little CPU.
-        body = gzip.compress(body, compresslevel=1, mtime=0)
-        encoding = GZIP
-    headers: dict[str, Any] = {Header.RUN_ID.value: message.run_id}
-    source = getattr(message, "source", None) or getattr(
-        getattr(message, "record", None), "source", None
-    )
-    if source is not None:
-        headers[Header.SOURCE.value] = str(source)
-    if replay:
-        headers[Header.REPLAY.value] = replay
-    properties = BasicProperties(
-        content_type=JSON,
-        content_encoding=encoding,
-        delivery_mode=PERSISTENT,
-        message_id=message.message_id,
-        type=message.routing_key.value,  # survives dead-lettering, which rewrites the key
-        timestamp=int(time.time()),
-        app_id=app_id,
-        headers=headers,
-    )
-    return Envelope(message.routing_key.value, properties, body)
-
-
-def body_json(properties: BasicProperties, body: bytes) -> bytes:
-    return gzip.decompress(body) if properties.content_encoding == GZIP else body
-
-
-def message_routing_key(properties: BasicProperties, routing_key: str) -> str:
-    return properties.type or routing_key
-
-
-def decode_delivery(properties: BasicProperties, routing_key: str, body: bytes) -> Message:
-    return decode(message_routing_key(properties, routing_key), body_json(properties, body))
-
-
-Headers = dict[str, Any]
 _HandlerWithHeaders = Callable[[Message, Headers], Iterable[Message]]
-
-DeadLetterHook = Callable[[str, str, str, str, str | None], None]
-"""Told (dead queue, routing key, message id, error, run id) when a message is given up on;
-called on a worker thread, so it may take its time (e-mail), and must not raise."""
 
 
 class _Batch:
@@ -204,17 +155,6 @@ class _Delivery:
     body: bytes
 
 
-@dataclass(frozen=True)
-class _Work:
-    """One delivery on its way through the middleware."""
-
-    sub: _Subscription
-    delivery: _Delivery
-    routing_key: str
-    run_id: str
-    key: tuple[str, str, str] | None  # (queue, message id, replay id): what idempotency sees
-
-
 @dataclass
 class _Subscription:
     work: WorkQueue
@@ -226,36 +166,34 @@ class _Subscription:
 
 
 class RabbitMQBus:
-    """The Bus protocol over RabbitMQ; see the module docstring for the threads and policy."""
+    """A bus over RabbitMQ; see the module docstring for the threads and policy.
 
-    @classmethod
-    def for_service(cls, settings: Settings, service: Service) -> RabbitMQBus:
-        """The bus of a service process: its status snapshot and metrics, and an alert to
-        the admin for every message it dead-letters."""
-        return cls(
-            settings,
-            service.name,
-            snapshot=service.snapshot,
-            metrics=service.metrics,
-            on_dead_letter=alerting_hook(settings, service.name),
-        )
+    ``config`` and ``amqp_url``: the bus's own settings. ``middleware`` runs around every
+    handler; by default :func:`common.bus.middleware.standard` with the broker's error
+    policy, recording into ``snapshot`` and ``metrics``, and alerting ``on_dead_letter``.
+    """
 
     def __init__(
         self,
-        settings: Settings,
+        config: BusSettings,
+        amqp_url: SecretStr,
         service: str,
         *,
         snapshot: StatusSnapshot | None = None,
         metrics: BusMetrics | None = None,
         on_dead_letter: DeadLetterHook | None = None,
+        middleware: Sequence[Middleware] | None = None,
     ) -> None:
-        self.settings = settings
-        self.on_dead_letter = on_dead_letter
+        self.config = config
         self.service = service
-        self.topology = topology_for(settings)
+        self.topology = topology_for(config)
         self.snapshot = snapshot or StatusSnapshot(service)
         self.metrics = metrics or BusMetrics()
-        self._params = connection_parameters(settings, service)
+        if middleware is None:
+            alert = DeadLetterAlert(self.topology, on_dead_letter) if on_dead_letter else None
+            middleware = standard_for_broker(config, self.metrics, self.snapshot, alert)
+        self.middleware = list(middleware)
+        self._params = connection_parameters(amqp_url, config, service)
         self._subs: list[_Subscription] = []
         self._ioloop: IOLoop | None = None
         self._io_thread: threading.Thread | None = None
@@ -270,9 +208,6 @@ class RabbitMQBus:
         self._consumers_ok = 0
         self._ready = threading.Event()
         self._stopping = threading.Event()
-        self._handled: OrderedDict[tuple[str, str, str], None] = OrderedDict()
-        self._in_progress: dict[tuple[str, str, str], list[_Work]] = {}
-        self._handled_lock = threading.Lock()
         self._io_lock = threading.Lock()
         self._io_calls: list[Callable[[], None]] = []
         self._io_wake_pending = False
@@ -336,7 +271,7 @@ class RabbitMQBus:
                 )
                 sub.threads.append(thread)
                 thread.start()
-        timeout = self.settings.bus.publish_timeout if wait is None else wait
+        timeout = self.config.publish_timeout if wait is None else wait
         if not self._ready.wait(timeout):
             raise BrokerUnavailableError(f"no connection to RabbitMQ within {timeout:.0f} s")
         return self
@@ -376,14 +311,14 @@ class RabbitMQBus:
         """Publish and wait until the broker confirmed every message (retrying through
         reconnects for up to the publish timeout); raises BrokerUnavailableError after that."""
         envelopes = [
-            encode(m, self.service, self.settings.bus.compress_min_bytes, replay) for m in messages
+            encode(m, self.service, self.config.compress_min_bytes, replay) for m in messages
         ]
         self.publish_envelopes(envelopes)
 
     def publish_envelopes(self, envelopes: list[Envelope], timeout: float | None = None) -> None:
         if not envelopes:
             return
-        deadline = time.monotonic() + (timeout or self.settings.bus.publish_timeout)
+        deadline = time.monotonic() + (timeout or self.config.publish_timeout)
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self._ready.wait(remaining):
@@ -476,7 +411,7 @@ class RabbitMQBus:
         if self._stopping.is_set():
             self._ioloop_stop()
             return
-        cap = self.settings.bus.reconnect_max_delay
+        cap = self.config.reconnect_max_delay
         delay = min(cap, 0.25 * 2**self._attempt) * random.uniform(0.8, 1.2)
         self._attempt += 1
         log.warning(
@@ -507,7 +442,7 @@ class RabbitMQBus:
             return
         # Bounded prefetch: https://www.rabbitmq.com/docs/consumer-prefetch
         self._channel.basic_qos(
-            prefetch_count=self.settings.bus.prefetch, callback=lambda _f: self._consume()
+            prefetch_count=self.config.prefetch, callback=lambda _f: self._consume()
         )
 
     def _consume(self) -> None:
@@ -654,14 +589,14 @@ class RabbitMQBus:
             self.metrics.published.labels(routing_key).inc()
         batch.settle(ok)
 
-    def _io_settle(self, delivery: _Delivery, action: str) -> bool:
+    def _io_settle(self, delivery: _Delivery, settle: Settle) -> bool:
         """Ack, requeue or dead-letter a delivery; False when its channel is gone."""
         channel = self._channel
         if channel is None or not channel.is_open or delivery.generation != self._generation:
             return False
-        if action == "ack":
+        if settle is Settle.ACK:
             channel.basic_ack(delivery.tag)
-        elif action == "requeue":
+        elif settle is Settle.REQUEUE:
             channel.basic_nack(delivery.tag, requeue=True)
         else:
             # requeue=False makes the quorum queue dead-letter it to <queue>.dead.
@@ -683,7 +618,7 @@ class RabbitMQBus:
             self._send_depth_queries(self._poll_channel)
         assert self._ioloop is not None
         self._ioloop.call_later(
-            self.settings.bus.depth_poll_interval, lambda: self._poll_depths(generation)
+            self.config.depth_poll_interval, lambda: self._poll_depths(generation)
         )
 
     def _on_poll_channel(self, channel: Channel) -> None:
@@ -715,156 +650,95 @@ class RabbitMQBus:
             if self._stopping.is_set() or delivery.generation != self._generation:
                 # Unacked on a closed (or closing) channel: the broker redelivers it.
                 continue
-            work = self._work_for(sub, delivery)
+            work = self._delivery_for(sub, delivery)
             try:
-                self._handle(work)
+                self._handle(sub, work)
             except Exception:  # the middleware itself must never kill the worker
                 log.exception("unexpected failure around a handler")
-                self._call_io(partial(self._after, work, "requeue", "retry"))
+                self._call_io(partial(self._after, work, Settle.REQUEUE, Outcome.RETRY))
 
-    def _work_for(self, sub: _Subscription, delivery: _Delivery) -> _Work:
+    def _delivery_for(self, sub: _Subscription, delivery: _Delivery) -> Delivery:
         properties = delivery.properties
         headers = properties.headers or {}
-        message_id = properties.message_id or ""
-        replay = str(headers.get(Header.REPLAY.value) or "")
-        return _Work(
-            sub,
-            delivery,
-            message_routing_key(properties, delivery.routing_key),
-            str(headers.get(Header.RUN_ID.value, "")),
-            (sub.queue, message_id, replay) if message_id else None,
+        return Delivery(
+            work=sub.work,
+            queue=sub.queue,
+            routing_key=message_routing_key(properties, delivery.routing_key),
+            message_id=properties.message_id or "",
+            run_id=str(headers.get(Header.RUN_ID.value, "")),
+            replay=str(headers.get(Header.REPLAY.value) or ""),
+            failures=int(headers.get(Header.DELIVERY_COUNT.value) or 0),
+            headers=headers,
+            transport=delivery,
         )
 
-    def _handle(self, work: _Work) -> None:
-        sub, delivery, run_id = work.sub, work.delivery, work.run_id
-        properties = delivery.properties
-        headers = properties.headers or {}
-        replay = headers.get(Header.REPLAY.value)
-        message_id = properties.message_id or ""
-        with log_context(
-            run_id=run_id or None,
-            message_id=message_id or None,
-            routing_key=work.routing_key,
-            queue=sub.queue,
-        ):
-            claim = self._claim(work)
-            if claim == "handled":
-                log.info("already handled; acknowledging the duplicate")
-                self._call_io(lambda: self._after(work, "ack", "duplicate", original=False))
+    def _handle(self, sub: _Subscription, work: Delivery) -> None:
+        delivery: _Delivery = work.transport
+        with ExitStack() as contexts:
+            for each in self.middleware:
+                contexts.enter_context(each.context(work))
+            skip = middleware.skip_of(self.middleware, work)
+            if skip is Skip.HANDLED:
+                self._call_io(lambda: self._after(work, Settle.ACK, Outcome.DUPLICATE))
                 return
-            if claim == "waiting":
+            if skip is Skip.WAITING:
                 return  # settled like its twin in progress, when that one is
             try:
-                message = decode_delivery(properties, delivery.routing_key, delivery.body)
+                message = decode_delivery(delivery.properties, delivery.routing_key, delivery.body)
             except Exception as exc:
-                log.exception("undecodable message; dead-lettering it")
-                self._dead_letter(work, f"undecodable: {exc}")
-                self._call_io(lambda: self._after(work, "dead", "dead"))
+                self._failed(work, UndecodableError(f"undecodable: {exc}"))
                 return
             started = time.perf_counter()
             try:
-                outputs = list(sub.handler(message, headers))
-            except PermanentError as exc:
-                log.exception("permanent failure; dead-lettering the message")
-                self._dead_letter(work, str(exc))
-                self._call_io(lambda: self._after(work, "dead", "dead"))
-                return
+                outputs = list(sub.handler(message, work.headers))
             except Exception as exc:
-                self._failed(work, exc, int(headers.get(Header.DELIVERY_COUNT.value) or 0))
+                self._failed(work, exc)
                 return
             finally:
-                self.metrics.handler_seconds.labels(sub.queue).observe(
-                    time.perf_counter() - started
-                )
-            compress = self.settings.bus.compress_min_bytes
-            envelopes = [encode(o, self.service, compress, replay) for o in outputs]
+                middleware.timed(self.middleware, work, time.perf_counter() - started)
+            compress = self.config.compress_min_bytes
+            envelopes = [encode(o, self.service, compress, work.replay or None) for o in outputs]
 
         def on_io() -> None:
             def confirmed(ok: bool) -> None:
-                self._after(work, *(("ack", "ok") if ok else ("requeue", "retry")))
+                if ok:
+                    self._after(work, Settle.ACK, Outcome.OK)
+                else:
+                    self._after(work, Settle.REQUEUE, Outcome.RETRY)
 
             self._io_publish(envelopes, _Batch(len(envelopes), confirmed), delivery.generation)
 
         self._call_io(on_io)
 
-    def _failed(self, work: _Work, exc: Exception, failures: int) -> None:
-        """Requeue after a backoff; the delivery limit turns a poison message into a dead
-        letter. ``failures``: earlier failed deliveries of this message."""
-        retryable = isinstance(exc, RetryableError)
-        log.warning(
-            "handler failed; requeueing"
-            + ("" if retryable else " (the delivery limit catches a poison message)"),
-            exc_info=not retryable,
-            extra={"error": str(exc), "failed_deliveries": failures},
-        )
-        if failures >= self.settings.bus.delivery_limit:
-            # This requeue uses up x-delivery-limit: the queue dead-letters the message.
-            self._dead_letter(work, f"{type(exc).__name__}: {exc}")
-            self._call_io(lambda: self._after(work, "requeue", "dead"))
-            return
-        cap = 30.0 if retryable else 2.0
-        self._stopping.wait(min(cap, 0.1 * 2**failures))
-        self._call_io(lambda: self._after(work, "requeue", "retry"))
+    def _failed(self, work: Delivery, exc: Exception) -> None:
+        """What the error policy decides: dead-letter now, or requeue after a backoff (the
+        delivery limit turns a poison message into a dead letter)."""
+        verdict = middleware.verdict_of(self.middleware, work, exc)
+        if verdict.outcome is Outcome.DEAD:
+            middleware.dead(self.middleware, work, verdict.error)
+        elif verdict.delay:
+            self._stopping.wait(verdict.delay)
+        self._call_io(lambda: self._after(work, verdict.settle, verdict.outcome))
 
-    def _dead_letter(self, work: _Work, error: str) -> None:
-        if self.on_dead_letter is None:
-            return
-        dead = self.topology.dead_queue(work.sub.work)
-        message_id = work.delivery.properties.message_id or ""
-        try:
-            self.on_dead_letter(dead, work.routing_key, message_id, error, work.run_id or None)
-        except Exception:
-            log.exception("the dead-letter hook failed")
-
-    def _claim(self, work: _Work) -> str:
-        """``handled`` (a duplicate of a message done before), ``waiting`` (its twin is in
-        progress: parked until that one settles) or ``mine``."""
-        if work.key is None:
-            return "mine"
-        with self._handled_lock:
-            if work.key in self._handled:
-                return "handled"
-            twins = self._in_progress.get(work.key)
-            if twins is not None:
-                twins.append(work)
-                return "waiting"
-            self._in_progress[work.key] = []
-            return "mine"
-
-    def _after(self, work: _Work, action: str, outcome: str, original: bool = True) -> None:
-        """On the I/O thread: settle the delivery (and any twins parked behind it), record
-        the outcome."""
-        if not self._io_settle(work.delivery, action):
-            outcome = "stale"  # the channel went away; the broker redelivers the message
-        twins: list[_Work] = []
-        if original and work.key is not None:
-            with self._handled_lock:
-                twins = self._in_progress.pop(work.key, [])
-                if outcome == "ok":
-                    self._handled[work.key] = None
-                    while len(self._handled) > DEDUP_MEMORY:
-                        self._handled.popitem(last=False)
-        self._record(work, outcome)
-        for twin in twins:
-            if outcome == "ok":
-                self._after(twin, "ack", "duplicate", original=False)
+    def _after(self, work: Delivery, settle: Settle, outcome: Outcome) -> None:
+        """On the I/O thread: settle the delivery, tell the middleware its outcome, and settle
+        the twins parked behind it the same way."""
+        if not self._io_settle(work.transport, settle):
+            outcome = Outcome.STALE  # the channel went away; the broker redelivers it
+        for twin in middleware.settled(self.middleware, work, outcome):
+            if outcome is Outcome.OK:
+                self._after(twin, Settle.ACK, Outcome.DUPLICATE)
             else:
-                self._after(twin, "requeue", "retry", original=False)
-
-    def _record(self, work: _Work, outcome: str) -> None:
-        self.metrics.handled.labels(work.sub.queue, work.routing_key or "?", outcome).inc()
-        if work.run_id:
-            message_id = work.delivery.properties.message_id or ""
-            self.snapshot.record(work.run_id, message_id, work.routing_key, work.sub.queue, outcome)
+                self._after(twin, Settle.REQUEUE, Outcome.RETRY)
 
 
-def alerting_hook(settings: Settings, service: str) -> DeadLetterHook:
-    """A dead-letter hook that alerts the admin (common/alerts.py, with its cooldown)."""
-    from common import alerts
-
-    notifier = alerts.Notifier(settings)
-
-    def hook(queue: str, routing_key: str, message_id: str, error: str, run_id: str | None) -> None:
-        notifier(alerts.dead_lettered(service, queue, routing_key, message_id, error, run_id))
-
-    return hook
+def standard_for_broker(
+    config: BusSettings,
+    metrics: BusMetrics,
+    snapshot: StatusSnapshot,
+    alert: DeadLetterAlert | None = None,
+) -> list[Middleware]:
+    """The standard middleware with the broker's error policy (retries, delivery limit)."""
+    return middleware.standard(
+        ErrorPolicy(config.delivery_limit), Metrics(metrics, snapshot), alert
+    )

@@ -18,6 +18,7 @@ from common.messages import CatalogueDownloaded, CatalogueFailed, Message, RunSt
 from common.records import Source
 from common.status import Service
 from services.fetcher.handler import default_client, fetch
+from services.servicebus import service_bus
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def main(
     service = Service.from_settings("fetcher", settings)
     service.serve(settings.status_host, port)
     try:
-        bus = RabbitMQBus.for_service(settings, service)
+        bus = service_bus(settings, service)
         return fetch_once(settings, locations, bus)
     finally:
         service.close()

@@ -7,6 +7,7 @@ from collections import Counter
 
 from pydantic import BaseModel
 
+from common import matching
 from common.catalogues import read_source
 from common.errors import NotACatalogueError
 from common.matching import Match, MatchKind
@@ -53,7 +54,7 @@ class IndexerHandler:
         if (stored := self.memo.get("catalogue", unit, key)) is not None:
             return MatchedCatalogue.model_validate_json(stored)
         catalogue = read_source(content, message.url, message.source, message.fetched_at.date())
-        matches = [self.index.match(record) for record in catalogue.records]
+        matches = [matching.match(self.index, record) for record in catalogue.records]
         digests = [
             hashlib.sha256(r.model_dump_json().encode()).hexdigest() for r in catalogue.records
         ]

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 import logging
-import subprocess
 import threading
 import time
 from collections import OrderedDict
@@ -24,15 +23,15 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from common import topology
-from common.bus.rabbitmq import RabbitMQBus
 from common.config import Settings
+from common.errors import GitError
 from common.gitrepo import git
 from common.memo import Memo
 from common.messages import Message
-from common.oec.index import AliasIndex
+from common.oec.index import AliasIndex, index_cache, load_index
 from common.status import Service
-from services.embedded import index_cache, load_index
 from services.indexer.handler import IndexerHandler
+from services.servicebus import service_bus
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +59,8 @@ class IndexKeeper:
         if not self.remote:
             return
         try:
-            subprocess.run(
-                ["git", "-C", str(self.repo), "fetch", "--quiet", self.remote],
-                check=True,
-                capture_output=True,
-                timeout=FETCH_TIMEOUT,
-            )
-        except (subprocess.SubprocessError, OSError) as exc:
+            git(self.repo, "fetch", "--quiet", self.remote, timeout=FETCH_TIMEOUT)
+        except GitError as exc:
             log.warning("git fetch failed; keeping the current commit", extra={"error": str(exc)})
 
     def upstream_commit(self) -> str:
@@ -212,7 +206,7 @@ def main(settings: Settings, port: int | None) -> None:
     service.serve(settings.status_host, port)
     try:
         keeper.load()
-        bus = RabbitMQBus.for_service(settings, service)
+        bus = service_bus(settings, service)
         bus.subscribe(topology.INDEXER, keeper.handler)
         bus.run_forever()
     finally:

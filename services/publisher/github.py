@@ -15,32 +15,24 @@ and reads GitHub but writes nothing anywhere). The rules a maintainer can rely o
 - one system's failed push or API call is reported FAILED and retried next run, the others
   go on; the token never appears in a log line, an error or a report.
 
-HTTP retries are PyGithub's own ``GithubRetry`` (a urllib3 ``Retry``), extended by
-``OecRetry``: 5xx, 429 and secondary-rate-limit 403s are retried honouring ``Retry-After``
-and ``x-ratelimit-remaining``/``x-ratelimit-reset``; the sleep is injectable.
+The plan's types and its dry-run text are in plan.py; the HTTP retries (PyGithub's
+``GithubRetry`` honouring GitHub's rate-limit headers) in retry.py.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import math
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import requests
-from github import Auth, Github, GithubException, GithubRetry
-from github.GithubException import RateLimitExceededExceedsMaxWait, RateLimitExceededException
+from github import Auth, Github, GithubException
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 from pydantic import SecretStr
 from urllib3 import Retry
-from urllib3.response import BaseHTTPResponse
 
 from common import prtext
 from common.config import Settings
@@ -48,321 +40,34 @@ from common.gitrepo import BRANCH_PREFIX, blob_sha
 from common.gitwrite import write_branches
 from common.progress import QUIET, Progress
 from common.proposals import Proposal
-from services.publisher.model import Published, PublishState, Sink
+from common.redaction import REDACTOR
+from services.publisher.model import Published, PublishState
+from services.publisher.plan import (
+    Action,
+    Closure,
+    Deletion,
+    OpenPull,
+    PlanItem,
+    PublishPlan,
+    render_plan,
+)
 from services.publisher.pr_store import PrStore, fingerprint
 from services.publisher.repos import (
     ForkClone,
     ForkState,
-    ForkSync,
     RefUpdate,
     Tip,
     is_git_error,
 )
-
-__all__ = [
-    "Action",
-    "GitHubSink",
-    "OecRetry",
-    "PlanItem",
-    "PublishPlan",
-    "Redactor",
-    "render_plan",
-    "sink_from_settings",
-]
-
-log = logging.getLogger("oec_sync.publisher.github")
-
-# Seconds: GitHub asks for at least a minute after a secondary rate limit without headers.
-SECONDARY_RATE_WAIT = 60.0
-# Seconds: a longer wait (a primary limit resetting in an hour) fails the rest of the run
-# instead of blocking the publisher; those systems are retried next run.
-MAX_RATE_LIMIT_WAIT = 900.0
-
-
-# -- secrets -------------------------------------------------------------------------------
-
-
-class Redactor(logging.Filter):
-    """Replaces every registered secret (and its Basic-auth forms) by ``***``.
-
-    Installed on the loggers of PyGithub, urllib3 and GitPython as well as ours, because a
-    server's error body or a library's debug line may echo what it was sent.
-    """
-
-    LOGGERS = (
-        "oec_sync",
-        "oec_sync.publisher.github",
-        "github",
-        "github.Requester",
-        "github.GithubRetry",
-        "github.MainClass",
-        "urllib3",
-        "urllib3.connectionpool",
-        "urllib3.util.retry",
-        "git",
-        "git.cmd",
-        "git.remote",
-    )
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def add(self, secret: str) -> None:
-        if not secret:
-            return
-        self.secrets.add(secret)
-        for user in ("x-access-token", "token", ""):
-            self.secrets.add(base64.b64encode(f"{user}:{secret}".encode()).decode())
-
-    def __call__(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            clean = self(message)
-            if clean != message:
-                record.msg, record.args = clean, ()
-            if record.exc_info:
-                # Formatters render exc_info themselves; a traceback that would show a secret
-                # is folded into the (redacted) message instead.
-                trace = logging.Formatter().formatException(record.exc_info)
-                if self(trace) != trace:
-                    record.msg, record.args = f"{record.msg}\n{self(trace)}", ()
-                    record.exc_info, record.exc_text = None, None
-        return True
-
-    def install(self) -> None:
-        for name in self.LOGGERS:
-            logger = logging.getLogger(name)
-            if self not in logger.filters:
-                logger.addFilter(self)
-
-
-REDACTOR = Redactor()
-
-
-# -- HTTP retries --------------------------------------------------------------------------
-
-
-class OecRetry(GithubRetry):
-    """PyGithub's ``GithubRetry`` with the waits GitHub documents and an injectable sleep.
-
-    On top of GithubRetry (5xx, and 403s that are rate limits): 429 is retried, PATCH is
-    retried (editing a body is idempotent), and before every retry it waits for
-    ``Retry-After`` if given, else until ``x-ratelimit-reset`` when ``x-ratelimit-remaining``
-    is 0, else the exponential backoff (at least ``secondary_rate_wait`` after a secondary
-    rate limit), as GitHub's REST documentation on rate limits asks. A wait longer than
-    ``max_rate_limit_wait`` raises ``RateLimitExceededExceedsMaxWait`` instead of sleeping.
-    """
-
-    def __init__(
-        self,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.time,
-        **kwargs: Any,
-    ) -> None:
-        self._sleep_fn = sleep
-        self._clock = clock
-        kwargs.setdefault("status_forcelist", [*range(500, 600), 429])
-        kwargs.setdefault(
-            "allowed_methods", Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH"}
-        )
-        super().__init__(**kwargs)
-
-    def new(self, **kw: Any) -> OecRetry:
-        kw.setdefault("sleep", self._sleep_fn)
-        kw.setdefault("clock", self._clock)
-        return super().new(**kw)
-
-    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
-        wait = self.get_backoff_time()
-        if response is not None:
-            after = self.get_retry_after(response) if self.respect_retry_after_header else None
-            if after is not None:
-                wait = after
-            elif (reset := self._until_reset(response)) is not None:
-                wait = reset
-        limit = self.max_rate_limit_wait
-        if limit is not None and wait > limit and response is not None:
-            raise RateLimitExceededExceedsMaxWait(
-                response.status, None, dict(response.headers), wait=wait
-            )
-        if wait > 0:
-            self._sleep_fn(wait)
-
-    def _until_reset(self, response: BaseHTTPResponse) -> float | None:
-        remaining = response.headers.get("x-ratelimit-remaining")
-        reset = response.headers.get("x-ratelimit-reset")
-        if remaining != "0" or not reset or not reset.isdigit():
-            return None
-        # +1: the reset happens somewhere within that second.
-        return max(0.0, int(reset) - self._clock()) + 1
-
-
-def make_retry(
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.time,
-    total: int = 6,
-    backoff_factor: float = 1.0,
-    secondary_rate_wait: float = SECONDARY_RATE_WAIT,
-    max_rate_limit_wait: float = MAX_RATE_LIMIT_WAIT,
-) -> OecRetry:
-    """The retry policy of every GitHub call: ~1+2+4+8+16 s of backoff over 6 tries."""
-    return OecRetry(
-        sleep=sleep,
-        clock=clock,
-        total=total,
-        backoff_factor=backoff_factor,
-        secondary_rate_wait=secondary_rate_wait,
-        max_rate_limit_wait=max_rate_limit_wait,
-        # After the last try, return the response so PyGithub raises a GithubException that
-        # carries the status, instead of a bare urllib3 MaxRetryError.
-        raise_on_status=False,
-    )
-
-
-# Errors after which further calls in this run would only hammer an unavailable GitHub.
-_STOP = (
-    RateLimitExceededException,
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.RetryError,
+from services.publisher.retry import (
+    UNAVAILABLE,
+    make_retry,
+    unavailable,
 )
 
+__all__ = ["GitHubSink"]
 
-def _unavailable(exc: BaseException) -> bool:
-    """GitHub is down or limiting us (retries already spent): stop calling it this run."""
-    if isinstance(exc, _STOP):
-        return True
-    return isinstance(exc, GithubException) and (exc.status >= 500 or exc.status == 429)
-
-
-# -- the plan ------------------------------------------------------------------------------
-
-
-class Action(StrEnum):
-    OPEN = "open"  # push the branch (unless already there) and open a pull request
-    UPDATE = "update"  # force-push the branch and/or rewrite the open pull request
-    KEEP = "keep"  # the open pull request already proposes exactly this
-    QUEUE = "queue"  # over the cap: a later run
-    SUPPRESS = "suppress"  # a maintainer closed this very change set unmerged
-    HOLD = "hold"  # someone else committed to the branch: left alone
-    FAIL = "fail"
-
-
-_STATE = {
-    Action.OPEN: PublishState.OPENED,
-    Action.UPDATE: PublishState.UPDATED,
-    Action.KEEP: PublishState.UP_TO_DATE,
-    Action.QUEUE: PublishState.QUEUED,
-    Action.SUPPRESS: PublishState.SUPPRESSED,
-    Action.HOLD: PublishState.SUPPRESSED,
-    Action.FAIL: PublishState.FAILED,
-}
-
-
-@dataclass
-class OpenPull:
-    number: int
-    branch: str
-    fingerprint: str
-    head_sha: str
-    url: str
-    title: str
-    body: str
-    pull: PullRequest | None = None
-
-
-@dataclass
-class Closure:
-    """A pull request that was open at the last run and is merged or closed now."""
-
-    number: int
-    branch: str
-    fingerprint: str
-    merged: bool
-    head_sha: str
-    url: str
-
-
-@dataclass
-class Deletion:
-    branch: str
-    expected: str  # the fork branch's commit; deleted only if it is still there
-    numbers: list[int]  # the closed pull requests whose branch this is
-
-
-@dataclass
-class PlanItem:
-    proposal: Proposal
-    action: Action
-    fingerprint: str
-    reason: str = ""
-    pull: OpenPull | None = None
-    push: bool = False  # the branch must be (re)written and pushed
-    tip: Tip | None = None  # the fork branch now
-    written: str | None = None  # the commit pushed by this run
-
-    def published(self) -> Published:
-        failed = self.action in {Action.FAIL, Action.HOLD, Action.SUPPRESS}
-        return Published(
-            proposal=self.proposal,
-            state=_STATE[self.action],
-            url=self.pull.url if self.pull else None,
-            error=REDACTOR(self.reason) if failed and self.reason else None,
-        )
-
-
-@dataclass
-class PublishPlan:
-    """What a run does (or would do, as a dry run)."""
-
-    fork: ForkSync | None
-    base_branch: str
-    upstream_head: str
-    items: list[PlanItem]
-    closures: list[Closure] = field(default_factory=list)
-    deletions: list[Deletion] = field(default_factory=list)
-    adopted: list[OpenPull] = field(default_factory=list)
-    open_count: int = 0
-    error: str | None = None
-
-    def published(self) -> list[Published]:
-        return sorted((i.published() for i in self.items), key=lambda p: p.proposal.file)
-
-    def count(self, action: Action) -> int:
-        return sum(i.action is action for i in self.items)
-
-
-def render_plan(plan: PublishPlan) -> str:
-    """The dry run as text: one line per system that would change, then the totals."""
-    lines: list[str] = []
-    if plan.error:
-        lines.append(f"cannot plan: {REDACTOR(plan.error)}")
-    if plan.fork:
-        lines.append(f"fork {plan.fork.branch}: {plan.fork.state.value}")
-    for closure in plan.closures:
-        how = "merged" if closure.merged else "closed unmerged"
-        lines.append(f"PR #{closure.number} ({closure.branch}) was {how}")
-    for deletion in plan.deletions:
-        lines.append(f"delete branch {deletion.branch} on the fork")
-    order = [Action.OPEN, Action.UPDATE, Action.FAIL, Action.HOLD, Action.SUPPRESS, Action.QUEUE]
-    for action in order:
-        for item in sorted(plan.items, key=lambda i: i.proposal.file):
-            if item.action is action:
-                what = f"PR #{item.pull.number}" if item.pull else item.proposal.branch
-                note = f" — {REDACTOR(item.reason)}" if item.reason else ""
-                lines.append(f"{action.value:8} {item.proposal.file} ({what}){note}")
-    totals = ", ".join(f"{plan.count(a)} {a.value}" for a in Action if plan.count(a))
-    lines.append(f"{len(plan.items)} systems: {totals or 'nothing to do'}")
-    return "\n".join(lines)
-
-
-# -- the sink ------------------------------------------------------------------------------
+log = logging.getLogger("oec_sync.publisher.github")
 
 
 def _error(exc: BaseException) -> str:
@@ -658,7 +363,7 @@ class GitHubSink:
             plan = self.plan(proposals, max_prs)
             log.info("planned %d systems in %.1f s", len(proposals), time.monotonic() - started)
         except Exception as exc:
-            if not (isinstance(exc, (GithubException, *_STOP)) or is_git_error(exc)):
+            if not (isinstance(exc, (GithubException, *UNAVAILABLE)) or is_git_error(exc)):
                 raise
             reason = f"nothing published: {_error(exc)}"
             log.error("publisher: %s", reason)
@@ -778,11 +483,11 @@ class GitHubSink:
                     if pull.title != p.title or pull.body != body:
                         pull.edit(title=p.title, body=body)
             except Exception as exc:
-                if not isinstance(exc, (GithubException, *_STOP)):
+                if not isinstance(exc, (GithubException, *UNAVAILABLE)):
                     raise
                 item.action, item.reason = Action.FAIL, _error(exc)
                 log.warning("%s: pull request failed: %s", p.branch, item.reason)
-                if _unavailable(exc):
+                if unavailable(exc):
                     stopped = f"GitHub unavailable ({item.reason})"
                 continue
             head_sha = item.written or pull.head.sha
@@ -820,12 +525,3 @@ class GitHubSink:
                     pull.edit(title=proposal.title, body=body)
                 return pull
             raise
-
-
-def sink_from_settings(settings: Settings) -> Sink:
-    """GitHubSink with a token, else LocalSink (branches in the checkout, drafts in the outbox)."""
-    if settings.github_token is None or not settings.github_token.get_secret_value():
-        from services.publisher.local import LocalSink
-
-        return LocalSink(settings.oec_repo, settings.outbox_dir)
-    return GitHubSink.from_settings(settings)

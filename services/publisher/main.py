@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import subprocess
 import threading
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,15 @@ from common import alerts, topology
 from common.archive import Archive, Recorder
 from common.bus.rabbitmq import RabbitMQBus
 from common.config import Settings
+from common.gitrepo import run_git
 from common.memo import Memo
 from common.status import Service
-from services.publisher.github import sink_from_settings
+from services.publisher.durable import DurablePublisher
 from services.publisher.handler import GitTexts, PublisherHandler, RunState
 from services.publisher.quality_page import render, report_of
-from services.publisher.runstore import DurablePublisher, RunStore
+from services.publisher.runstore import RunStore
+from services.publisher.sinks import sink_from_settings
+from services.servicebus import service_bus
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +44,8 @@ class FetchingTexts(GitTexts):
 
     def _ensure(self, commit: str) -> None:
         if self.remote and not _has_commit(self.repo, commit):
-            subprocess.run(
-                ["git", "-C", str(self.repo), "fetch", "--quiet", self.remote],
-                check=False,
-                capture_output=True,
-                timeout=300,
-            )
+            # A failed fetch is not an error here: the read that follows says what is missing.
+            run_git(self.repo, "fetch", "--quiet", self.remote, timeout=300)
 
     def read(self, commit: str, files: list[str]) -> dict[str, str | None]:
         self._ensure(commit)
@@ -59,12 +57,7 @@ class FetchingTexts(GitTexts):
 
 
 def _has_commit(repo: Path, commit: str) -> bool:
-    done = subprocess.run(
-        ["git", "-C", str(repo), "cat-file", "-e", f"{commit}^{{commit}}"],
-        capture_output=True,
-        check=False,
-    )
-    return done.returncode == 0
+    return run_git(repo, "cat-file", "-e", f"{commit}^{{commit}}").returncode == 0
 
 
 def add_routes(app: FastAPI, publisher: DurablePublisher) -> None:
@@ -134,7 +127,7 @@ def main(settings: Settings, port: int | None) -> None:
     )
     service.snapshot.provide("runs", lambda: publisher.store.summaries(10))
     add_routes(service.app, publisher)
-    bus = RabbitMQBus.for_service(settings, service)
+    bus = service_bus(settings, service)
     bus.subscribe(topology.PUBLISHER, publisher)
     # Here, beside the runs: a planet a merger gave up on is accounted for as failed.
     bus.report_dead_letters()

@@ -11,17 +11,15 @@ that reads it from a variable): never a remote URL, a config file or a command l
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-import git
 from pydantic import SecretStr
 
-from common.gitrepo import AUTHOR, BRANCH_PREFIX, tree_entries
-from common.gitrepo import git as run_git
+from common.errors import GitError
+from common.gitrepo import AUTHOR, BRANCH_PREFIX, git, run_git, tree_entries
 
 OUR_EMAIL = AUTHOR.split("<", 1)[1].rstrip(">")
 # Seconds a fetch or push may take before git is killed (a first fetch of OEC is ~100 MB).
@@ -102,43 +100,36 @@ class ForkClone:
         self.fork_url = fork_url
         self.upstream_url = upstream_url
         self._env = git_environment(token)
-        self._repo: git.Repo | None = None
+        self._opened = False
         self._files: dict[str, dict[str, str] | None] = {}
 
-    @property
-    def repo(self) -> git.Repo:
-        if self._repo is None:
-            self._repo = self._open()
-        return self._repo
-
-    def _open(self) -> git.Repo:
-        if (self.path / "HEAD").exists():
-            repo = git.Repo(self.path)
-        else:
+    def _open(self) -> None:
+        """Make the bare clone if there is none, and point its remotes at the right URLs."""
+        if self._opened:
+            return
+        if not (self.path / "HEAD").exists():
             self.path.mkdir(parents=True, exist_ok=True)
-            repo = git.Repo.init(self.path, bare=True)
+            git(self.path, "init", "--quiet", "--bare")
+        remotes = set(git(self.path, "remote").split())
         for name, url in (("origin", self.fork_url), ("upstream", self.upstream_url)):
-            names = [r.name for r in repo.remotes]
-            if name not in names:
-                repo.git.remote("add", name, url)
-            elif repo.remote(name).url != url:
-                repo.git.remote("set-url", name, url)
-        return repo
+            if name not in remotes:
+                git(self.path, "remote", "add", name, url)
+            elif git(self.path, "config", "--get", f"remote.{name}.url").strip() != url:
+                git(self.path, "remote", "set-url", name, url)
+        self._opened = True
 
     def _git(self, *args: str) -> tuple[int, str, str]:
-        status, out, err = self.repo.git.execute(
-            ["git", *args],
-            with_extended_output=True,
-            with_exceptions=False,
-            env=self._env,
-            kill_after_timeout=GIT_TIMEOUT,
-        )
-        return int(status or 0), str(out), str(err)
+        """git in the clone with the token's environment: (exit status, stdout, stderr)."""
+        self._open()
+        # The C locale: push --porcelain and git's messages are parsed and reported as is.
+        env = {**self._env, "LANGUAGE": "C", "LC_ALL": "C"}
+        done = run_git(self.path, *args, env=env, timeout=GIT_TIMEOUT)
+        return done.returncode, done.stdout.decode(), done.stderr.decode(errors="replace")
 
     def _checked(self, *args: str) -> str:
         status, out, err = self._git(*args)
         if status != 0:
-            raise git.GitCommandError(["git", args[0]], status, err)
+            raise GitError(args[0], status, err)
         return out
 
     def fetch(self, upstream_branch: str, fork_branch: str) -> tuple[str, str | None]:
@@ -204,7 +195,7 @@ class ForkClone:
     def tips(self) -> dict[str, Tip]:
         """Every ``oec-sync/*`` branch of the fork (as of the last fetch), by branch name."""
         fmt = "%(refname)%00%(objectname)%00%(parent)%00%(authoremail)%00%(committeremail)"
-        out = run_git(self.path, "for-each-ref", f"--format={fmt}", f"refs/heads/{BRANCH_PREFIX}")
+        out = git(self.path, "for-each-ref", f"--format={fmt}", f"refs/heads/{BRANCH_PREFIX}")
         found: dict[str, Tip] = {}
         for line in out.splitlines():
             ref, sha, parents, author, committer = line.split("\x00")
@@ -236,7 +227,7 @@ class ForkClone:
         query = "".join(f"{c}\n" for c in commits)
         if not query:
             return {}
-        out = run_git(
+        out = git(
             self.path, "diff-tree", "--stdin", "-r", "-z", "--no-renames", input=query.encode()
         )
         found: dict[str, dict[str, tuple[str | None, str | None]]] = {}
@@ -269,7 +260,7 @@ class ForkClone:
         if deletions:
             # A deleted branch must not be pushed back by the pattern below.
             stdin = "".join(f"delete refs/heads/{u.branch}\n" for u in deletions)
-            run_git(self.path, "update-ref", "--stdin", input=stdin.encode("utf-8"))
+            git(self.path, "update-ref", "--stdin", input=stdin.encode("utf-8"))
         # One pattern refspec instead of one refspec per branch: git matches explicit refspecs
         # pairwise (1,000 branches cost ~1.3 s of CPU before sending a byte). Unchanged
         # branches equal the fork's and are no-ops; the bare --force-with-lease expects each
@@ -299,4 +290,4 @@ class ForkClone:
 
 
 def is_git_error(exc: BaseException) -> bool:
-    return isinstance(exc, git.GitError | subprocess.CalledProcessError | OSError)
+    return isinstance(exc, GitError | OSError)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from common.bus.rabbitmq import body_json, decode_delivery, encode, topology_for
+from common.bus.rabbitmq import topology_for
+from common.bus.wire import body_json, decode_delivery, encode
 from tests.brokerutil import settings_for
 from tests.bus.test_rabbitmq import matched
 
@@ -20,8 +21,8 @@ def test_envelopes_round_trip() -> None:
 
 
 def test_settings_prefix_isolates_tests() -> None:
-    a = topology_for(settings_for("test-a"))
-    b = topology_for(settings_for("test-b"))
+    a = topology_for(settings_for("test-a").bus)
+    b = topology_for(settings_for("test-b").bus)
     names_a = {s.name for s in a.queues()} | {a.exchange, a.dead_letter_exchange}
     names_b = {s.name for s in b.queues()} | {b.exchange, b.dead_letter_exchange}
     assert not names_a & names_b

@@ -72,7 +72,7 @@ class Collector:
 
 @contextmanager
 def running(settings: Settings, *subs: tuple[topology.WorkQueue, Handler]) -> Iterator[RabbitMQBus]:
-    bus = RabbitMQBus(settings, "test")
+    bus = RabbitMQBus(settings.bus, settings.amqp_url, "test")
     for queue, handler in subs:
         bus.subscribe(queue, handler)
     with running_bus(bus):
@@ -91,7 +91,7 @@ def running_bus(bus: RabbitMQBus) -> Iterator[RabbitMQBus]:
 def test_topology_is_declared_as_designed(settings: Settings) -> None:
     with running(settings) as bus:
         assert bus.ready
-    topo = topology_for(settings)
+    topo = topology_for(settings.bus)
     connection, channel = blocking_channel(settings)
     with connection:
         for spec in topo.queues():
@@ -150,7 +150,12 @@ def test_a_permanent_error_is_dead_lettered_at_once(settings: Settings) -> None:
         calls[message.message_id] += 1
         raise InvalidRowError("nasa.csv", 3, "pl_bmasse", "not a number")
 
-    bus = RabbitMQBus(settings, "test", on_dead_letter=lambda q, k, m, e, r: dead.append((q, e)))
+    bus = RabbitMQBus(
+        settings.bus,
+        settings.amqp_url,
+        "test",
+        on_dead_letter=lambda q, k, m, e, r: dead.append((q, e)),
+    )
     bus.subscribe(topology.MERGER, refusing)
     bus.start(wait=20)
     try:
@@ -183,7 +188,12 @@ def test_a_poison_message_is_dead_lettered_after_the_limit_and_replayed_after_a_
     collector = Collector()
     good = [matched(i) for i in range(10)]
     alerts: list[tuple[str, str]] = []
-    bus = RabbitMQBus(settings, "test", on_dead_letter=lambda q, k, m, e, r: alerts.append((m, e)))
+    bus = RabbitMQBus(
+        settings.bus,
+        settings.amqp_url,
+        "test",
+        on_dead_letter=lambda q, k, m, e, r: alerts.append((m, e)),
+    )
     bus.subscribe(topology.MERGER, merger)
     bus.subscribe(topology.PUBLISHER, collector)
     with running_bus(bus):
@@ -268,7 +278,7 @@ def test_what_the_mergers_give_up_on_becomes_planet_failed(settings: Settings) -
         return unchanged(message)
 
     outcomes = Outcomes()
-    bus = RabbitMQBus(settings, "test")
+    bus = RabbitMQBus(settings.bus, settings.amqp_url, "test")
     bus.subscribe(topology.MERGER, merger)
     bus.subscribe(topology.PUBLISHER, outcomes)
     bus.report_dead_letters()
@@ -293,7 +303,7 @@ def test_a_message_its_consumers_die_on_becomes_planet_failed(settings: Settings
     # policy; the broker counts the returns (RabbitMQ 3.x quorum queues) and dead-letters it
     # after the delivery limit, and the failure event is made from that dead letter.
     outcomes = Outcomes()
-    bus = RabbitMQBus(settings, "test")
+    bus = RabbitMQBus(settings.bus, settings.amqp_url, "test")
     bus.subscribe(topology.PUBLISHER, outcomes)
     bus.report_dead_letters()
     with running_bus(bus):

@@ -12,9 +12,8 @@ import astropy.units as u
 import pytest
 from astropy.coordinates import SkyCoord
 
-from common.matching import MatchKind
+from common.matching import SAME_STAR_ARCSEC, MatchKind, match
 from common.oec.index import (
-    DEFAULT_RADIUS_ARCSEC,
     AliasIndex,
     IndexEntry,
     parse_dec,
@@ -147,7 +146,7 @@ def test_composed_names_equal_normalising_the_joined_text(index: AliasIndex) -> 
 
 
 def test_match_by_primary_name(index: AliasIndex) -> None:
-    m = index.match(record("Kepler-11 b"))
+    m = match(index, record("Kepler-11 b"))
     assert (m.kind, m.file, m.path, m.via, m.matched_name) == (
         MatchKind.PLANET,
         "systems/Kepler-11.xml",
@@ -179,7 +178,7 @@ def test_match_by_primary_name(index: AliasIndex) -> None:
 def test_match_by_alias(
     index: AliasIndex, name: str, file: str, path: str, matched: str | None
 ) -> None:
-    m = index.match(record(name))
+    m = match(index, record(name))
     assert (m.kind, m.file, m.path) == (MatchKind.PLANET, file, path)
     assert m.via in ("name", "alias")
     if matched:
@@ -187,13 +186,13 @@ def test_match_by_alias(
 
 
 def test_circumbinary_planet_with_star_a_as_host(index: AliasIndex) -> None:
-    m = index.match(record("Kepler-16 (AB) b", host="Kepler-16 A"))
+    m = match(index, record("Kepler-16 (AB) b", host="Kepler-16 A"))
     assert (m.kind, m.path) == (MatchKind.PLANET, "/system/binary/planet")
 
 
 def test_uppercase_planet_letter_in_oec(index: AliasIndex) -> None:
     # OEC calls the companion "DH Tau B"; catalogues write "DH Tau b".
-    m = index.match(record("DH Tau b", host="DH Tau"))
+    m = match(index, record("DH Tau b", host="DH Tau"))
     assert (m.kind, m.file, m.matched_name) == (MatchKind.PLANET, "systems/DH Tau.xml", "DH Tau B")
 
 
@@ -225,13 +224,13 @@ def test_uppercase_planet_letter_in_oec(index: AliasIndex) -> None:
     ],
 )
 def test_match_by_composed_name(index: AliasIndex, rec: PlanetRecord, file: str, path: str) -> None:
-    m = index.match(rec)
+    m = match(index, rec)
     assert (m.kind, m.file, m.path) == (MatchKind.PLANET, file, path)
     assert m.via in ("composed", "name", "alias")
 
 
 def test_composed_via_is_reported(index: AliasIndex) -> None:
-    m = index.match(record("KIC 6541920 z", host="KOI-157", letter="c"))
+    m = match(index, record("KIC 6541920 z", host="KOI-157", letter="c"))
     # "KIC 6541920 z" is unknown; KOI-157 + c is Kepler-11 c's alias "KOI-157 c".
     assert (m.kind, m.path, m.via) == (MatchKind.PLANET, "/system/star/planet[2]", "composed")
 
@@ -286,7 +285,7 @@ def test_composed_via_is_reported(index: AliasIndex) -> None:
 def test_host_for_a_new_planet(
     index: AliasIndex, rec: PlanetRecord, file: str, path: str, via: str
 ) -> None:
-    m = index.match(rec)
+    m = match(index, rec)
     assert (m.kind, m.file, m.path, m.via) == (MatchKind.HOST, file, path, via)
     assert m.matched_name
 
@@ -296,24 +295,24 @@ def test_host_with_the_letter_taken_is_refused(index: AliasIndex) -> None:
     # no composed name reaches (KOI-314 has two "b" planets, so its star's 2MASS name is not
     # composed with "b"): probably the same planet under a name OEC lacks. Adding it would
     # duplicate it.
-    m = index.match(record("Nova-6 b", host="2MASS J19213157+4317347"))
+    m = match(index, record("Nova-6 b", host="2MASS J19213157+4317347"))
     assert m.kind is MatchKind.AMBIGUOUS
     assert set(m.candidates) == {
         "systems/KOI-314.xml:/system/star (KOI-314)",
         "systems/KOI-314.xml:/system/star/planet[1] (KOI-314 b)",
         "systems/KOI-314.xml:/system/star/planet[3] (Kepler-138 b)",
     }
-    m = index.match(record("Nova-6 z", host="2MASS J19213157+4317347"))
+    m = match(index, record("Nova-6 z", host="2MASS J19213157+4317347"))
     assert (m.kind, m.via) == (MatchKind.HOST, "alias")
     # "HD 41004 B" is also a system alias; composing it with the only planet b of the system
     # (HD 41004 A b) would be wrong, so star B takes a new planet b.
-    m = index.match(record("Nova-7 b", host="HD 41004 B"))
+    m = match(index, record("Nova-7 b", host="HD 41004 B"))
     assert (m.kind, m.path) == (MatchKind.HOST, "/system/binary/binary/star[1]")
 
 
 def test_match_by_position(index: AliasIndex) -> None:
     ra, dec = position(index, "systems/HD 11506.xml")
-    m = index.match(record("Nova-1 d", ra=ra + 2 / 3600, dec=dec))
+    m = match(index, record("Nova-1 d", ra=ra + 2 / 3600, dec=dec))
     assert (m.kind, m.file, m.path, m.via) == (
         MatchKind.HOST,
         "systems/HD 11506.xml",
@@ -321,39 +320,39 @@ def test_match_by_position(index: AliasIndex) -> None:
         "position",
     )
     # Planet b is there already: refused, with the planet as a candidate.
-    m = index.match(record("Nova-1 b", ra=ra, dec=dec))
+    m = match(index, record("Nova-1 b", ra=ra, dec=dec))
     assert m.kind is MatchKind.AMBIGUOUS
     assert "systems/HD 11506.xml:/system/star/planet[1] (HD 11506 b)" in m.candidates
     # ... unless its period is OEC's b's too (1627.5 d): then it is that planet.
-    m = index.match(record("Nova-1 b", ra=ra, dec=dec, period="1628.1"))
+    m = match(index, record("Nova-1 b", ra=ra, dec=dec, period="1628.1"))
     assert (m.kind, m.path, m.via, m.matched_name) == (
         MatchKind.PLANET,
         "/system/star/planet[1]",
         "letter and period",
         "HD 11506 b",
     )
-    assert index.match(record("Nova-1 b", ra=ra, dec=dec, period="1640")).kind is (
+    assert match(index, record("Nova-1 b", ra=ra, dec=dec, period="1640")).kind is (
         MatchKind.AMBIGUOUS
     )
     # Outside the radius: nothing.
-    far = DEFAULT_RADIUS_ARCSEC * 3 / 3600
-    assert index.match(record("Nova-1 d", ra=ra, dec=dec + far)).kind is MatchKind.NONE
-    assert index.match(record("Nova-1 d", ra=ra, dec=dec + far), radius_arcsec=60).kind is (
+    far = SAME_STAR_ARCSEC * 3 / 3600
+    assert match(index, record("Nova-1 d", ra=ra, dec=dec + far)).kind is MatchKind.NONE
+    assert match(index, record("Nova-1 d", ra=ra, dec=dec + far), radius_arcsec=60).kind is (
         MatchKind.HOST
     )
 
 
 def test_position_with_several_stars(index: AliasIndex) -> None:
     ra, dec = position(index, "systems/tau Boo.xml")
-    m = index.match(record("Nova-2 c", ra=ra, dec=dec))
+    m = match(index, record("Nova-2 c", ra=ra, dec=dec))
     assert m.kind is MatchKind.AMBIGUOUS
     assert len(m.candidates) == 2
     # The component letter of the host name decides.
-    m = index.match(record("Nova-2 c", host="Nova-2 B", ra=ra, dec=dec))
+    m = match(index, record("Nova-2 c", host="Nova-2 B", ra=ra, dec=dec))
     assert (m.kind, m.path) == (MatchKind.HOST, "/system/binary/star[2]")
     # A companion OEC does not know must not land on the single star it knows.
     ra, dec = position(index, "systems/HD 11506.xml")
-    m = index.match(record("Nova-3 b", host="Nova-3 B", ra=ra, dec=dec))
+    m = match(index, record("Nova-3 b", host="Nova-3 B", ra=ra, dec=dec))
     assert m.kind is MatchKind.AMBIGUOUS
 
 
@@ -364,7 +363,7 @@ def test_two_systems_within_the_radius(index: AliasIndex) -> None:
         "systems/KMT-2021-BLG-0240.xml",
         "systems/KMT-2021-BLG-0240L.xml",
     ]
-    m = index.match(record("Nova-4 d", ra=ra, dec=dec))
+    m = match(index, record("Nova-4 d", ra=ra, dec=dec))
     assert m.kind is MatchKind.AMBIGUOUS
     assert len(m.candidates) == 2
 
@@ -382,8 +381,8 @@ def test_match_host_position(index: AliasIndex) -> None:
 
 
 def test_no_match(index: AliasIndex) -> None:
-    assert index.match(record("WASP-999 b", host="WASP-999")).kind is MatchKind.NONE
-    assert index.match(record("WASP-999 b", ra=10.0, dec=10.0)).kind is MatchKind.NONE
+    assert match(index, record("WASP-999 b", host="WASP-999")).kind is MatchKind.NONE
+    assert match(index, record("WASP-999 b", ra=10.0, dec=10.0)).kind is MatchKind.NONE
 
 
 @pytest.mark.parametrize(
@@ -473,7 +472,7 @@ def test_no_match(index: AliasIndex) -> None:
     ],
 )
 def test_ambiguous_is_refused(index: AliasIndex, rec: PlanetRecord, expected: set[str]) -> None:
-    m = index.match(rec)
+    m = match(index, rec)
     assert m.kind is MatchKind.AMBIGUOUS
     assert m.file is None and m.path is None
     assert set(m.candidates) == expected
@@ -486,23 +485,23 @@ def test_duplicates_inside_one_object_are_one_object(index: AliasIndex) -> None:
     assert names_of(planet).count("KIC 1161345 b") == 2
     assert len(index.find_names("KIC 1161345 b")) == 1
     # "HD 41004 B" is a system alias and the name of star B: one host, the star.
-    assert index.match(record("X c", host="HD 41004 B")).kind is MatchKind.HOST
+    assert match(index, record("X c", host="HD 41004 B")).kind is MatchKind.HOST
 
 
 def test_kepler_folder_is_a_second_tier(index: AliasIndex) -> None:
     # In systems/ only: the KOI copy in systems_kepler/ is not consulted.
-    m = index.match(record("KOI-7.01"))
+    m = match(index, record("KOI-7.01"))
     assert (m.kind, m.file) == (MatchKind.PLANET, "systems/Kepler-4.xml")
     # The strict view sees both copies.
-    m = index.match(record("KOI-7.01"), tiers=STRICT)
+    m = match(index, record("KOI-7.01"), tiers=STRICT)
     assert m.kind is MatchKind.AMBIGUOUS
     assert "systems_kepler/KOI-0007.xml:/system/star/planet (KOI-0007 b)" in m.candidates
     # Only in systems_kepler/: found there, zero padding or not, and so a new system of
     # systems/, as the maintainer gives a confirmed KOI its own file (the KOI file stays).
     for name in ("KOI-0005 b", "KOI-5.01", "K00005.01"):
-        m = index.match(record(name), tiers=(("systems_kepler",),))
+        m = match(index, record(name), tiers=(("systems_kepler",),))
         assert (m.kind, m.file) == (MatchKind.PLANET, "systems_kepler/KOI-0005.xml"), name
-        m = index.match(record(name))
+        m = match(index, record(name))
         assert (m.kind, m.file, m.via, m.matched_name) == (
             MatchKind.NONE,
             None,
@@ -514,7 +513,7 @@ def test_kepler_folder_is_a_second_tier(index: AliasIndex) -> None:
     kepler4 = SkyCoord(*position(index, "systems/Kepler-4.xml"), unit="deg")
     koi = SkyCoord(*position(index, "systems_kepler/KOI-0007.xml"), unit="deg")
     beyond = koi.directional_offset_by(kepler4.position_angle(koi), 8 * u.arcsec)
-    m = index.match(record("Nova-8 b", ra=beyond.ra.deg, dec=beyond.dec.deg))
+    m = match(index, record("Nova-8 b", ra=beyond.ra.deg, dec=beyond.dec.deg))
     assert m.kind is MatchKind.AMBIGUOUS
     assert m.candidates == [
         "systems/Kepler-4.xml:/system (Kepler-4)",
@@ -522,12 +521,12 @@ def test_kepler_folder_is_a_second_tier(index: AliasIndex) -> None:
     ]
     # Letters in systems_kepler/ are per file: "KOI-179 b" is KOI-179.02 in systems/ but
     # "KOI-0179 b" (KOI-179.01) in the Kepler copy.
-    assert index.match(record("KOI-179 b")).path == "/system/star/planet[1]"
-    assert index.match(record("KOI-179 b"), tiers=STRICT).kind is MatchKind.AMBIGUOUS
+    assert match(index, record("KOI-179 b")).path == "/system/star/planet[1]"
+    assert match(index, record("KOI-179 b"), tiers=STRICT).kind is MatchKind.AMBIGUOUS
 
 
 def test_planet_without_letter(index: AliasIndex) -> None:
-    m = index.match(record("Earth"))
+    m = match(index, record("Earth"))
     assert (m.kind, m.file, m.path) == (
         MatchKind.PLANET,
         "systems/Sun.xml",
@@ -550,16 +549,16 @@ def test_blobs_are_read_at_the_commit(tmp_path: Path) -> None:
     index = AliasIndex.build(repo)
     assert index.commit == first
     assert index.files == 50
-    assert index.match(record("Kepler-11 b")).kind is MatchKind.PLANET
-    assert index.match(record("Uncommitted-1 b")).kind is MatchKind.NONE
+    assert match(index, record("Kepler-11 b")).kind is MatchKind.PLANET
+    assert match(index, record("Uncommitted-1 b")).kind is MatchKind.NONE
     assert index.system_text("systems/Kepler-11.xml") == original
-    assert index.match(record("Earth")).kind is MatchKind.PLANET
+    assert match(index, record("Earth")).kind is MatchKind.PLANET
 
     # An older commit can be pinned explicitly.
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "edits")
-    assert AliasIndex.build(repo).match(record("Uncommitted-1 b")).kind is MatchKind.PLANET
-    assert AliasIndex.build(repo, first).match(record("Uncommitted-1 b")).kind is MatchKind.NONE
+    assert match(AliasIndex.build(repo), record("Uncommitted-1 b")).kind is MatchKind.PLANET
+    assert match(AliasIndex.build(repo, first), record("Uncommitted-1 b")).kind is MatchKind.NONE
 
 
 def test_unreadable_file_is_reported_not_fatal(tmp_path: Path) -> None:
@@ -592,7 +591,7 @@ PROBES = [
 
 def snapshot(index: AliasIndex) -> tuple[object, ...]:
     keys = {k: sorted(refs) for k, refs in index._keys.items()}
-    matches = [index.match(p).model_dump() for p in PROBES]
+    matches = [match(index, p).model_dump() for p in PROBES]
     files = {f: (d.blob, d.objects, d.keys, d.ra, d.dec) for f, d in index._files.items()}
     return index.commit, index.files, keys, matches, files, index._pos_files
 
@@ -635,10 +634,10 @@ def test_refresh_equals_full_build(tmp_path: Path) -> None:
     fresh = AliasIndex.build(repo)
     assert snapshot(refreshed) == snapshot(fresh)
     assert refreshed.commit == git(repo, "rev-parse", "HEAD")
-    assert index.match(record("Renamed-11 b")).path == "/system/star/planet[1]"
-    assert index.match(record("Gliese 876 b")).kind is MatchKind.NONE
-    assert index.match(record("HD 99999 d", host="HD 99999")).file == "systems/HD 99999.xml"
-    assert index.match(record("Earth")).file == "systems/Sol.xml"
+    assert match(index, record("Renamed-11 b")).path == "/system/star/planet[1]"
+    assert match(index, record("Gliese 876 b")).kind is MatchKind.NONE
+    assert match(index, record("HD 99999 d", host="HD 99999")).file == "systems/HD 99999.xml"
+    assert match(index, record("Earth")).file == "systems/Sol.xml"
     assert index.system_text("systems/Sol.xml") == sol.read_text(encoding="utf-8")
     with pytest.raises(KeyError):
         index.system_text("systems/Sun.xml")
@@ -660,7 +659,7 @@ def test_refresh_without_the_pinned_commit_rebuilds(tmp_path: Path) -> None:
     index.refresh(other)
     assert index.repo == other
     assert snapshot(index) == snapshot(AliasIndex.build(other))
-    assert index.match(record("Earth")).kind is MatchKind.PLANET
+    assert match(index, record("Earth")).kind is MatchKind.PLANET
 
 
 def test_save_and_load(tmp_path: Path, repo: Path, index: AliasIndex) -> None:
@@ -762,7 +761,7 @@ def test_snapshot_every_planet_finds_itself(snapshot_index: AliasIndex) -> None:
         for obj in index._files[file].objects:
             if obj.kind != "planet":
                 continue
-            m = index.match(record(obj.primary), tiers=((folder,),))
+            m = match(index, record(obj.primary), tiers=((folder,),))
             if (m.kind, m.file, m.path) == (MatchKind.PLANET, file, obj.path):
                 outcome["self"] = outcome.get("self", 0) + 1
                 continue
@@ -786,7 +785,7 @@ def test_snapshot_shared_names_are_refused(snapshot_index: AliasIndex) -> None:
         planets = {k: v for k, v in shared.items() if v[0].kind == "planet"}
         counts["+".join(folders)] = (len(planets), len(shared) - len(planets))
         for key, entries in planets.items():
-            m = index.match(record(entries[0].name), tiers=(folders,))
+            m = match(index, record(entries[0].name), tiers=(folders,))
             assert m.kind is MatchKind.AMBIGUOUS, (key, m)
             assert {e.label() for e in entries} <= set(m.candidates), key
     print(f"\nshared keys (planets, hosts): {counts}")
@@ -810,5 +809,5 @@ def test_snapshot_refresh(snapshot_repo: Path, snapshot_index: AliasIndex, tmp_p
     index.refresh(repo)
     assert snapshot(index) == snapshot(AliasIndex.build(repo))
     assert index.files == 7034
-    assert index.match(record("KOI-157.60")).file == "systems/Kepler-11.xml"
-    assert index.match(record("KOI-7.01"), tiers=STRICT).file == "systems/Kepler-0004.xml"
+    assert match(index, record("KOI-157.60")).file == "systems/Kepler-11.xml"
+    assert match(index, record("KOI-7.01"), tiers=STRICT).file == "systems/Kepler-0004.xml"

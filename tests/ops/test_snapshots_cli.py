@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from common.archive import Archive, SnapshotState
 from common.bus import rabbitmq
-from common.config import Settings
+from common.config import BusSettings
 from common.messages import CatalogueDownloaded, Message, RunStarted
 from common.records import RejectedRow, Source
 from services.cli import app
@@ -129,8 +130,8 @@ def test_reprocess_goes_to_the_broker_when_one_is_configured(
     class Bus:
         """Stands in for RabbitMQBus: the same constructor and calls, no broker."""
 
-        def __init__(self, settings: Settings, service: str) -> None:
-            assert settings.broker_configured
+        def __init__(self, config: BusSettings, amqp_url: SecretStr, service: str) -> None:
+            assert "rabbitmq:5672" in amqp_url.get_secret_value()
             self.stopped = False
 
         def start(self) -> Bus:

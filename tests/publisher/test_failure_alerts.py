@@ -8,8 +8,9 @@ from common.proposals import Proposal
 from common.records import Source
 from services.publisher.handler import PublisherHandler
 from services.publisher.model import Published, PublishState
+from testing.proposals import proposal_for
 
-from .conftest import SYSTEMS, proposal_for
+from .conftest import SYSTEMS
 
 FILE = "systems/11 Com.xml"
 TEXT = (SYSTEMS / "11 Com.xml").read_text(encoding="utf-8")

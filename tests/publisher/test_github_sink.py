@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from common.gitrepo import branch_name
-from services.publisher.github import Action, render_plan
 from services.publisher.model import PublishState
+from services.publisher.plan import Action, render_plan
 from services.publisher.pr_store import PrStore, PullState
+from testing.proposals import new_system_proposal
 from tests.gitutil import git
 
-from .conftest import ODD_NAMES, World, new_system_proposal, real_files
+from .conftest import ODD_NAMES, World, real_files
 
 OPENED, UPDATED, UP_TO_DATE = PublishState.OPENED, PublishState.UPDATED, PublishState.UP_TO_DATE
 QUEUED, SUPPRESSED, FAILED = PublishState.QUEUED, PublishState.SUPPRESSED, PublishState.FAILED

@@ -9,8 +9,9 @@ from pathlib import Path
 from common.changes import ChangeKind, FieldChange
 from common.records import Source, Value
 from services.publisher.pr_store import PrStore, PullState, fingerprint
+from testing.proposals import proposal_for
 
-from .conftest import SYSTEMS, proposal_for
+from .conftest import SYSTEMS
 
 FILE = "systems/11 Com.xml"
 TEXT = (SYSTEMS / "11 Com.xml").read_text(encoding="utf-8")

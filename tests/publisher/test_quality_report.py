@@ -17,10 +17,11 @@ from common.matching import MatchKind
 from common.messages import CatalogueCounts, Message, RunPlanned, RunStarted, SystemChanged
 from common.proposals import Proposal
 from common.records import RejectedRow, Source
+from services.publisher.durable import DurablePublisher
 from services.publisher.handler import GitTexts, PublisherHandler
 from services.publisher.main import add_routes
 from services.publisher.model import Published
-from services.publisher.runstore import DurablePublisher, RunStore
+from services.publisher.runstore import RunStore
 from tests.gitutil import make_repo
 from tests.qualityutil import patch, record
 

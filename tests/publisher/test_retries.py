@@ -7,8 +7,8 @@ from github.GithubException import RateLimitExceededExceedsMaxWait
 from urllib3.response import HTTPResponse
 
 from common.gitrepo import branch_name
-from services.publisher.github import OecRetry, make_retry
 from services.publisher.model import PublishState
+from services.publisher.retry import OecRetry, make_retry
 
 from .conftest import World, real_files
 

@@ -9,8 +9,9 @@ import subprocess
 import pytest
 from pydantic import SecretStr
 
-from services.publisher.github import REDACTOR, render_plan
+from common.redaction import REDACTOR
 from services.publisher.model import PublishState
+from services.publisher.plan import render_plan
 from services.publisher.repos import git_environment
 
 from .conftest import World, real_files

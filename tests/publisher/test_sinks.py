@@ -8,12 +8,14 @@ from pydantic import SecretStr
 
 from common.config import Settings
 from common.gitrepo import head_commit
-from services.publisher.github import GitHubSink, sink_from_settings
+from services.publisher.github import GitHubSink
 from services.publisher.local import LocalSink
 from services.publisher.model import PublishState
+from services.publisher.sinks import sink_from_settings
+from testing.proposals import FORK, UPSTREAM, proposal_for
 from tests.gitutil import git, make_repo
 
-from .conftest import FORK, UPSTREAM, World, proposal_for, real_files
+from .conftest import World, real_files
 
 
 def test_without_a_token_the_local_sink_writes_branches_and_drafts(tmp_path: Path) -> None:

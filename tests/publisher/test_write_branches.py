@@ -19,9 +19,10 @@ from common.gitrepo import (
     git as run_git,
 )
 from common.gitwrite import write_branches
+from testing.proposals import edit_value
 from tests.gitutil import git, make_repo
 
-from .conftest import ODD_NAMES, SYSTEMS, edit_value
+from .conftest import ODD_NAMES, SYSTEMS
 
 WHEN = dt.datetime(2026, 8, 22, 6, 0, tzinfo=dt.UTC)
 

@@ -85,6 +85,7 @@ def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def reference(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Reference:
     from services import embedded
+    from services.publisher import reports
 
     root = tmp_path_factory.mktemp("embedded")
     repo = root / "oec"
@@ -93,7 +94,7 @@ def reference(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     locations = {Source.NASA: str(NASA), Source.EU: str(EU)}
     state = embedded.run(repo, locations, outbox, max_prs=0)
     assert state.completed and state.published
-    return Reference(state.run_id, branches(repo), drafts(outbox), embedded.report(state))
+    return Reference(state.run_id, branches(repo), drafts(outbox), reports.report(state))
 
 
 @dataclass

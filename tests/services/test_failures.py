@@ -12,7 +12,7 @@ from typing import Any
 import pika
 import pytest
 
-from common.bus.rabbitmq import decode_delivery, encode
+from common.bus.wire import decode_delivery, encode
 from common.messages import PlanetMatched
 from tests.brokerutil import blocking_channel, http_json, queue_depth, settings_for, wait_for
 from tests.services.conftest import Cluster, Reference, branches, drafts

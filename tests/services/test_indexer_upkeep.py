@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from common.config import Settings
-from common.status import BusMetrics, StatusSnapshot, create_app
+from common.status import create_app
+from common.telemetry import BusMetrics, StatusSnapshot
 from services.indexer.main import IndexKeeper, add_routes, signature_ok
 from tests.brokerutil import wait_for
 from tests.gitutil import git, make_repo
@@ -114,7 +115,7 @@ def test_signature_check() -> None:
 
 
 def test_sync_all_rebuilds_the_cached_index(tmp_path: Path) -> None:
-    from services.embedded import index_cache
+    from common.oec.index import index_cache
     from tests.brokerutil import oec_sync
 
     repo = make_repo(tmp_path / "oec")

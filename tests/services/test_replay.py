@@ -59,7 +59,7 @@ def test_replay_selects_by_routing_key_run_and_source(settings: Settings) -> Non
         # An output, so that what a replay causes is seen too.
         return [CatalogueFailed(run_id=message.run_id, source=message.source, url="", error="x")]
 
-    bus = RabbitMQBus(settings, "test")
+    bus = RabbitMQBus(settings.bus, settings.amqp_url, "test")
     bus.subscribe(topology.INDEXER, indexer)
     bus.subscribe(topology.PUBLISHER, lambda message: outcomes.append(message) or [])
     bus.start(wait=20)
@@ -103,7 +103,7 @@ def test_dead_letters_from_the_command_line(settings: Settings) -> None:
     def refusing(message: Message) -> list[Message]:
         raise InvalidRowError("nasa.csv", 2, None, "cannot be read")
 
-    bus = RabbitMQBus(settings, "test")
+    bus = RabbitMQBus(settings.bus, settings.amqp_url, "test")
     bus.subscribe(topology.INDEXER, refusing)
     bus.start(wait=20)
     env = broker_env(settings.bus.prefix)

@@ -18,9 +18,10 @@ from common.messages import (
 )
 from common.proposals import Proposal
 from common.records import Source
+from services.publisher.durable import DurablePublisher
 from services.publisher.handler import PublisherHandler
 from services.publisher.model import Published
-from services.publisher.runstore import DurablePublisher, RunPhase, RunStore
+from services.publisher.runstore import RunPhase, RunStore
 
 RUN = "20260822-abcdef01"
 COMMIT = "a" * 40

@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
 
 from common.config import Settings
-from common.status import BusMetrics, StatusServer, StatusSnapshot, create_app
+from common.status import StatusServer, create_app
+from common.telemetry import BusMetrics, StatusSnapshot
 from tests.brokerutil import oec_sync
 from tests.deploy.manifests import clear_settings_environment
 from tests.gitutil import make_repo

@@ -137,7 +137,7 @@ class FakeGitHub:
 
     def _head_sha(self, pull: dict[str, Any]) -> str:
         if pull["state"] == "closed" and "head_sha_at_close" in pull:
-            return pull["head_sha_at_close"]
+            return str(pull["head_sha_at_close"])
         sha = ref_sha(self.bare[pull["head_repo"]], f"refs/heads/{pull['head_ref']}")
         return sha or pull.get("head_sha_at_close", "0" * 40)
 
