@@ -94,6 +94,9 @@ class SystemPatch(BaseModel):
     new_system: list[PlanetRecord] = []  # non-empty: the file does not exist yet
     conflicts: list[Conflict] = []  # values refused for disagreement, not changes
     reading: Reading | None = None  # what the row says of OEC's values (one merge's patch)
+    # A digest of everything the merge that made this patch read (PlanetMatched.inputs):
+    # a key for what is built from it, cheaper than the patch's own JSON.
+    inputs: str = ""
 
     @property
     def is_empty(self) -> bool:

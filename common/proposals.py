@@ -462,6 +462,8 @@ def build_file(file: str, file_patches: list[SystemPatch], text: str | None) -> 
 
 
 def _patch_digest(patch: SystemPatch) -> str:
+    if patch.inputs:
+        return patch.inputs
     return hashlib.sha256(
         patch.model_copy(update={"base_commit": ""}).model_dump_json().encode()
     ).hexdigest()

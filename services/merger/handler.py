@@ -23,6 +23,8 @@ def handle(message: Message) -> list[Message]:
         "match_kind": message.match.kind,
     }
     patch = result.patch
+    if patch is not None:
+        patch.inputs = message.inputs
     if patch is not None and not patch.is_empty:
         return [SystemChanged(**outcome, patch=patch)]
     reason = "; ".join(result.notes) or "nothing newer or missing"
