@@ -84,9 +84,9 @@ class Stages:
         """The current stage as done: a bar without a total shows full at its end."""
         if self.current is not None:
             task = self.progress.tasks[self.current]
-            if task.total is None:
-                self.progress.update(self.current, total=max(task.completed, 1))
-            self.progress.update(self.current, completed=task.total or 1)
+            total = max(task.completed, 1) if task.total is None else task.total
+            # A stage with nothing to do ends as 0/0, not 1/0.
+            self.progress.update(self.current, total=total, completed=total)
             self.progress.stop_task(self.current)
 
     def done(self) -> None:
