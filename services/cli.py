@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -56,51 +57,52 @@ def said(state: str, dry_run: bool) -> str:
     return DRY_RUN_STATE.get(state, state) if dry_run else state
 
 
+OecRepoOption = Annotated[
+    Path,
+    typer.Option(
+        metavar="DIR",
+        help="the OEC checkout: a git clone of open_exoplanet_catalogue",
+        callback=oec_checkout,
+    ),
+]
+ReportOption = Annotated[
+    Path | None,
+    typer.Option(metavar="FILE", help="write the JSON report here", callback=new_file),
+]
+QualityHtmlOption = Annotated[
+    Path | None,
+    typer.Option(metavar="FILE", help="write the data-quality page (HTML) here", callback=new_file),
+]
+OutboxOption = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="DIR",
+        help="folder for the PR drafts (made if missing)",
+        show_default="OEC_SYNC_OUTBOX, else DATA_DIR/outbox",
+        callback=folder,
+    ),
+]
+DryRunOption = Annotated[
+    bool,
+    typer.Option("--dry-run", help="list what would be opened, updated or queued; write nothing"),
+]
+FullOption = Annotated[
+    bool,
+    typer.Option("--full", help="recompute everything, ignoring what earlier runs remembered"),
+]
+
+
 @app.command("run")
 def run_command(
-    oec_repo: Annotated[
-        Path,
-        typer.Option(
-            metavar="DIR",
-            help="the OEC checkout: a git clone of open_exoplanet_catalogue",
-            callback=oec_checkout,
-        ),
-    ],
+    oec_repo: OecRepoOption,
     nasa: NasaOption = None,
     eu: EuOption = None,
-    report: Annotated[
-        Path | None,
-        typer.Option(metavar="FILE", help="write the JSON report here", callback=new_file),
-    ] = None,
-    quality_html: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="FILE", help="write the data-quality page (HTML) here", callback=new_file
-        ),
-    ] = None,
+    report: ReportOption = None,
+    quality_html: QualityHtmlOption = None,
     max_prs: MaxPrsOption = None,
-    outbox: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="DIR",
-            help="folder for the PR drafts (made if missing)",
-            show_default="OEC_SYNC_OUTBOX, else DATA_DIR/outbox",
-            callback=folder,
-        ),
-    ] = None,
-    dry_run: Annotated[
-        bool,
-        typer.Option(
-            "--dry-run", help="list what would be opened, updated or queued; write nothing"
-        ),
-    ] = False,
-    full: Annotated[
-        bool,
-        typer.Option(
-            "--full",
-            help="recompute everything, ignoring what earlier runs remembered",
-        ),
-    ] = False,
+    outbox: OutboxOption = None,
+    dry_run: DryRunOption = False,
+    full: FullOption = False,
 ) -> None:
     """Run the whole pipeline once, here, on a local OEC checkout.
 
@@ -148,27 +150,34 @@ def run_command(
             # publishes nothing rather than a part that looks like the whole.
             console.print("[red]the run did not complete; nothing written[/red]")
             raise typer.Exit(1)
-        console.print(reports.summary_table(state))
-        if dry_run:
-            console.print(dry_run_table(state))
-        counts = Counter(p.state.value for p in state.published)
-        summary = ", ".join(f"{counts[s]} {said(s, dry_run)}" for s in STATE_ORDER if counts[s])
-        summary = summary or "no changes"
-        prefix = "dry run, no branch or draft written; " if dry_run else ""
-        console.print(f"{prefix}systems: {summary}; refused: {len(state.refusals)}")
-        if state.deferred:
-            console.print(f"{len(state.deferred)} more edited files wait for later runs (cap)")
-        for source, error in state.failed.items():
-            console.print(f"[red]{source.value} failed:[/red] {error}", highlight=False)
-        for planet in state.failed_planets():
-            where = escape(f"{planet.planet} ({planet.source.value} row {planet.row})")
-            console.print(f"[red]{where} failed:[/red] {escape(planet.error)}")
+        tell(console, state, dry_run)
         if report:
             reports.write_report(state, report, dry_run=dry_run)
             console.print(f"report written to {report}")
         if quality_html:
             reports.write_quality_html(state, quality_html)
             console.print(f"quality page written to {quality_html}")
+
+
+def tell(console: Console, state: RunState, dry_run: bool) -> None:
+    """What the run did, as its last lines: the counts, and what failed."""
+    from services.publisher import reports
+
+    console.print(reports.summary_table(state))
+    if dry_run:
+        console.print(dry_run_table(state))
+    counts = Counter(p.state.value for p in state.published)
+    summary = ", ".join(f"{counts[s]} {said(s, dry_run)}" for s in STATE_ORDER if counts[s])
+    summary = summary or "no changes"
+    prefix = "dry run, no branch or draft written; " if dry_run else ""
+    console.print(f"{prefix}systems: {summary}; refused: {len(state.refusals)}")
+    if state.deferred:
+        console.print(f"{len(state.deferred)} more edited files wait for later runs (cap)")
+    for source, error in state.failed.items():
+        console.print(f"[red]{source.value} failed:[/red] {error}", highlight=False)
+    for planet in state.failed_planets():
+        where = escape(f"{planet.planet} ({planet.source.value} row {planet.row})")
+        console.print(f"[red]{where} failed:[/red] {escape(planet.error)}")
 
 
 def dry_run_table(state: RunState) -> Table:
