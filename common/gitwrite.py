@@ -259,6 +259,15 @@ class Writer:
         """
         if not commits:
             return {}
+        # common/gitpack.py names objects by SHA-1, as OEC's repository (and GitHub) do.
+        object_format = git(self.repo, "rev-parse", "--show-object-format").strip()
+        if object_format != "sha1":
+            raise GitError(
+                "rev-parse",
+                1,
+                f"{self.repo} stores {object_format} objects; OEC Sync writes branches only "
+                "into SHA-1 repositories, as OEC's is",
+            )
         stamp = int((when or dt.datetime.now(dt.UTC)).timestamp())
         progress.stage("branches", len(commits))
         shutil.rmtree(self.staging, ignore_errors=True)

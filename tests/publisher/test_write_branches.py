@@ -7,6 +7,9 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+import pytest
+
+from common.errors import GitError
 from common.gitrepo import (
     AUTHOR,
     BranchCommit,
@@ -138,3 +141,17 @@ def test_parallel_workers_write_the_same_commits(tmp_path: Path) -> None:
     ]
     assert plain_write_branches(one, commits, WHEN) == write_branches(two, commits, WHEN, workers=2)
     assert refs(one) == refs(two)
+
+
+def test_a_sha256_repository_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    repo = tmp_path / "oec"
+    shutil.copytree(make_repo(tmp_path / "sha1"), repo, ignore=shutil.ignore_patterns(".git"))
+    git(repo, "init", "--quiet", "--object-format=sha256", "--initial-branch=master")
+    git(repo, "add", "-A")
+    git(repo, "commit", "--quiet", "-m", "OEC snapshot")
+    commits = commits_for(repo, head_commit(repo))
+
+    with pytest.raises(GitError, match="writes branches only into SHA-1 repositories"):
+        write_branches(repo, commits, WHEN)
+
+    assert list(refs(repo)) == ["refs/heads/master"]  # no branch was written
