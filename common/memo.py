@@ -6,17 +6,18 @@ Three kinds of entry, each keyed by a digest of every input of the step it saves
 ``catalogue``  a download read and matched: its bytes, source, name and date, the index's
                matching content (not its commit, so a commit that edits values only keeps
                it) -> the catalogue's records and their matches
-``merge``      one planet merged: its record, its match and the blob of its file -> the
-               merger's outcome messages
-``build``      one file's proposal: its blob and the digests of the merges that patched it
+``merge``      one planet merged: its record, its match and the text of its file
+               (:func:`merge_inputs`) -> the merger's outcome message
+``build``      one file's proposal: its text and the inputs of the merges that patched it
                -> the proposal or refusal and the file's conflicts
 
 Every key also holds :data:`CODE_VERSION`, a digest of the code that computes outcomes
-(``common/`` and the merger), so a change of rules, readers or PR text invalidates every
-entry without anybody remembering to bump a number. One entry is kept per unit (the
-download's source, the planet's row, the file), the newest, so the store stays the size of
-one run. Values are the JSON of the pydantic models they hold: loading them validates
-them, and nothing in the store can run code. The store itself is runtime/memo.py (SQLite).
+(``common/`` and the indexer's and merger's handlers), so a change of rules, readers or PR
+text invalidates every entry without anybody remembering to bump a number. One entry is
+kept per unit (the download's source, the planet's row, the file), the newest, so the store
+stays the size of one run. Values are the JSON of the pydantic models they hold: loading
+them validates them, and nothing in the store can run code. The store itself is
+runtime/memo.py (SQLite).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 from typing import Protocol
+
+from common.matching import Match
+from common.records import PlanetRecord
 
 _ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,6 +53,21 @@ def digest(*parts: str | bytes) -> str:
         hashed.update(len(data).to_bytes(8, "big"))
         hashed.update(data)
     return hashed.hexdigest()
+
+
+def record_digest(record: PlanetRecord) -> str:
+    return hashlib.sha256(record.model_dump_json().encode()).hexdigest()
+
+
+def text_digest(text: str | None) -> str:
+    return hashlib.sha256((text or "").encode()).hexdigest()
+
+
+def merge_inputs(record: str, match: Match, text: str) -> str:
+    """Everything a merge reads but the commit, from the digests of its record and of its
+    file's text: a commit that leaves the text as it was leaves the outcome as it was,
+    apart from the base commit it names."""
+    return digest(record, match.model_dump_json(), text)
 
 
 class Store(Protocol):

@@ -16,9 +16,9 @@ AUTOSAVE_SECONDS = 5.0
 class Memo:
     """A SQLite file of remembered results; ``reading=False`` (``--full``) recomputes
     everything but still remembers it. ``path=None`` remembers nothing. The file is made
-    on first use. A run saves once at its end; a service, which has no end, with
-    ``autosave`` saves every few hundred entries or seconds (an entry lost when it stops is
-    only computed again)."""
+    on first use. A run saves when its publisher has built (the publisher service has no
+    end) and at its end; a service with ``autosave`` also saves every few hundred entries or
+    seconds (an entry lost when it stops is only computed again)."""
 
     def __init__(self, path: Path | None, reading: bool = True, autosave: bool = False) -> None:
         self.path = path

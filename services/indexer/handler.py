@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 
 from pydantic import BaseModel
@@ -11,7 +10,14 @@ from common import matching
 from common.catalogues import read_source
 from common.errors import NotACatalogueError
 from common.matching import Match, MatchKind
-from common.memo import Forgetful, Store, digest
+from common.memo import (
+    Forgetful,
+    Store,
+    digest,
+    merge_inputs,
+    record_digest,
+    text_digest,
+)
 from common.messages import (
     CatalogueCounts,
     CatalogueDownloaded,
@@ -40,11 +46,10 @@ class IndexerHandler:
     def matched(self, message: CatalogueDownloaded) -> MatchedCatalogue:
         """The download read and matched, or what an earlier run read and matched from the
         same bytes against an index that matches the same way."""
-        content = message.content()
         # Only NASA's TAP downloads are dated by the day they were fetched.
         fetched = message.fetched_at.date().isoformat() if message.source is Source.NASA else ""
         key = digest(
-            hashlib.sha256(content).digest(),
+            message.sha256,
             message.source.value,
             message.url,
             fetched,
@@ -53,11 +58,11 @@ class IndexerHandler:
         unit = message.source.value
         if (stored := self.memo.get("catalogue", unit, key)) is not None:
             return MatchedCatalogue.model_validate_json(stored)
-        catalogue = read_source(content, message.url, message.source, message.fetched_at.date())
+        catalogue = read_source(
+            message.content(), message.url, message.source, message.fetched_at.date()
+        )
         matches = [matching.match(self.index, record) for record in catalogue.records]
-        digests = [
-            hashlib.sha256(r.model_dump_json().encode()).hexdigest() for r in catalogue.records
-        ]
+        digests = [record_digest(r) for r in catalogue.records]
         result = MatchedCatalogue(catalogue=catalogue, matches=matches, digests=digests)
         self.memo.put("catalogue", unit, key, result.model_dump_json().encode())
         return result
@@ -81,8 +86,9 @@ class IndexerHandler:
         ambiguous: list[str] = []
         catalogue, matches = matched.catalogue, matched.matches
         texts = self.index.system_texts(sorted({m.file for m in matches if m.file}))
-        text_digests = {f: hashlib.sha256(t.encode()).hexdigest() for f, t in texts.items()}
-        for record, match, record_digest in zip(
+        text_digests = {f: text_digest(t) for f, t in texts.items()}
+        no_text = text_digest(None)
+        for record, match, digested in zip(
             catalogue.records, matches, matched.digests, strict=True
         ):
             kinds[match.kind] += 1
@@ -96,10 +102,10 @@ class IndexerHandler:
                     match=match,
                     commit=self.index.commit,
                     system_text=text,
-                    inputs=digest(
-                        record_digest,
-                        match.model_dump_json(),
-                        text_digests[match.file] if match.file else "",
+                    inputs=merge_inputs(
+                        digested,
+                        match,
+                        text_digests[match.file] if match.file else no_text,
                     ),
                 )
             )

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from common import rules
-from common.memo import Store, digest
+from common.memo import Store, digest, merge_inputs, record_digest, text_digest
 from common.messages import Message, PlanetMatched, PlanetOutcome, PlanetUnchanged, SystemChanged
 from runtime.bus import Handler
 
@@ -34,17 +33,12 @@ def handle(message: Message) -> list[Message]:
 
 
 def merge_key(message: PlanetMatched) -> str:
-    """Everything a merge reads, but the commit: a commit that leaves the file's text as it
-    was leaves the outcome as it was, apart from the base commit it names. The indexer
-    sends it as ``inputs``; keyed again here, with this merger's code version."""
-    if message.inputs:
-        return digest(message.inputs)
-    text = (message.system_text or "").encode()
-    return digest(
-        message.record.model_dump_json(),
-        message.match.model_dump_json(),
-        hashlib.sha256(text).digest(),
+    """The message's :func:`~common.memo.merge_inputs` (sent by the indexer, or made here),
+    keyed again with this merger's code version."""
+    inputs = message.inputs or merge_inputs(
+        record_digest(message.record), message.match, text_digest(message.system_text)
     )
+    return digest(inputs)
 
 
 def _restamped(outcome: PlanetOutcome, message: PlanetMatched) -> PlanetOutcome:
