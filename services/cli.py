@@ -15,6 +15,7 @@ from rich.table import Table
 
 from common.errors import NoCatalogueError
 from common.records import Source
+from runtime.collector import tune_for_batches
 from runtime.config import Settings
 from services import commands, snapshots
 from services.options import (
@@ -40,8 +41,9 @@ app = new_app(
 
 @app.callback()
 def main_callback() -> None:
-    # A callback keeps `run` a sub-command; the group's help is new_app's.
-    pass
+    # A callback keeps `run` a sub-command; the group's help is new_app's. Every command
+    # holds many long-lived objects: the collector runs rarely (runtime/collector.py).
+    tune_for_batches()
 
 
 app.add_typer(commands.services_app)  # fetcher, indexer, merger, publisher, replay ...
