@@ -114,8 +114,10 @@ class LocalSink:
             changed = 0
             try:
                 progress.stage("drafts", len(drafts))
+                self.outbox.mkdir(parents=True, exist_ok=True)
+                present = {entry.name for entry in os.scandir(self.outbox)}
                 for proposal in drafts:
-                    files = self._stage_draft(proposal)
+                    files = self._stage_draft(proposal, present)
                     staged += files
                     changed += bool(files)
                     progress.advance()
@@ -146,9 +148,9 @@ class LocalSink:
             path.unlink(missing_ok=True)
         return [f"{len(stale)} temporary draft{'s' * (len(stale) != 1)}"] if stale else []
 
-    def _stage_draft(self, proposal: Proposal) -> list[tuple[Path, Path]]:
-        """The draft's files written beside their final names, where they change."""
-        self.outbox.mkdir(parents=True, exist_ok=True)
+    def _stage_draft(self, proposal: Proposal, present: set[str]) -> list[tuple[Path, Path]]:
+        """The draft's files written beside their final names, where they change (``present``:
+        the outbox's file names, listed once rather than looked up file by file)."""
         stem = proposal.branch.removeprefix("oec-sync/")
         draft = {
             "branch": proposal.branch,
@@ -163,7 +165,7 @@ class LocalSink:
         }
         staged: list[tuple[Path, Path]] = []
         for path, text in texts.items():
-            if path.exists() and path.read_text(encoding="utf-8") == text:
+            if path.name in present and path.read_text(encoding="utf-8") == text:
                 continue
             temporary = path.with_name(path.name + TMP)
             temporary.write_text(text, encoding="utf-8")

@@ -4,7 +4,9 @@ plain one-commit-per-branch git fast-import stream below writes: the oracle is g
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,7 @@ from common.gitrepo import (
 from common.gitrepo import (
     git as run_git,
 )
-from common.gitwrite import write_branches
+from common.gitwrite import Writer, write_branches
 from testing.proposals import edit_value
 from tests.gitutil import git, make_repo
 
@@ -155,3 +157,52 @@ def test_a_sha256_repository_is_refused_before_anything_is_written(tmp_path: Pat
         write_branches(repo, commits, WHEN)
 
     assert list(refs(repo)) == ["refs/heads/master"]  # no branch was written
+
+
+def test_new_branches_join_packed_refs_and_keep_what_it_held(tmp_path: Path) -> None:
+    """New branches go into packed-refs in one rename; the refs it held (a peeled tag) stay
+    as they were, and git reads the result as it reads its own."""
+    one = make_repo(tmp_path / "one")
+    git(one, "tag", "-a", "-m", "release", "v1")
+    git(one, "branch", "maintainer/work")
+    git(one, "pack-refs", "--all")
+    two = tmp_path / "two"
+    shutil.copytree(one, two)
+    base = head_commit(one)
+
+    assert plain_write_branches(one, commits_for(one, base), WHEN) == write_branches(
+        two, commits_for(two, base), WHEN
+    )
+
+    assert refs(one) == refs(two)
+    assert git(two, "rev-parse", "v1^{}").strip() == base  # the tag still peels
+    loose = two / ".git" / "refs" / "heads" / "oec-sync"
+    assert not loose.exists() or not any(p.is_file() for p in loose.rglob("*"))
+    assert not (two / ".git" / "packed-refs.lock").exists()
+    git(two, "fsck", "--strict", "--no-dangling")
+    git(two, "pack-refs", "--all")  # git rewrites the file it finds without complaint
+    assert refs(one) == refs(two)
+
+
+def test_a_packed_refs_lock_another_git_holds_fails_the_write(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "oec")
+    lock = repo / ".git" / "packed-refs.lock"
+    with lock.open("w"):  # open: a live git command's, however old
+        os.utime(lock, (0, 0))
+        with pytest.raises(GitError, match=r"Unable to create .*packed-refs.lock': File exists"):
+            write_branches(repo, commits_for(repo, head_commit(repo)), WHEN)
+    assert lock.exists()  # not ours to remove
+    assert list(refs(repo)) == ["refs/heads/master"]
+
+
+def test_a_killed_writers_packed_refs_lock_is_removed_by_the_next(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "oec")
+    lock = repo / ".git" / "packed-refs.lock"
+    lock.write_text("half a file", encoding="utf-8")
+    os.utime(lock, (time.time() - 60, time.time() - 60))
+    base = head_commit(repo)
+
+    with Writer(repo) as writer:
+        assert writer.cleaned == ["a stale packed-refs.lock"]
+    assert len(write_branches(repo, commits_for(repo, base), WHEN)) == 19
+    assert len(refs(repo)) == 20
