@@ -42,14 +42,15 @@ def merge_key(message: PlanetMatched) -> str:
 
 
 def _restamped(outcome: PlanetOutcome, message: PlanetMatched) -> PlanetOutcome:
-    """A remembered outcome as this run's: its run id, message id and base commit."""
-    update: dict[str, Any] = {"run_id": message.run_id, "message_id": ""}
+    """A remembered outcome, just decoded and so nobody else's, made this run's in place:
+    its run id, message id and base commit (copies cost 0.3 s of an unchanged run)."""
+    outcome.run_id = message.run_id
+    outcome.message_id = ""
     patch = getattr(outcome, "patch", None)
     if patch is not None:
-        update["patch"] = patch.model_copy(update={"base_commit": message.commit})
-    restamped = outcome.model_copy(update=update)
-    restamped.model_post_init(None)
-    return restamped
+        patch.base_commit = message.commit
+    outcome.model_post_init(None)
+    return outcome
 
 
 _KINDS: dict[bytes, type[PlanetOutcome]] = {b"C": SystemChanged, b"U": PlanetUnchanged}
