@@ -88,7 +88,7 @@ class RefTransaction:
     its locks and we remove ours (a killed run's is removed by the next, :meth:`Writer.recover`).
 
     Why not git for the new branches too: git writes each as a loose ref, with a lock file,
-    a rename and an fsync, and checks each against every other: 5.4 s for the 4,330 branches
+    a rename, and checks each against every other: 5.4 s for the 4,330 branches
     of a first run on the full data (0.7 ms a branch), against one file written here.
     """
 
