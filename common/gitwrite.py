@@ -45,8 +45,6 @@ from common.gitrepo import (
 from common.interrupts import checkpoint, deferred
 from common.progress import QUIET, Progress
 
-ZERO_OID = "0" * 40
-
 # git children get their own process group (process_group=0): a Ctrl-C in the terminal
 # reaches only Python, which stops them in order, instead of killing a git process halfway
 # through its write.
@@ -338,25 +336,25 @@ class Writer:
             done.append(f"{len(locks)} stale ref lock{'s' * (len(locks) != 1)} ({names}{more})")
         pack = self.objects / "pack"
         packed_lock = self.common / "packed-refs.lock"
-        if self._left_before(packed_lock, mine=True) and (
-            (open_now := _open_files()) is not None and str(packed_lock) not in open_now
-        ):
-            packed_lock.unlink(missing_ok=True)
-            done.append("a stale packed-refs.lock")
+        old_lock = self._left_before(packed_lock, mine=True)
         candidates = [*pack.glob("tmp_*"), *self.objects.glob("tmp_obj_*")]
         candidates += self.objects.glob("??/tmp_obj_*")
         candidates += [k for k in pack.glob("pack-*.keep") if k.read_bytes() == b"fast-import"]
         candidates = [p for p in candidates if self._left_before(p, mine=True)]
-        open_now = _open_files() if candidates else set()
-        if candidates and open_now is not None:
-            stale = [p for p in candidates if str(p) not in open_now]
-            size = sum(p.stat().st_size for p in stale)
-            for path in stale:
-                path.unlink(missing_ok=True)
-            if stale:
-                done.append(
-                    f"{len(stale)} temporary object file{'s' * (len(stale) != 1)} ({_size(size)})"
-                )
+        open_now = _open_files() if candidates or old_lock else set()
+        if open_now is None:
+            return done
+        if old_lock and str(packed_lock) not in open_now:
+            packed_lock.unlink(missing_ok=True)
+            done.append("a stale packed-refs.lock")
+        stale = [p for p in candidates if str(p) not in open_now]
+        size = sum(p.stat().st_size for p in stale)
+        for path in stale:
+            path.unlink(missing_ok=True)
+        if stale:
+            done.append(
+                f"{len(stale)} temporary object file{'s' * (len(stale) != 1)} ({_size(size)})"
+            )
         return done
 
     def _left_before(self, path: Path, mine: bool = False) -> bool:
