@@ -10,6 +10,7 @@ Three kinds of entry, each keyed by a digest of every input of the step it saves
                (:func:`merge_inputs`) -> the merger's outcome message
 ``build``      one file's proposal: its text and the inputs of the merges that patched it
                -> the proposal or refusal and the file's conflicts
+               (and one new host's file: its records -> the proposal or refusal)
 
 Every key also holds :data:`CODE_VERSION`, a digest of the code that computes outcomes
 (``common/`` and the indexer's and merger's handlers), so a change of rules, readers or PR

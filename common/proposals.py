@@ -389,41 +389,87 @@ def _distinct(names: Iterable[str]) -> list[str]:
     return out
 
 
-def new_system_proposals(
-    records: list[PlanetRecord], base: str, existing: Collection[str]
-) -> tuple[list[Proposal], list[Refusal]]:
-    """One new file per new host (grouped by :func:`group_new_hosts`), or a refusal."""
-    proposals: list[Proposal] = []
-    refusals: list[Refusal] = []
-    hosts: list[list[PlanetRecord]] = []
+class HostBuilt(BaseModel):
+    """What one new host's records come to before the run's file names are compared: a
+    proposal, or a refusal (with the file it would have taken, "" if none)."""
+
+    proposal: Proposal | None = None
+    refusal: Refusal | None = None
+
+
+def _hosts_built(groups: list[list[PlanetRecord]], base: str) -> list[HostBuilt]:
+    """A :class:`HostBuilt` per group of :func:`group_new_hosts`, rendered together (one
+    astropy call for every position)."""
+    results: list[HostBuilt] = []
+    hosts: list[tuple[int, list[PlanetRecord]]] = []
     written: list[list[PlanetRecord]] = []  # the same planets with their description line
-    for group in group_new_hosts(records):
+    for group in groups:
         host = _new_host(group)
         if isinstance(host, Refusal):
-            refusals.append(host)
+            results.append(HostBuilt(refusal=host))
         else:
-            hosts.append(host)
+            results.append(HostBuilt())
+            hosts.append((len(results) - 1, host))
             written.append([described(planet, group) for planet in host])
-    taken = set(existing)
-    for planets, rendered in zip(hosts, render.render_new_systems(written), strict=True):
+    for (at, planets), rendered in zip(hosts, render.render_new_systems(written), strict=True):
         if isinstance(rendered, Exception):
-            refusals.append(Refusal(file="", reason=f"{planets[0].host}: {rendered}"))
+            reason = f"{planets[0].host}: {rendered}"
+            results[at] = HostBuilt(refusal=Refusal(file="", reason=reason))
             continue
         file_name, text = rendered
         file = f"systems/{file_name}"
-        if file in taken:
-            refusals.append(Refusal(file=file, reason="a system file of that name exists"))
-            continue
         try:
             root: etree._Element | None = tree.parse_system(text)
         except etree.XMLSyntaxError:
             root = None  # validation says so
         if problems := validate.problems(text, file, root=root):
-            refusals.append(Refusal(file=file, reason="; ".join(problems)))
-            continue
-        taken.add(file)
-        proposals.append(describe(file, text, base, [], planets, True, root=root))
-    return proposals, refusals
+            results[at] = HostBuilt(refusal=Refusal(file=file, reason="; ".join(problems)))
+        else:
+            results[at] = HostBuilt(
+                proposal=describe(file, text, base, [], planets, True, root=root)
+            )
+    return results
+
+
+def new_system_proposals(
+    records: list[PlanetRecord],
+    base: str,
+    existing: Collection[str],
+    memo: Store | None = None,
+) -> tuple[list[Proposal], list[Refusal]]:
+    """One new file per new host (grouped by :func:`group_new_hosts`), or a refusal.
+
+    ``memo`` answers for a host whose records are those of an earlier run: a run in which
+    one new planet's row changed renders that host again, not all 700.
+    """
+    memo = memo or Forgetful()
+    groups = group_new_hosts(records)
+    units = [f"new/{min(r.name for r in group)}" for group in groups]  # a name is in one group
+    keys = [digest(*sorted(r.model_dump_json() for r in group)) for group in groups]
+    results: list[HostBuilt | None] = []
+    for unit, key in zip(units, keys, strict=True):
+        stored = memo.get("build", unit, key)
+        results.append(None if stored is None else HostBuilt.model_validate_json(stored))
+    missing = [i for i, result in enumerate(results) if result is None]
+    for i, computed in zip(missing, _hosts_built([groups[i] for i in missing], base), strict=True):
+        results[i] = computed
+        memo.put("build", units[i], keys[i], computed.model_dump_json().encode())
+    proposals: list[Proposal] = []
+    unnamed: list[Refusal] = []  # hosts without a name come first, as they always have
+    refusals: list[Refusal] = []
+    taken = set(existing)
+    for result in results:
+        assert result is not None
+        built = result.proposal or result.refusal
+        assert built is not None
+        if built.file in taken:
+            refusals.append(Refusal(file=built.file, reason="a system file of that name exists"))
+        elif result.proposal is not None:
+            taken.add(result.proposal.file)
+            proposals.append(_rebased(result.proposal, base))
+        elif result.refusal is not None:
+            (unnamed if result.refusal.file == "" else refusals).append(result.refusal)
+    return proposals, unnamed + refusals
 
 
 class FileBuilt(BaseModel):
@@ -433,13 +479,6 @@ class FileBuilt(BaseModel):
     proposal: Proposal | None = None
     refusal: Refusal | None = None
     conflicts: list[Conflict] = []
-
-
-class NewBuilt(BaseModel):
-    """What a run's new systems come to."""
-
-    proposals: list[Proposal] = []
-    refusals: list[Refusal] = []
 
 
 def build_file(file: str, file_patches: list[SystemPatch], text: str | None) -> FileBuilt:
@@ -507,16 +546,12 @@ def build(
             by_file[patch.file].append(patch)
     built = Built()
     progress.stage("build", len(by_file) + bool(new_records))
-    new = NewBuilt()
+    new_proposals: list[Proposal] = []
+    new_refusals: list[Refusal] = []
     if new_records:
-        key = digest("\n".join(sorted(existing)), *sorted(r.model_dump_json() for r in new_records))
-        if (stored := memo.get("build", "", key)) is not None:
-            new = NewBuilt.model_validate_json(stored)
-        else:
-            new.proposals, new.refusals = new_system_proposals(new_records, base, existing)
-            memo.put("build", "", key, new.model_dump_json().encode())
+        new_proposals, new_refusals = new_system_proposals(new_records, base, existing, memo)
         progress.advance()
-    waiting = deque(sorted((_rebased(p, base) for p in new.proposals), key=lambda p: p.file))
+    waiting = deque(sorted(new_proposals, key=lambda p: p.file))
     taken = 0
 
     def add(proposal: Proposal) -> None:
@@ -547,7 +582,7 @@ def build(
         progress.advance()
     for proposal in waiting:
         add(proposal)
-    built.refusals += new.refusals
+    built.refusals += new_refusals
     built.proposals.sort(key=lambda p: p.file)
     built.conflicts.sort(key=lambda c: (-c.size, c.file, c.path, c.field))
     return built

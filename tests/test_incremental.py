@@ -7,12 +7,15 @@ import csv
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 import common.memo
 from common.messages import Message, PlanetMatched
+from common.oec import render
+from common.records import PlanetRecord
 from services import embedded
 from tests.gitutil import IDENTITY, git, make_repo
 from tests.test_embedded import EU, run
@@ -41,15 +44,15 @@ def stateless(systems: list[dict[str, object]]) -> list[dict[str, object]]:
     return [{k: v for k, v in system.items() if k != "state"} for system in systems]
 
 
-def edited_eu(target: Path, rows: int) -> Path:
+def edited_eu(target: Path, rows: int, planet: str = "") -> Path:
     """The sample's exoplanet.eu download with the orbital period of ``rows`` planets
-    changed, as a newer download would change it."""
+    (named ``planet``, if given) changed, as a newer download would change it."""
     with open(EU, newline="", encoding="utf-8") as f:
         table = list(csv.reader(f))
     column = table[0].index("orbital_period")
     edited = 0
     for row in table[1:]:
-        if edited < rows and row[column]:
+        if edited < rows and row[column] and row[0].startswith(planet):
             row[column] = f"{float(row[column]) * 1.0001:.6f}"
             edited += 1
     assert edited == rows
@@ -136,6 +139,34 @@ def test_changed_rows_merge_only_their_planets_and_equal_a_full_run(
     # Only the state differs: the full run's checkout had no branches yet.
     assert stateless(report["systems"]) == stateless(full_report["systems"])
     assert report["conflicts"] == full_report["conflicts"]
+
+
+def test_a_changed_row_of_a_new_system_renders_only_that_system_again(
+    twins: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    incremental, full = twins
+    download = tmp_path / "eu.csv"
+    shutil.copy(EU, download)
+    _, first = run(incremental, incremental.parent, "--max-prs", "0", eu=str(download))
+    assert sum(bool(s["new"]) for s in first["systems"]) > 1
+    edited_eu(download, rows=1, planet="TOI-1135 b")
+    rendered: list[str] = []
+    real = render.render_new_systems
+
+    def counting(hosts: Sequence[Sequence[PlanetRecord]]) -> list[object]:
+        rendered.extend(h[0].host or "" for h in hosts)
+        return list(real(hosts))
+
+    monkeypatch.setattr(render, "render_new_systems", counting)
+    _, report = run(incremental, incremental.parent, "--max-prs", "0", eu=str(download))
+    assert rendered == ["TOI-1135"]
+    monkeypatch.undo()
+    _, full_report = run(full, full.parent, "--max-prs", "0", "--full", eu=str(download))
+
+    assert branch_trees(incremental) == branch_trees(full)
+    assert drafts(incremental.parent / "outbox") == drafts(full.parent / "outbox")
+    assert stateless(report["systems"]) == stateless(full_report["systems"])
+    assert report["refused"] == full_report["refused"]
 
 
 def test_a_commit_to_one_system_moves_only_its_branch_and_equals_a_full_run(
