@@ -12,9 +12,12 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from common.errors import GitError
+
+if TYPE_CHECKING:
+    from common.memo import Store
 
 BRANCH_PREFIX = "oec-sync/"
 AUTHOR = "OEC Sync <oec-sync@users.noreply.github.com>"
@@ -131,38 +134,78 @@ class BranchTip(NamedTuple):
     base_blob: str
 
 
-def existing_tips(repo: Path, commits: list[BranchCommit]) -> dict[str, BranchTip]:
-    """Each branch of ``commits`` that exists, as a :class:`BranchTip`: one ``cat-file``
-    call for the tips, one ``ls-tree`` per distinct parent or base (a path looked up per
-    branch would scan the 4,000-entry systems/ tree each time)."""
+def existing_tips(
+    repo: Path, commits: list[BranchCommit], known: Store | None = None
+) -> dict[str, BranchTip]:
+    """Each branch of ``commits`` that exists, as a :class:`BranchTip`: one ``for-each-ref``
+    for the tips and parents, one ``ls-tree`` per distinct parent or base (a path looked up
+    per branch would scan the 4,000-entry systems/ tree each time).
+
+    The blob of a branch's file at its tip is read with one ``cat-file`` call, unless
+    ``known`` holds it (kind ``tip``, see :func:`remember_tip`): a commit id fixes its tree,
+    so what was read once is true for ever, and an unchanged run reads none (0.3 s of 4,330
+    path look-ups)."""
     if not commits:
         return {}
-    query = "".join(
-        f"refs/heads/{c.branch}\nrefs/heads/{c.branch}^\nrefs/heads/{c.branch}:{c.file}\n"
-        for c in commits
-    )
-    lines = git(repo, "cat-file", "--batch-check=%(objectname)", input=query.encode())
-    answers = ["" if "missing" in a else a for a in lines.splitlines()]
-    found = {
-        commit.branch: (commit, answers[3 * i : 3 * i + 3])
-        for i, commit in enumerate(commits)
-        if answers[3 * i]
-    }
+    wanted = {c.branch for c in commits}
+    listed = git(repo, "for-each-ref", "--format=%(refname)%00%(objectname)%00%(parent)")
+    heads: dict[str, tuple[str, str]] = {}  # branch -> (tip, first parent)
+    for line in listed.splitlines():
+        name, tip, parents = line.split("\0")
+        branch = name.removeprefix("refs/heads/")
+        if branch in wanted and name.startswith("refs/heads/"):
+            heads[branch] = (tip, parents.split(" ")[0])
+    blobs: dict[str, str] = {}
+    unknown: list[BranchCommit] = []
+    for commit in commits:
+        if commit.branch not in heads:
+            continue
+        stored = None
+        if known is not None:
+            stored = known.get("tip", commit.branch, _tip_key(heads[commit.branch][0], commit.file))
+        if stored is None:
+            unknown.append(commit)
+        else:
+            blobs[commit.branch] = stored.decode()
+    if unknown:
+        query = "".join(f"{heads[c.branch][0]}:{c.file}\n" for c in unknown)
+        lines = git(repo, "cat-file", "--batch-check=%(objectname)", input=query.encode())
+        for commit, answer in zip(unknown, lines.splitlines(), strict=True):
+            blob = "" if answer.endswith(" missing") else answer
+            blobs[commit.branch] = blob
+            if known is not None:
+                remember_tip(known, commit.branch, heads[commit.branch][0], commit.file, blob)
     trees: dict[str, dict[str, tuple[str, str]]] = {}
-    for commit, (_, parent, _) in found.values():
-        for wanted in (parent, commit.base):
-            if wanted and wanted not in trees:
-                trees[wanted] = tree_entries(repo, wanted) or {}
+    for commit in commits:
+        if commit.branch in heads:
+            for wanted_commit in (heads[commit.branch][1], commit.base):
+                if wanted_commit and wanted_commit not in trees:
+                    trees[wanted_commit] = tree_entries(repo, wanted_commit) or {}
 
     def blob_at(commit: str, file: str) -> str:
         return trees.get(commit, {}).get(file, ("", ""))[1]
 
     return {
-        branch: BranchTip(
-            tip, parent, blob, blob_at(parent, commit.file), blob_at(commit.base, commit.file)
+        c.branch: BranchTip(
+            heads[c.branch][0],
+            heads[c.branch][1],
+            blobs[c.branch],
+            blob_at(heads[c.branch][1], c.file),
+            blob_at(c.base, c.file),
         )
-        for branch, (commit, (tip, parent, blob)) in found.items()
+        for c in commits
+        if c.branch in heads
     }
+
+
+def _tip_key(tip: str, file: str) -> str:
+    return f"{tip} {file}"
+
+
+def remember_tip(known: Store, branch: str, tip: str, file: str, blob: str) -> None:
+    """Keep in ``known`` that ``file`` at commit ``tip`` of ``branch`` is ``blob`` ("": no
+    such file), for :func:`existing_tips`."""
+    known.put("tip", branch, _tip_key(tip, file), blob.encode())
 
 
 def up_to_date(commit: BranchCommit, tips: dict[str, BranchTip]) -> bool:

@@ -1,7 +1,7 @@
 """What a run computed, remembered by what it was computed from, so that the next run redoes
 only what changed.
 
-Three kinds of entry, each keyed by a digest of every input of the step it saves:
+Four kinds of entry, each keyed by every input of the step it saves (a digest of them):
 
 ``catalogue``  a download read and matched: its bytes, source, name and date, the index's
                matching content (not its commit, so a commit that edits values only keeps
@@ -11,14 +11,16 @@ Three kinds of entry, each keyed by a digest of every input of the step it saves
 ``build``      one file's proposal: its text and the inputs of the merges that patched it
                -> the proposal or refusal and the file's conflicts
                (and one new host's file: its records -> the proposal or refusal)
+``tip``        a branch's tip commit and file -> the file's blob there (a fact of git's, kept
+               so that an unchanged run need not look up 4,330 paths; common/gitrepo.py)
 
-Every key also holds :data:`CODE_VERSION`, a digest of the code that computes outcomes
+Every key but a tip's also holds :data:`CODE_VERSION`, a digest of the code that computes outcomes
 (``common/`` and the indexer's and merger's handlers), so a change of rules, readers or PR
 text invalidates every entry without anybody remembering to bump a number. One entry is
 kept per unit (the download's source, the planet's row, the file), the newest, so the store
-stays the size of one run. Values are the JSON of the pydantic models they hold: loading
-them validates them, and nothing in the store can run code. The store itself is
-runtime/memo.py (SQLite).
+stays the size of one run. Values are the JSON of the pydantic models they hold (a tip's:
+an object id): loading them validates them, and nothing in the store can run code. The
+store itself is runtime/memo.py (SQLite).
 """
 
 from __future__ import annotations

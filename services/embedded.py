@@ -195,7 +195,7 @@ def process(
                 checkpoint("match")
 
         bus = MemoryBus(delivered)
-        sink = sink or LocalSink(repo, outbox)
+        sink = sink or LocalSink(repo, outbox, memo)
         publisher = PublisherHandler(sink, GitTexts(repo), max_prs, progress=stages, memo=memo)
 
         def planned(message: Message) -> Iterable[Message]:

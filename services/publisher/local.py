@@ -19,13 +19,16 @@ from common.gitrepo import (
     BRANCH_PREFIX,
     BranchCommit,
     BranchTip,
+    blob_sha,
     branch_name,
     existing_tips,
     git,
+    remember_tip,
     up_to_date,
 )
 from common.gitwrite import Writer, cleaned_line, updates_for
 from common.interrupts import checkpoint, deferred
+from common.memo import Store
 from common.progress import QUIET, Progress
 from common.proposals import Proposal
 from services.publisher.model import Published, PublishState
@@ -34,18 +37,20 @@ TMP = ".tmp"
 
 
 class LocalSink:
-    """Writes each proposal as a branch of ``repo`` and its PR text into ``outbox``."""
+    """Writes each proposal as a branch of ``repo`` and its PR text into ``outbox``;
+    ``memo`` remembers what its branches hold (:func:`common.gitrepo.existing_tips`)."""
 
-    def __init__(self, repo: Path, outbox: Path) -> None:
+    def __init__(self, repo: Path, outbox: Path, memo: Store | None = None) -> None:
         self.repo = repo
         self.outbox = outbox
+        self.memo = memo
         # What the last publish put in place (branches, drafts); None until its commit.
         self.written: tuple[int, int] | None = None
 
     def _plan(
         self, proposals: list[Proposal], max_prs: int
     ) -> tuple[list[Published], dict[str, BranchTip]]:
-        tips = existing_tips(self.repo, [p.branch_commit() for p in proposals])
+        tips = existing_tips(self.repo, [p.branch_commit() for p in proposals], self.memo)
         results: list[Published] = []
         taken = 0
         for proposal in proposals:
@@ -71,7 +76,7 @@ class LocalSink:
         present = {ref.removeprefix("refs/heads/") for ref in listed.splitlines()}
         asked = {f for f in files if branch_name(f) in present}
         tips = existing_tips(
-            self.repo, [BranchCommit(branch_name(f), base, f, "", "") for f in asked]
+            self.repo, [BranchCommit(branch_name(f), base, f, "", "") for f in asked], self.memo
         )
 
         def takes(proposal: Proposal) -> bool:
@@ -80,7 +85,7 @@ class LocalSink:
             commit = proposal.branch_commit()
             if proposal.file not in asked:
                 asked.add(proposal.file)
-                tips.update(existing_tips(self.repo, [commit]))
+                tips.update(existing_tips(self.repo, [commit], self.memo))
             return not up_to_date(commit, tips)
 
         return takes
@@ -134,6 +139,12 @@ class LocalSink:
                         for temporary, final in staged:
                             temporary.replace(final)
                         self.written = (len(todo), changed)
+                if self.memo is not None:
+                    for commit in todo:
+                        blob = blob_sha(commit.text.encode("utf-8"))
+                        remember_tip(
+                            self.memo, commit.branch, ids[commit.branch], commit.file, blob
+                        )
             finally:
                 for temporary, _ in staged:
                     temporary.unlink(missing_ok=True)

@@ -8,6 +8,7 @@ from pydantic import SecretStr
 
 from common.gitrepo import head_commit
 from runtime.config import Settings
+from runtime.memo import Memo
 from services.publisher.github import GitHubSink
 from services.publisher.local import LocalSink
 from services.publisher.model import PublishState
@@ -51,3 +52,25 @@ def test_with_a_token_the_github_sink_is_built_from_settings(world: World) -> No
     results = sink.publish(world.proposals(real_files(1)), settings.max_prs)
     assert [r.state for r in results] == [PublishState.OPENED]
     assert not any(c.path == "/user" for c in world.github.calls)  # the fork was named
+
+
+def test_a_remembered_branch_tip_is_trusted_only_while_the_branch_stays_on_it(
+    tmp_path: Path,
+) -> None:
+    repo = make_repo(tmp_path / "oec")
+    file = real_files(1)[0]
+    base = head_commit(repo)
+    proposal = proposal_for(file, (repo / file).read_text(encoding="utf-8"), base)
+    with Memo(tmp_path / "memo.sqlite3") as memo:
+        sink = LocalSink(repo, tmp_path / "outbox", memo)
+        assert [r.state for r in sink.publish([proposal], 0)] == [PublishState.OPENED]
+        memo.save()  # as a run saves at its end
+        assert [r.state for r in sink.publish([proposal], 0)] == [PublishState.UP_TO_DATE]
+        assert memo.hits == 1  # the tip written was remembered, not looked up
+        # Someone else moves the branch to another change of the same file.
+        other = proposal_for(file, (repo / file).read_text(encoding="utf-8"), base, "2")
+        LocalSink(repo, tmp_path / "elsewhere").publish([other], 0)
+        assert git(repo, "show", f"{proposal.branch}:{file}") == other.text
+
+        assert [r.state for r in sink.publish([proposal], 0)] == [PublishState.UPDATED]
+    assert git(repo, "show", f"{proposal.branch}:{file}") == proposal.text
