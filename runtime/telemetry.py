@@ -101,7 +101,7 @@ class StatusSnapshot:
                 "routing_key": routing_key,
                 "queue": queue,
                 "outcome": outcome,
-                "at": now.isoformat(),
+                "at": now,  # formatted when asked for: a run records 23,000 of these
             }
             run = self.runs.get(run_id)
             if run is None:
@@ -150,7 +150,8 @@ class StatusSnapshot:
                     "reconnects": self.reconnects,
                     "last_error": self.last_error,
                 },
-                "last_message": self.last_message,
+                "last_message": self.last_message
+                and {**self.last_message, "at": self.last_message["at"].isoformat()},
                 "queues": {
                     name: {
                         "messages": d.messages,

@@ -36,7 +36,7 @@ from common.messages import (
     RunPlanned,
     RunStarted,
 )
-from common.oec.index import load_index
+from common.oec.index import AliasIndex, load_index
 from common.records import Source
 from common.topology import WorkQueue
 from runtime.bus import Handler
@@ -49,6 +49,23 @@ from services.merger.handler import remembering
 from services.publisher.handler import GitTexts, PublisherHandler, RunState
 from services.publisher.local import LocalSink
 from services.publisher.model import DryRun, Sink
+
+
+class IndexedTexts(GitTexts):
+    """The publisher's texts from the index the run matched against, which read them for
+    the merges already (0.2 s of git the second time); git for anything else."""
+
+    def __init__(self, repo: Path, index: AliasIndex) -> None:
+        super().__init__(repo)
+        self.index = index
+
+    def read(self, commit: str, files: list[str]) -> dict[str, str | None]:
+        if commit == self.index.commit:
+            try:
+                return dict(self.index.system_texts(files))
+            except KeyError:  # a file the index does not hold: git says what it is
+                pass
+        return super().read(commit, files)
 
 
 def memo_path(repo: Path) -> Path:
@@ -196,7 +213,8 @@ def process(
 
         bus = MemoryBus(delivered)
         sink = sink or LocalSink(repo, outbox, memo)
-        publisher = PublisherHandler(sink, GitTexts(repo), max_prs, progress=stages, memo=memo)
+        texts = IndexedTexts(repo, index)
+        publisher = PublisherHandler(sink, texts, max_prs, progress=stages, memo=memo)
 
         def planned(message: Message) -> Iterable[Message]:
             nonlocal planets

@@ -15,7 +15,6 @@ import logging
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 
 from common.messages import Message, RoutingKey, failure_of
 from common.topology import WorkQueue
@@ -72,9 +71,7 @@ class MemoryBus:
             message_id=message.message_id,
             run_id=message.run_id,
         )
-        with ExitStack() as contexts:
-            for each in self.middleware:
-                contexts.enter_context(each.context(delivery))
+        with middleware.contexts(self.middleware, delivery):
             if middleware.skip_of(self.middleware, delivery) is not None:
                 # One thread: a twin is never in progress, only handled before.
                 middleware.settled(self.middleware, delivery, Outcome.DUPLICATE)

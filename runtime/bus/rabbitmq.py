@@ -46,7 +46,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
 from queue import Empty, SimpleQueue
@@ -674,9 +673,7 @@ class RabbitMQBus:
 
     def _handle(self, sub: _Subscription, work: Delivery) -> None:
         delivery: _Delivery = work.transport
-        with ExitStack() as contexts:
-            for each in self.middleware:
-                contexts.enter_context(each.context(work))
+        with middleware.contexts(self.middleware, work):
             skip = middleware.skip_of(self.middleware, work)
             if skip is Skip.HANDLED:
                 self._call_io(lambda: self._after(work, Settle.ACK, Outcome.DUPLICATE))
