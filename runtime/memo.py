@@ -17,6 +17,8 @@ AUTOSAVE_SECONDS = 5.0
 BATCH = 256
 
 Row = tuple[str, str, str, bytes]
+_KEYS = "SELECT kind, unit, key FROM memo"
+_VALUE = "SELECT value FROM memo WHERE kind = ? AND unit = ? AND key = ?"
 
 
 def _compressed(rows: list[Row]) -> list[Row]:
@@ -41,6 +43,9 @@ class Memo:
         self._compressor: ThreadPoolExecutor | None = None
         self._saved_at = time.monotonic()
         self._db: sqlite3.Connection | None = None
+        # A run's memo reads every entry's key once, so that a miss costs no query (a cold
+        # run asks 16,000 times); a service's lives for days beside other writers and asks.
+        self._keys: dict[tuple[str, str], str] | None = None
         # A service's handlers and its finisher thread share one memo.
         self._lock = threading.Lock()
 
@@ -79,14 +84,11 @@ class Memo:
         row = None
         if self.path is not None and self.reading:
             with self._lock:
-                row = (
-                    self._connection()
-                    .execute(
-                        "SELECT value FROM memo WHERE kind = ? AND unit = ? AND key = ?",
-                        (kind, unit, key),
-                    )
-                    .fetchone()
-                )
+                db = self._connection()
+                if self._keys is None and not self.autosave:
+                    self._keys = {(k, u): key for k, u, key in db.execute(_KEYS)}
+                if self._keys is None or self._keys.get((kind, unit)) == key:
+                    row = db.execute(_VALUE, (kind, unit, key)).fetchone()
         if row is None:
             self.misses += 1
             return None
@@ -128,6 +130,8 @@ class Memo:
                     "INSERT OR REPLACE INTO memo (kind, unit, key, value) VALUES (?, ?, ?, ?)",
                     rows,
                 )
+            if self._keys is not None:
+                self._keys.update({(kind, unit): key for kind, unit, key, _ in rows})
             self._saved_at = time.monotonic()
 
     def close(self) -> None:

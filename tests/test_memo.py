@@ -31,6 +31,20 @@ def test_a_unit_keeps_only_its_newest_value(tmp_path: Path) -> None:
         assert memo.get("build", "systems/11 Com.xml", "new") == b"2"
 
 
+def test_what_a_run_saves_it_finds_again_though_it_read_the_keys_before(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "memo.sqlite3"
+    with Memo(path) as memo:
+        memo.put("build", "systems/11 Com.xml", "old", b"1")
+    with Memo(path) as memo:
+        assert memo.get("build", "systems/11 Com.xml", "new") is None
+        memo.put("build", "systems/11 Com.xml", "new", b"2")
+        memo.save()  # as the publisher saves once it has built
+        assert memo.get("build", "systems/11 Com.xml", "new") == b"2"
+        assert memo.get("build", "systems/11 Com.xml", "old") is None
+
+
 def test_full_reads_nothing_but_remembers(tmp_path: Path) -> None:
     path = tmp_path / "memo.sqlite3"
     with Memo(path) as memo:
