@@ -1,11 +1,14 @@
 """What a run computed, remembered by what it was computed from, so that the next run redoes
 only what changed.
 
-Four kinds of entry, each keyed by every input of the step it saves (a digest of them):
+Five kinds of entry, each keyed by every input of the step it saves (a digest of them):
 
 ``catalogue``  a download read and matched: its bytes, source, name and date, the index's
                matching content (not its commit, so a commit that edits values only keeps
                it) -> the catalogue's records and their matches
+``matches``    a catalogue's matches by record digest, against an index's matching content:
+               the rows of a new download that repeat the last one are not matched again
+               (services/indexer/handler.py)
 ``merge``      one planet merged: its record, its match and the text of its file
                (:func:`merge_inputs`) -> the merger's outcome message
 ``build``      one file's proposal: its text and the inputs of the merges that patched it

@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 
 import common.memo
+from common import matching
+from common.matching import Match
 from common.messages import Message, PlanetMatched
 from common.oec import render
+from common.oec.index import AliasIndex
 from common.records import PlanetRecord
 from services import embedded
 from tests.gitutil import IDENTITY, git, make_repo
@@ -75,6 +78,19 @@ def counting_merges(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return merged
 
 
+def counting_matches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the records matched from now on (not taken from an earlier download)."""
+    matched: list[str] = []
+    real = matching.match
+
+    def match(index: AliasIndex, record: PlanetRecord) -> Match:
+        matched.append(record.name)
+        return real(index, record)
+
+    monkeypatch.setattr(matching, "match", match)
+    return matched
+
+
 def maintainer_edit(repo: Path) -> None:
     """One upstream commit touching one system, identical (same id) in every checkout."""
     path = repo / "systems" / "11 Com.xml"
@@ -128,9 +144,11 @@ def test_changed_rows_merge_only_their_planets_and_equal_a_full_run(
     run(incremental, incremental.parent, "--max-prs", "0", eu=str(download))
     edited_eu(download, rows=3)
     merged = counting_merges(monkeypatch)
+    matched = counting_matches(monkeypatch)
 
     _, report = run(incremental, incremental.parent, "--max-prs", "0", eu=str(download))
     assert len(merged) == 3  # only the three edited rows were merged again
+    assert len(matched) == 3  # and matched again: the other rows repeat the last download
     monkeypatch.undo()
     _, full_report = run(full, full.parent, "--max-prs", "0", "--full", eu=str(download))
 
