@@ -455,7 +455,7 @@ def new_system_proposals(
         results[i] = computed
         memo.put("build", units[i], keys[i], computed.model_dump_json().encode())
     proposals: list[Proposal] = []
-    unnamed: list[Refusal] = []  # hosts without a name come first, as they always have
+    unnamed: list[Refusal] = []  # refusals that name no file come first, as they always have
     refusals: list[Refusal] = []
     taken = set(existing)
     for result in results:
