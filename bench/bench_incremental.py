@@ -1,6 +1,7 @@
 """The daily cases of an embedded run on the full real data, each against the floor.
 
     .venv/bin/python bench/bench_incremental.py [--shared ../shared/data] [--keep DIR]
+                                                [--repeat N]
 
 The floor is measured in this process: lxml parses every system file of the snapshot and
 pandas reads both catalogues. Each case runs ``oec-sync run`` as a child process (wall
@@ -16,6 +17,8 @@ seconds, CPU seconds, peak resident memory) on a checkout unpacked beforehand (n
 Each incremental case also counts the branches it moved. After the last one, the same
 inputs are run with ``--full`` in a copy of the checkout taken just before it, and the
 branches (tree, parent, message) and drafts of both are compared: they must be equal.
+With ``--repeat N`` every case runs N times, each round on fresh copies, and the table shows
+medians and the range of wall times: a cold run on a busy disk varies by seconds.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import csv
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -131,23 +135,17 @@ def move_head(repo: Path, count: int) -> list[str]:
     return touched
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--keep", type=Path, help="work here and keep it (default: a temp dir)")
-    args = parser.parse_args()
-    shared = args.shared.resolve()
-    if not (shared / NASA).exists():
-        raise SystemExit(f"no real data at {shared}")
-    work = args.keep or Path(tempfile.mkdtemp(prefix="oec-incremental-"))
-    work.mkdir(parents=True, exist_ok=True)
+Row = tuple[str, float, float, float, str]
+
+
+def one_round(shared: Path, base: Path, work: Path) -> tuple[list[Row], bool, bool, float]:
+    """Every case once, in ``work``: the rows, whether ``--full`` gave the same branches and
+    drafts as the incremental run, and the ``--full`` run's seconds."""
     downloads = work / "downloads"
-    downloads.mkdir(exist_ok=True)
+    downloads.mkdir(parents=True, exist_ok=True)
     shutil.copy(shared / NASA, downloads / "nasa.csv")
     shutil.copy(shared / EU, downloads / "eu.csv")
-    base = unpack(shared, work / "base")
-    floor_s = floor(base, downloads / "nasa.csv", downloads / "eu.csv")
-    rows: list[tuple[str, float, float, float, str]] = []
+    rows: list[Row] = []
 
     def case(name: str, repo: Path, note: str, *extra: str) -> None:
         before = branches(repo)
@@ -173,18 +171,46 @@ def main() -> None:
     seconds, _, _ = timed(full, full.parent / "outbox", downloads, "--full")
     same_branches = branches(full) == branches(daily)
     same_drafts = drafts(full.parent / "outbox") == drafts(daily.parent / "outbox")
+    return rows, same_branches, same_drafts, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--keep", type=Path, help="work here and keep it (default: a temp dir)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of every case; the table shows medians"
+    )
+    args = parser.parse_args()
+    shared = args.shared.resolve()
+    if not (shared / NASA).exists():
+        raise SystemExit(f"no real data at {shared}")
+    work = args.keep or Path(tempfile.mkdtemp(prefix="oec-incremental-"))
+    work.mkdir(parents=True, exist_ok=True)
+    base = unpack(shared, work / "base")
+    floor_s = floor(base, shared / NASA, shared / EU)
+    rounds: list[list[Row]] = []
+    for k in range(args.repeat):
+        print(f"round {k + 1} of {args.repeat}", file=sys.stderr)
+        rows, same_branches, same_drafts, seconds = one_round(shared, base, work / f"round{k}")
+        rounds.append(rows)
+        if not (same_branches and same_drafts):
+            raise SystemExit("incremental and --full runs differ")
 
     print(f"\nfloor (lxml parse of all system files + pandas read of both): {floor_s:.2f} s\n")
-    print("| case | wall s | × floor | CPU s | peak MiB | branches |")
+    spread = " (median; min–max)" if args.repeat > 1 else ""
+    print(f"| case | wall s{spread} | × floor | CPU s | peak MiB | branches |")
     print("|---|---|---|---|---|---|")
-    for name, wall, cpu_s, mib, note in rows:
-        print(f"| {name} | {wall:.1f} | {wall / floor_s:.0f}× | {cpu_s:.1f} | {mib:.0f} | {note} |")
+    for i, (name, *_, note) in enumerate(rounds[0]):
+        walls = [r[i][1] for r in rounds]
+        wall, cpu_s, mib = (statistics.median(r[i][n] for r in rounds) for n in (1, 2, 3))
+        shown = f"{wall:.1f}" + (f" ({min(walls):.1f}–{max(walls):.1f})" if len(walls) > 1 else "")
+        print(f"| {name} | {shown} | {wall / floor_s:.0f}× | {cpu_s:.1f} | {mib:.0f} | {note} |")
+    written = len(branches(work / f"round{args.repeat - 1}" / "full" / "oec"))
     print(
-        f"\n--full on the HEAD-moved inputs: {seconds:.1f} s; branches equal: {same_branches}; "
-        f"drafts equal: {same_drafts} ({len(branches(full))} branches)"
+        f"\n--full on the HEAD-moved inputs: {seconds:.1f} s; branches and drafts equal to the "
+        f"incremental run's in every round ({written} branches)"
     )
-    if not (same_branches and same_drafts):
-        raise SystemExit("incremental and --full runs differ")
     if not args.keep:
         shutil.rmtree(work)
 
