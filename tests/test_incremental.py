@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,6 +46,18 @@ def drafts(outbox: Path) -> dict[str, str]:
 
 def stateless(systems: list[dict[str, object]]) -> list[dict[str, object]]:
     return [{k: v for k, v in system.items() if k != "state"} for system in systems]
+
+
+def assert_same_as_full(
+    incremental: Path, full: Path, report: dict[str, Any], full_report: dict[str, Any]
+) -> None:
+    """The incremental run's branches, drafts and report are the ``--full`` run's; only the
+    states differ (the full run's checkout had no branches yet)."""
+    assert branch_trees(incremental) == branch_trees(full)
+    assert drafts(incremental.parent / "outbox") == drafts(full.parent / "outbox")
+    assert stateless(report["systems"]) == stateless(full_report["systems"])
+    for key in ("conflicts", "refused", "not_added", "catalogues"):
+        assert report[key] == full_report[key]
 
 
 def edited_eu(target: Path, rows: int, planet: str = "") -> Path:
@@ -152,11 +165,7 @@ def test_changed_rows_merge_only_their_planets_and_equal_a_full_run(
     monkeypatch.undo()
     _, full_report = run(full, full.parent, "--max-prs", "0", "--full", eu=str(download))
 
-    assert branch_trees(incremental) == branch_trees(full)
-    assert drafts(incremental.parent / "outbox") == drafts(full.parent / "outbox")
-    # Only the state differs: the full run's checkout had no branches yet.
-    assert stateless(report["systems"]) == stateless(full_report["systems"])
-    assert report["conflicts"] == full_report["conflicts"]
+    assert_same_as_full(incremental, full, report, full_report)
 
 
 def test_a_changed_row_of_a_new_system_renders_only_that_system_again(
@@ -181,10 +190,7 @@ def test_a_changed_row_of_a_new_system_renders_only_that_system_again(
     monkeypatch.undo()
     _, full_report = run(full, full.parent, "--max-prs", "0", "--full", eu=str(download))
 
-    assert branch_trees(incremental) == branch_trees(full)
-    assert drafts(incremental.parent / "outbox") == drafts(full.parent / "outbox")
-    assert stateless(report["systems"]) == stateless(full_report["systems"])
-    assert report["refused"] == full_report["refused"]
+    assert_same_as_full(incremental, full, report, full_report)
 
 
 def test_a_commit_to_one_system_moves_only_its_branch_and_equals_a_full_run(
