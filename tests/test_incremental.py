@@ -15,13 +15,17 @@ import pytest
 
 import common.memo
 from common import matching
+from common.catalogues import read_catalogue_file
 from common.matching import Match
 from common.messages import Message, PlanetMatched
 from common.oec import render
 from common.oec.index import AliasIndex
+from common.proposals import Refusal, new_system_proposals
 from common.records import PlanetRecord
+from runtime.memo import Memo
 from services import embedded
 from tests.gitutil import IDENTITY, git, make_repo
+from tests.paths import FIXTURES
 from tests.test_embedded import EU, run
 
 
@@ -232,3 +236,22 @@ def test_full_ignores_the_memo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     merged = counting_merges(monkeypatch)
     run(repo, tmp_path, "--max-prs", "0", "--full")
     assert len(merged) == sum(c["records"] for c in first["catalogues"].values())
+
+
+def test_a_remembered_new_system_is_rebased_and_still_gives_way_to_a_file_of_its_name(
+    tmp_path: Path,
+) -> None:
+    nasa = read_catalogue_file(FIXTURES / "practice" / "nasa.csv")
+    rows = [r for r in nasa.records if r.name == "TOI-1248 b"]
+    with Memo(tmp_path / "memo.sqlite3") as memo:
+        (made,), refused = new_system_proposals(rows, "first", set(), memo)
+        assert refused == []
+        memo.save()  # as a run saves at its end
+
+        (again,), _ = new_system_proposals(rows, "second", set(), memo)
+        taken, refused = new_system_proposals(rows, "second", {made.file}, memo)
+
+        assert memo.hits == 2  # neither rendered again
+    assert again == made.model_copy(update={"base_commit": "second"})
+    assert taken == []
+    assert refused == [Refusal(file=made.file, reason="a system file of that name exists")]
