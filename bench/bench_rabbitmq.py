@@ -12,7 +12,8 @@ Then, each on a fresh copy of that repository:
 
 Prints wall time, messages per second (every message a service consumed: the catalogues,
 one planet.matched and one outcome per planet, the run's bookkeeping) and the ratio to the
-embedded run, and checks that every wiring wrote the same branches and PR drafts.
+embedded run, the CPU seconds each service used during the run (where the time goes), and
+checks that every wiring wrote the same branches and PR drafts.
 Needs a broker at OEC_SYNC_AMQP_URL (default localhost guest/guest).
 """
 
@@ -151,6 +152,7 @@ def distributed(template: Path, shared: Path, work: Path, mergers: int) -> dict[
             wait(lambda port=port: get(port, "/readyz")["ready"], 180, f"{role} to be ready")
         publisher_port = processes[-1][1]
 
+        cpu_before = [cpu_seconds(process.pid) for _, _, process in processes]
         started = time.perf_counter()
         fetched = subprocess.run(
             [OEC_SYNC, "fetcher", "--once", "--nasa", str(shared / NASA), "--eu", str(shared / EU)],
@@ -171,7 +173,12 @@ def distributed(template: Path, shared: Path, work: Path, mergers: int) -> dict[
         report = get(publisher_port, f"/runs/{run_id}")
         (summary,) = [r for r in get(publisher_port, "/runs") if r["run_id"] == run_id]
         handled = [get(port, "/status") for _, port, _ in processes]
+        cpu = [
+            (role, cpu_seconds(process.pid) - before)
+            for (role, _, process), before in zip(processes, cpu_before, strict=True)
+        ]
         return {
+            "cpu": cpu,
             "wall": wall,
             "fetch": fetch_done,
             # When the publisher took the run's last outcome: the end of the message flow.
@@ -197,6 +204,12 @@ def distributed(template: Path, shared: Path, work: Path, mergers: int) -> dict[
             except subprocess.TimeoutExpired:
                 process.kill()
         _delete_topology(prefix)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds a live process has used (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _seconds(iso: str) -> float:
@@ -259,6 +272,8 @@ def main() -> None:
                 f"branches and drafts {'identical' if same else 'DIFFERENT'} to embedded",
                 flush=True,
             )
+            used = ", ".join(f"{role} {seconds:.1f}" for role, seconds in result["cpu"])
+            print(f"    CPU seconds during the run: {used}", flush=True)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

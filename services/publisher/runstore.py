@@ -72,6 +72,9 @@ CREATE TABLE IF NOT EXISTS inputs (
     received_at REAL NOT NULL,
     PRIMARY KEY (run_id, message_id)
 );
+-- What /runs counts per catalogue, without reading the bodies: 45 ms a call on a run of
+-- 11,739 outcomes otherwise, under the lock the thread that records them needs.
+CREATE INDEX IF NOT EXISTS inputs_by_kind ON inputs (run_id, routing_key, source);
 """
 
 
