@@ -148,12 +148,16 @@ def existing_tips(
     if not commits:
         return {}
     wanted = {c.branch for c in commits}
-    listed = git(repo, "for-each-ref", "--format=%(refname)%00%(objectname)%00%(parent)")
+    listed = git(
+        repo,
+        "for-each-ref",
+        "--format=%(refname:lstrip=2)%00%(objectname)%00%(parent)",
+        "refs/heads/",
+    )
     heads: dict[str, tuple[str, str]] = {}  # branch -> (tip, first parent)
     for line in listed.splitlines():
-        name, tip, parents = line.split("\0")
-        branch = name.removeprefix("refs/heads/")
-        if branch in wanted and name.startswith("refs/heads/"):
+        branch, tip, parents = line.split("\0")
+        if branch in wanted:
             heads[branch] = (tip, parents.split(" ")[0])
     blobs: dict[str, str] = {}
     unknown: list[BranchCommit] = []

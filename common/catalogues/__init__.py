@@ -4,30 +4,24 @@ read_source(data, name, source)     read a download given as ``source``; refuse 
 check_source(data, name, source)    the same check on the header alone, reading no rows
 read_catalogue(data, name)          sniff the source from the header, then read
 read_catalogue_file(path)           the same for a file on disk
-read_nasa / read_eu                 one catalogue each; both check what they are given
+nasa.read_nasa / exoplaneteu.read_eu  one catalogue each; both check what they are given
+                                    (imported when a download is read: pandas is under them)
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import common.catalogues.identity as identity
 from common.catalogues.table import decode, read_header
 from common.errors import NotACatalogueError
 from common.records import Catalogue, Source
 
-if TYPE_CHECKING:
-    from common.catalogues.exoplaneteu import read_eu
-    from common.catalogues.nasa import read_nasa
-
 __all__ = [
     "check_source",
     "read_catalogue",
     "read_catalogue_file",
-    "read_eu",
-    "read_nasa",
     "read_source",
     "sniff_source",
 ]
@@ -66,19 +60,6 @@ def read_source(
     from common.catalogues.exoplaneteu import read_eu
 
     return read_eu(data, name)
-
-
-def __getattr__(name: str) -> Any:
-    """``read_nasa`` and ``read_eu``, imported when first asked for (see read_source)."""
-    if name == "read_nasa":
-        from common.catalogues.nasa import read_nasa
-
-        return read_nasa
-    if name == "read_eu":
-        from common.catalogues.exoplaneteu import read_eu
-
-        return read_eu
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def read_catalogue(data: bytes, name: str, fetched_at: dt.date | None = None) -> Catalogue:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from common.catalogues import read_catalogue, read_catalogue_file, read_eu, sniff_source
-from common.catalogues.exoplaneteu import clean_name, designations
+from common.catalogues import read_catalogue, read_catalogue_file, sniff_source
+from common.catalogues.exoplaneteu import clean_name, designations, read_eu
 from common.catalogues.fields import degrees_text, hours_text, planet_letter
 from common.catalogues.methods import OEC_METHODS, oec_method
 from common.records import Catalogue, PlanetRecord, Source, Value

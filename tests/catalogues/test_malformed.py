@@ -14,11 +14,11 @@ from common.catalogues import (
     check_source,
     read_catalogue,
     read_catalogue_file,
-    read_eu,
-    read_nasa,
     read_source,
     sniff_source,
 )
+from common.catalogues.exoplaneteu import read_eu
+from common.catalogues.nasa import read_nasa
 from common.errors import NotACatalogueError, PermanentError, WrongCatalogueError
 from common.records import Catalogue, RejectedRow, Source
 from tests.paths import SHARED_DATA, require_shared_data

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from common.catalogues import read_catalogue, read_catalogue_file, read_nasa, sniff_source
-from common.catalogues.nasa import M_JUP_IN_EARTH, R_JUP_IN_EARTH
+from common.catalogues import read_catalogue, read_catalogue_file, sniff_source
+from common.catalogues.nasa import M_JUP_IN_EARTH, R_JUP_IN_EARTH, read_nasa
 from common.records import Catalogue, PlanetRecord, Source, Value
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "catalogues"
