@@ -12,7 +12,8 @@ Then, each on a fresh copy of that repository:
 
 Prints wall time, messages per second (every message a service consumed: the catalogues,
 one planet.matched and one outcome per planet, the run's bookkeeping) and the ratio to the
-embedded run, the CPU seconds each service used during the run (where the time goes), and
+embedded run, the CPU seconds each service and the local broker used during the run (where
+the time goes), and
 checks that every wiring wrote the same branches and PR drafts.
 Needs a broker at OEC_SYNC_AMQP_URL (default localhost guest/guest).
 """
@@ -152,7 +153,10 @@ def distributed(template: Path, shared: Path, work: Path, mergers: int) -> dict[
             wait(lambda port=port: get(port, "/readyz")["ready"], 180, f"{role} to be ready")
         publisher_port = processes[-1][1]
 
-        cpu_before = [cpu_seconds(process.pid) for _, _, process in processes]
+        watched = [(role, process.pid) for role, _, process in processes]
+        if (broker := broker_pid()) is not None:
+            watched.append(("broker", broker))
+        cpu_before = [cpu_seconds(pid) for _, pid in watched]
         started = time.perf_counter()
         fetched = subprocess.run(
             [OEC_SYNC, "fetcher", "--once", "--nasa", str(shared / NASA), "--eu", str(shared / EU)],
@@ -174,8 +178,8 @@ def distributed(template: Path, shared: Path, work: Path, mergers: int) -> dict[
         (summary,) = [r for r in get(publisher_port, "/runs") if r["run_id"] == run_id]
         handled = [get(port, "/status") for _, port, _ in processes]
         cpu = [
-            (role, cpu_seconds(process.pid) - before)
-            for (role, _, process), before in zip(processes, cpu_before, strict=True)
+            (role, cpu_seconds(pid) - before)
+            for (role, pid), before in zip(watched, cpu_before, strict=True)
         ]
         return {
             "cpu": cpu,
@@ -210,6 +214,18 @@ def cpu_seconds(pid: int) -> float:
     """User and system CPU seconds a live process has used (/proc/PID/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def broker_pid() -> int | None:
+    """The local RabbitMQ node's Erlang VM, whose CPU the services compete with here."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"beam.smp" in (entry / "cmdline").read_bytes():
+                    return int(entry.name)
+            except OSError:
+                continue
+    return None
 
 
 def _seconds(iso: str) -> float:
@@ -273,7 +289,11 @@ def main() -> None:
                 flush=True,
             )
             used = ", ".join(f"{role} {seconds:.1f}" for role, seconds in result["cpu"])
-            print(f"    CPU seconds during the run: {used}", flush=True)
+            busy = sum(seconds for _, seconds in result["cpu"]) / result["wall"]
+            print(
+                f"    CPU seconds during the run: {used} ({busy:.1f} cores busy on average)",
+                flush=True,
+            )
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

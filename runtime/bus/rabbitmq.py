@@ -62,7 +62,7 @@ from pydantic import SecretStr
 from common.errors import BrokerUnavailableError
 from common.messages import Message, failure_of
 from common.topology import FAILURES, WORK_QUEUES, Header, Topology, WorkQueue
-from runtime.bus import Handler, middleware
+from runtime.bus import Flushing, Handler, middleware
 from runtime.bus.middleware import (
     DeadLetterAlert,
     DeadLetterHook,
@@ -160,6 +160,7 @@ class _Subscription:
     queue: str
     handler: _HandlerWithHeaders
     concurrency: int
+    flush: Callable[[], None] | None = None  # a Flushing handler's
     inbox: SimpleQueue[_Delivery | None] = field(default_factory=SimpleQueue)
     threads: list[threading.Thread] = field(default_factory=list)
 
@@ -215,8 +216,11 @@ class RabbitMQBus:
     # --- public API (any thread) ---
 
     def subscribe(self, queue: WorkQueue, handler: Handler, concurrency: int = 1) -> None:
-        """Consume ``queue`` with ``handler``; call before :meth:`start`."""
-        self._subscribe(queue, lambda message, _headers: handler(message), concurrency)
+        """Consume ``queue`` with ``handler``; call before :meth:`start`. A
+        :class:`~runtime.bus.Flushing` handler is flushed before its deliveries are
+        acknowledged."""
+        flush = handler.flush if isinstance(handler, Flushing) else None
+        self._subscribe(queue, lambda message, _headers: handler(message), concurrency, flush)
 
     def report_dead_letters(self) -> None:
         """Consume ``<prefix>.failures`` and publish the failure event of every message the
@@ -224,10 +228,17 @@ class RabbitMQBus:
         waiting for its run_timeout. Call before :meth:`start`; one process is enough."""
         self._subscribe(FAILURES, self._failure_events, 1)
 
-    def _subscribe(self, queue: WorkQueue, handler: _HandlerWithHeaders, concurrency: int) -> None:
+    def _subscribe(
+        self,
+        queue: WorkQueue,
+        handler: _HandlerWithHeaders,
+        concurrency: int,
+        flush: Callable[[], None] | None = None,
+    ) -> None:
         if self._io_thread is not None:
             raise RuntimeError("subscribe before start()")
-        self._subs.append(_Subscription(queue, self.topology.queue(queue), handler, concurrency))
+        sub = _Subscription(queue, self.topology.queue(queue), handler, concurrency, flush)
+        self._subs.append(sub)
         self.snapshot.needs_consumer = True
 
     def _failure_events(self, message: Message, headers: Headers) -> list[Message]:
@@ -639,10 +650,16 @@ class RabbitMQBus:
     # --- worker threads: the middleware around every handler ---
 
     def _work(self, sub: _Subscription) -> None:
+        # A flushing handler's deliveries wait here, handled, until its flush: half the
+        # prefetch at most, so the broker keeps delivering the other half meanwhile.
+        unflushed: list[tuple[Delivery, Callable[[], None]]] = []
+        batch = max(1, self.config.prefetch // 2)
         while True:
             try:
-                delivery = sub.inbox.get(timeout=1.0)
+                delivery = sub.inbox.get(timeout=0 if unflushed else 1.0)
             except Empty:
+                if unflushed:
+                    self._flush(sub, unflushed)
                 continue
             if delivery is None:
                 return
@@ -651,10 +668,34 @@ class RabbitMQBus:
                 continue
             work = self._delivery_for(sub, delivery)
             try:
-                self._handle(sub, work)
+                settle = self._handle(sub, work)
             except Exception:  # the middleware itself must never kill the worker
                 log.exception("unexpected failure around a handler")
                 self._call_io(partial(self._after, work, Settle.REQUEUE, Outcome.RETRY))
+                continue
+            if settle is not None:
+                if sub.flush is None:
+                    self._call_io(settle)
+                else:
+                    unflushed.append((work, settle))
+                    if len(unflushed) >= batch:
+                        self._flush(sub, unflushed)
+
+    def _flush(
+        self, sub: _Subscription, unflushed: list[tuple[Delivery, Callable[[], None]]]
+    ) -> None:
+        """Flush the handler, then settle what it took; if the flush fails, requeue it all."""
+        assert sub.flush is not None
+        try:
+            sub.flush()
+        except Exception:
+            log.exception("flushing the handler failed; its deliveries go back to the queue")
+            for work, _ in unflushed:
+                self._call_io(partial(self._after, work, Settle.REQUEUE, Outcome.RETRY))
+        else:
+            for _, settle in unflushed:
+                self._call_io(settle)
+        unflushed.clear()
 
     def _delivery_for(self, sub: _Subscription, delivery: _Delivery) -> Delivery:
         properties = delivery.properties
@@ -671,26 +712,29 @@ class RabbitMQBus:
             transport=delivery,
         )
 
-    def _handle(self, sub: _Subscription, work: Delivery) -> None:
+    def _handle(self, sub: _Subscription, work: Delivery) -> Callable[[], None] | None:
+        """Run the handler on one delivery; what publishes its outputs and then settles it,
+        for the caller to hand to the I/O thread (None: settled already, or it will be with
+        its twin)."""
         delivery: _Delivery = work.transport
         with middleware.contexts(self.middleware, work):
             skip = middleware.skip_of(self.middleware, work)
             if skip is Skip.HANDLED:
                 self._call_io(lambda: self._after(work, Settle.ACK, Outcome.DUPLICATE))
-                return
+                return None
             if skip is Skip.WAITING:
-                return  # settled like its twin in progress, when that one is
+                return None  # settled like its twin in progress, when that one is
             try:
                 message = decode_delivery(delivery.properties, delivery.routing_key, delivery.body)
             except Exception as exc:
                 self._failed(work, UndecodableError(f"undecodable: {exc}"))
-                return
+                return None
             started = time.perf_counter()
             try:
                 outputs = list(sub.handler(message, work.headers))
             except Exception as exc:
                 self._failed(work, exc)
-                return
+                return None
             finally:
                 middleware.timed(self.middleware, work, time.perf_counter() - started)
             compress = self.config.compress_min_bytes
@@ -705,7 +749,7 @@ class RabbitMQBus:
 
             self._io_publish(envelopes, _Batch(len(envelopes), confirmed), delivery.generation)
 
-        self._call_io(on_io)
+        return on_io
 
     def _failed(self, work: Delivery, exc: Exception) -> None:
         """What the error policy decides: dead-letter now, or requeue after a backoff (the

@@ -27,11 +27,12 @@ log = logging.getLogger(__name__)
 class DurablePublisher:
     """The publisher's bus handler: PublisherHandler + RunStore + the run timeout.
 
-    Handling a message only records it (SQLite) and folds it into the run's state, so the
-    delivery is acknowledged at once. Publishing a run whose planets are all accounted for
-    (branches, pull requests: minutes with GitHub) happens on the publisher's finisher
-    thread (:meth:`finish_ready`), never while a delivery waits for its ack, which would
-    run into RabbitMQ's consumer timeout (https://www.rabbitmq.com/docs/consumers#acknowledgement-timeout).
+    Handling a message only records it (SQLite, committed for many at once by :meth:`flush`)
+    and folds it into the run's state, so the delivery is acknowledged at once. Publishing a
+    run whose planets are all accounted for (branches, pull requests: minutes with GitHub)
+    happens on the publisher's finisher thread (:meth:`finish_ready`), never while a delivery
+    waits for its ack, which would run into RabbitMQ's consumer timeout
+    (https://www.rabbitmq.com/docs/consumers#acknowledgement-timeout).
     A run that was accounted for when the process died is finished after the restart.
     """
 
@@ -82,6 +83,11 @@ class DurablePublisher:
             if state.accounted():
                 self.ready.set()
             return []
+
+    def flush(self) -> None:
+        """Make what was recorded durable; the bus acknowledges those deliveries after this
+        (:class:`runtime.bus.Flushing`)."""
+        self.store.flush()
 
     def finish_ready(self, announce: Announce) -> int:
         """Publish every unfinished run whose planets are all accounted for; ``announce``

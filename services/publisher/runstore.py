@@ -24,6 +24,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -61,7 +62,8 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at   REAL,
     published     TEXT,
     refusals      TEXT,
-    conflicts     TEXT
+    conflicts     TEXT,
+    systems       TEXT
 );
 CREATE TABLE IF NOT EXISTS inputs (
     run_id      TEXT NOT NULL,
@@ -91,6 +93,7 @@ class RunStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
+        self._pending: list[tuple[str, str, str, str | None, str, float]] = []  # not committed
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         # WAL + synchronous=NORMAL: a committed input survives a crash of the process (what a
         # SIGKILL'd pod is); only a power cut may lose the last ones, which the broker
@@ -101,45 +104,77 @@ class RunStore:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
         if "conflicts" not in columns:  # a store written before conflicts were kept
             self._db.execute("ALTER TABLE runs ADD COLUMN conflicts TEXT")
+        if "systems" not in columns:  # a store written before the counts were kept apart
+            self._db.execute("ALTER TABLE runs ADD COLUMN systems TEXT")
 
     def close(self) -> None:
         with self._lock:
+            self._flush()
             self._db.close()
 
-    def add(self, message: Message, now: float | None = None) -> bool:
-        """Record an input; False when this message id was already recorded for the run."""
+    def add(self, message: Message, now: float | None = None) -> None:
+        """Record an input, durable once :meth:`flush` returns (a repeated message id is
+        recorded once). The bus acknowledges a delivery only after that flush, so a crash
+        before it loses nothing: the broker delivers the input again."""
         now = now or time.time()
         source = getattr(message, "source", None)
-        with self._lock, self._db:
-            self._db.execute(
+        row = (
+            message.run_id,
+            message.message_id,
+            message.routing_key.value,
+            str(source) if source is not None else None,
+            message.model_dump_json(),
+            now,
+        )
+        with self._lock:
+            self._pending.append(row)
+
+    def flush(self) -> None:
+        """Commit every input added so far, in one transaction: a commit per input costs the
+        publisher service a third of its time while outcomes arrive (SQLite lets go of the
+        GIL three times per input, and each time the other threads keep it for a while)."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        """:meth:`flush` with the lock held; every other use of the database calls it first,
+        so what it reads includes every input added."""
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        activity: dict[str, tuple[float, float]] = {}
+        for run_id, *_, now in rows:
+            first, last = activity.get(run_id, (now, now))
+            activity[run_id] = (min(first, now), max(last, now))
+        runs = [(run_id, RunPhase.COLLECTING.value, *times) for run_id, times in activity.items()]
+        # The connection commits each statement on its own (isolation_level=None) unless a
+        # transaction is begun: one commit for them all is the point.
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany(
                 "INSERT INTO runs (run_id, state, first_seen, last_activity) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (run_id) DO UPDATE SET last_activity = excluded.last_activity",
-                (message.run_id, RunPhase.COLLECTING.value, now, now),
+                runs,
             )
-            cursor = self._db.execute(
-                "INSERT OR IGNORE INTO inputs VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    message.run_id,
-                    message.message_id,
-                    message.routing_key.value,
-                    str(source) if source is not None else None,
-                    message.model_dump_json(),
-                    now,
-                ),
-            )
-            return cursor.rowcount == 1
+            self._db.executemany("INSERT OR IGNORE INTO inputs VALUES (?, ?, ?, ?, ?, ?)", rows)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def finished(self, state: RunState, phase: RunPhase, now: float | None = None) -> None:
         with self._lock, self._db:
+            self._flush()
             self._db.execute(
                 "UPDATE runs SET state = ?, finished_at = ?, published = ?, refusals = ?,"
-                " conflicts = ? WHERE run_id = ?",
+                " conflicts = ?, systems = ? WHERE run_id = ?",
                 (
                     phase.value,
                     now or time.time(),
                     _published.dump_json(state.published).decode(),
                     _refusals.dump_json(state.refusals).decode(),
                     _conflicts.dump_json(state.conflicts).decode(),
+                    json.dumps(Counter(p.state.value for p in state.published)),
                     state.run_id,
                 ),
             )
@@ -147,6 +182,7 @@ class RunStore:
     def reopen(self, run_id: str, source: str) -> None:
         """Forget a catalogue's failure: it is being processed after all."""
         with self._lock, self._db:
+            self._flush()
             self._db.execute(
                 "DELETE FROM inputs WHERE run_id = ? AND routing_key = ? AND source = ?",
                 (run_id, RoutingKey.CATALOGUE_FAILED.value, source),
@@ -159,6 +195,7 @@ class RunStore:
         """Forget a planet's failure: it succeeded after all. A complete run is collecting
         again (to be published with the planet)."""
         with self._lock, self._db:
+            self._flush()
             self._db.execute(
                 "DELETE FROM inputs WHERE run_id = ? AND message_id = ?", (run_id, message_id)
             )
@@ -169,12 +206,14 @@ class RunStore:
 
     def phase(self, run_id: str) -> RunPhase | None:
         with self._lock:
+            self._flush()
             row = self._db.execute("SELECT state FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return RunPhase(row[0]) if row else None
 
     def load(self, run_id: str) -> RunState | None:
         """The run as it stands, rebuilt from its inputs and its last publication."""
         with self._lock:
+            self._flush()
             run = self._db.execute(
                 "SELECT state, published, refusals, conflicts FROM runs WHERE run_id = ?",
                 (run_id,),
@@ -199,6 +238,7 @@ class RunStore:
     def unfinished(self) -> list[tuple[str, float, float | None]]:
         """(run id, last activity, last publication) of every run not complete."""
         with self._lock:
+            self._flush()
             rows = self._db.execute(
                 "SELECT run_id, last_activity, finished_at FROM runs WHERE state != ?",
                 (RunPhase.COMPLETE.value,),
@@ -208,14 +248,18 @@ class RunStore:
     def summaries(self, limit: int = 20, run_id: str | None = None) -> list[dict[str, Any]]:
         """Newest runs first: state, times, and how far each catalogue has come."""
         with self._lock:
+            self._flush()
             where, args = ("WHERE run_id = ?", (run_id,)) if run_id else ("", ())
             runs = self._db.execute(
-                "SELECT run_id, state, first_seen, last_activity, finished_at, published"
-                f" FROM runs {where} ORDER BY first_seen DESC LIMIT ?",
+                # A run's publication holds every proposal (43 MB for a first run): /runs
+                # reads only its counts, unless the store is older than them.
+                "SELECT run_id, state, first_seen, last_activity, finished_at,"
+                f" coalesce(systems, published) FROM runs {where}"
+                " ORDER BY first_seen DESC LIMIT ?",
                 (*args, limit),
             ).fetchall()
             summaries = []
-            for rid, state, first, last, finished, published in runs:
+            for rid, state, first, last, finished, systems in runs:
                 counts = self._db.execute(
                     "SELECT routing_key, source, count(*), NULL FROM inputs WHERE run_id = ?"
                     " AND routing_key NOT IN (?, ?, ?) GROUP BY routing_key, source",
@@ -227,7 +271,7 @@ class RunStore:
                     (rid, *_RUN_KEYS),
                 ).fetchall()
                 rows = [*bodies, *counts]
-                summaries.append(_summary(rid, state, first, last, finished, published, rows))
+                summaries.append(_summary(rid, state, first, last, finished, systems, rows))
         return summaries
 
 
@@ -246,7 +290,7 @@ def _summary(
     first: float,
     last: float,
     finished: float | None,
-    published: str | None,
+    systems: str | None,
     rows: list[tuple[str, str | None, int, str | None]],
 ) -> dict[str, Any]:
     catalogues: list[str] | None = None
@@ -263,9 +307,9 @@ def _summary(
         else:
             entry["outcomes"] += count
             entry[routing_key] = count
-    systems: dict[str, int] = {}
-    for item in json.loads(published) if published else []:
-        systems[item["state"]] = systems.get(item["state"], 0) + 1
+    counts = json.loads(systems) if systems else {}
+    if isinstance(counts, list):  # the publication itself, from a store older than the counts
+        counts = Counter(item["state"] for item in counts)
     failed = sum(entry.get(RoutingKey.PLANET_FAILED.value, 0) for entry in per_source.values())
     return {
         "run_id": run_id,
@@ -276,5 +320,5 @@ def _summary(
         "published_at": _iso(finished),
         "catalogues": catalogues,
         "progress": per_source,
-        "systems": systems,
+        "systems": dict(counts),
     }

@@ -320,3 +320,47 @@ def test_a_message_its_consumers_die_on_becomes_planet_failed(settings: Settings
             wait_for(take_and_die, 10, f"delivery {attempt + 1}")
         wait_for(lambda: outcomes.failed(), 10, "the failure event")
     assert list(outcomes.failed()) == ["Deadly b"]
+
+
+class Committing:
+    """A publisher-queue handler that keeps what it takes only when flushed, as the run store
+    does; ``failures`` flushes fail first, as a full disk would."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.taken: list[str] = []
+        self.kept: Counter[str] = Counter()
+        self.handled: Counter[str] = Counter()
+        self.flushes = 0
+
+    def __call__(self, message: Message) -> list[Message]:
+        self.taken.append(message.message_id)
+        self.handled[message.message_id] += 1
+        return []
+
+    def flush(self) -> None:
+        self.flushes += 1
+        taken, self.taken = self.taken, []
+        if self.failures:
+            self.failures -= 1
+            raise OSError("disk full")
+        self.kept.update(taken)
+
+
+def test_a_flushing_handler_is_acknowledged_after_its_flush_and_retried_when_it_fails(
+    settings: Settings,
+) -> None:
+    committing = Committing(failures=1)
+    inputs = [matched(i) for i in range(200)]
+    with running(settings, (topology.MERGER, unchanged), (topology.PUBLISHER, committing)) as bus:
+        bus.publish_many(inputs)
+        wait_for(lambda: len(committing.kept) == 200, 30, "200 outcomes kept")
+        queue = topology_for(settings.bus).queue(topology.PUBLISHER)
+        wait_for(lambda: queue_depth(settings, queue) == 0, 10, "an empty publisher queue")
+        time.sleep(0.3)
+    # What the failed flush had taken came back from the broker: acknowledged only once kept.
+    assert set(committing.kept) == set(committing.handled)
+    assert all(n == 1 for n in committing.kept.values())
+    assert any(n == 2 for n in committing.handled.values())
+    # One commit for many deliveries, not one each.
+    assert committing.flushes < 200 / 4

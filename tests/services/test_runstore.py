@@ -19,8 +19,8 @@ from common.proposals import Proposal
 from common.records import Source
 from runtime import alerts
 from services.publisher.durable import DurablePublisher
-from services.publisher.handler import PublisherHandler
-from services.publisher.model import Published
+from services.publisher.handler import PublisherHandler, RunState
+from services.publisher.model import Published, PublishState
 from services.publisher.runstore import RunPhase, RunStore
 
 RUN = "20260822-abcdef01"
@@ -304,3 +304,53 @@ def test_a_failed_planet_that_succeeds_after_a_fix_reopens_its_run(tmp_path: Pat
     assert feed(target, failure(Source.NASA, 1), failure(Source.NASA, 2)) == []
     assert sink.calls == 2
     assert target.report(RUN)["failed_planets"] == []  # type: ignore[index]
+
+
+def test_an_input_is_durable_once_flushed_and_every_read_sees_what_was_added(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "runs.sqlite3"
+    store = RunStore(db)
+    elsewhere = RunStore(db)  # what a restarted process would find
+    store.add(RunStarted(run_id=RUN, catalogues=[Source.NASA]))
+    store.add(planned(Source.NASA, 2))
+    store.add(outcome(Source.NASA, 1))
+    assert elsewhere.phase(RUN) is None  # not acknowledged yet: the broker still holds them
+    (summary,) = store.summaries()  # the store's own reads include them
+    assert summary["progress"]["nasa"]["outcomes"] == 1
+    store.add(outcome(Source.NASA, 2))
+    store.flush()
+    state = elsewhere.load(RUN)
+    assert state is not None and state.accounted()
+
+
+def test_a_runs_summary_counts_its_systems_by_state_in_old_stores_too(tmp_path: Path) -> None:
+    def published(name: str, state: PublishState) -> Published:
+        proposal = Proposal(
+            file=f"systems/{name}.xml",
+            system=name,
+            branch=f"oec-sync/{name}",
+            new=False,
+            base_commit=COMMIT,
+            text="<system/>\n",
+            changes=[],
+            new_planets=[],
+            title=name,
+            body="",
+            commit_message=name,
+        )
+        return Published(proposal=proposal, state=state)
+
+    store = RunStore(tmp_path / "runs.sqlite3")
+    store.add(RunStarted(run_id=RUN, catalogues=[Source.NASA]))
+    state = RunState(run_id=RUN)
+    state.published = [
+        published("A", PublishState.OPENED),
+        published("B", PublishState.UP_TO_DATE),
+        published("C", PublishState.OPENED),
+    ]
+    store.finished(state, RunPhase.COMPLETE)
+    expected = {"opened": 2, "up to date": 1}
+    assert store.summaries()[0]["systems"] == expected
+    store._db.execute("UPDATE runs SET systems = NULL")  # as a store written before them
+    assert store.summaries()[0]["systems"] == expected
