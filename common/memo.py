@@ -5,12 +5,15 @@ Five kinds of entry, each keyed by every input of the step it saves (a digest of
 
 ``catalogue``  a download read and matched: its bytes, source, name and date, the index's
                matching content (not its commit, so a commit that edits values only keeps
-               it) -> the catalogue's records and their matches
+               it) -> the catalogue's records (as JSON text, decoded only for rows that
+               are merged) and their matches
 ``matches``    a catalogue's matches by record digest, against an index's matching content:
                the rows of a new download that repeat the last one are not matched again
                (services/indexer/handler.py)
 ``merge``      one planet merged: its record, its match and the text of its file
-               (:func:`merge_inputs`) -> the merger's outcome message
+               (:func:`merge_inputs`) -> the merger's outcome message. Looked up by the
+               merger, and in the embedded run by the indexer first, which then sends the
+               outcome itself: the planet's record is never decoded nor sent
 ``build``      one file's proposal: its text and the inputs of the merges that patched it
                -> the proposal or refusal and the file's conflicts
                (and one new host's file: its records -> the proposal or refusal)
@@ -33,7 +36,8 @@ from pathlib import Path
 from typing import Protocol
 
 from common.matching import Match
-from common.records import PlanetRecord
+from common.messages import PlanetOutcome, PlanetUnchanged, SystemChanged
+from common.records import PlanetRecord, Source
 
 _ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,6 +78,34 @@ def merge_inputs(record: str, match: Match, text: str) -> str:
     file's text: a commit that leaves the text as it was leaves the outcome as it was,
     apart from the base commit it names."""
     return digest(record, match.model_dump_json(), text)
+
+
+def merge_unit(source: Source, row: int) -> str:
+    """The unit of a planet's merge: its catalogue row."""
+    return f"{source.value}:{row}"
+
+
+_OUTCOMES: dict[bytes, type[PlanetOutcome]] = {b"C": SystemChanged, b"U": PlanetUnchanged}
+
+
+def outcome_value(outcome: PlanetOutcome) -> bytes:
+    """A merge's outcome as the memo keeps it: its kind, then its JSON."""
+    kind = b"C" if isinstance(outcome, SystemChanged) else b"U"
+    return kind + outcome.model_dump_json().encode()
+
+
+def remembered_outcome(value: bytes, run_id: str, commit: str) -> PlanetOutcome:
+    """An outcome the memo kept (:func:`outcome_value`), made this run's: its run id, message
+    id and base commit. Restamped in place: it was just decoded and is nobody else's (copies
+    cost 0.3 s of an unchanged run)."""
+    outcome = _OUTCOMES[value[:1]].model_validate_json(value[1:])
+    outcome.run_id = run_id
+    outcome.message_id = ""
+    patch = getattr(outcome, "patch", None)
+    if patch is not None:
+        patch.base_commit = commit
+    outcome.model_post_init(None)
+    return outcome
 
 
 class Store(Protocol):

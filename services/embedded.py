@@ -32,7 +32,7 @@ from common.messages import (
     CatalogueDownloaded,
     CatalogueFailed,
     Message,
-    PlanetMatched,
+    PlanetOutcome,
     RunPlanned,
     RunStarted,
 )
@@ -207,7 +207,7 @@ def process(
         planets = 0
 
         def delivered(message: Message) -> None:
-            if isinstance(message, PlanetMatched):
+            if isinstance(message, PlanetOutcome):
                 stages.advance()
                 checkpoint("match")
 
@@ -218,7 +218,8 @@ def process(
 
         def planned(message: Message) -> Iterable[Message]:
             nonlocal planets
-            outputs = IndexerHandler(index, memo)(message)
+            # One process, one memo: the indexer answers for every planet merged before.
+            outputs = IndexerHandler(index, memo, merges=memo)(message)
             for output in outputs:
                 if isinstance(output, RunPlanned):
                     planets += output.planets

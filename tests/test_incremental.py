@@ -7,7 +7,7 @@ import csv
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,13 @@ import common.memo
 from common import matching
 from common.catalogues import read_catalogue_file
 from common.matching import Match
+from common.memo import Store
 from common.messages import Message, PlanetMatched
 from common.oec import render
 from common.oec.index import AliasIndex
 from common.proposals import Refusal, new_system_proposals
 from common.records import PlanetRecord
+from runtime.bus import Handler
 from runtime.memo import Memo
 from services import embedded
 from tests.gitutil import IDENTITY, git, make_repo
@@ -95,6 +97,25 @@ def counting_merges(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return merged
 
 
+def counting_sent_to_mergers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The planets sent to a merger from now on (the indexer answers for the others)."""
+    sent: list[str] = []
+    real = embedded.remembering
+
+    def remembering(memo: Store, merge: Handler) -> Handler:
+        handle = real(memo, merge)
+
+        def counted(message: Message) -> Iterable[Message]:
+            assert isinstance(message, PlanetMatched)
+            sent.append(message.record.name)
+            return handle(message)
+
+        return counted
+
+    monkeypatch.setattr(embedded, "remembering", remembering)
+    return sent
+
+
 def counting_matches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the records matched from now on (not taken from an earlier download)."""
     matched: list[str] = []
@@ -140,11 +161,13 @@ def test_a_run_with_nothing_changed_merges_nothing_and_writes_nothing(
     refs = git(repo, "for-each-ref", "refs/heads/oec-sync")
     written = {p: p.stat().st_mtime_ns for p in (tmp_path / "outbox").iterdir()}
     merged = counting_merges(monkeypatch)
+    sent = counting_sent_to_mergers(monkeypatch)
 
     code, second = run(repo, tmp_path, "--max-prs", "0")
 
     assert code == 0
     assert merged == []  # every planet answered from the memo
+    assert sent == []  # by the indexer, which sent no planet on
     assert git(repo, "for-each-ref", "refs/heads/oec-sync") == refs
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "outbox").iterdir()} == written
     assert second["systems"] == [{**s, "state": "up to date"} for s in first["systems"]]
@@ -162,9 +185,11 @@ def test_changed_rows_merge_only_their_planets_and_equal_a_full_run(
     edited_eu(download, rows=3)
     merged = counting_merges(monkeypatch)
     matched = counting_matches(monkeypatch)
+    sent = counting_sent_to_mergers(monkeypatch)
 
     _, report = run(incremental, incremental.parent, "--max-prs", "0", eu=str(download))
     assert len(merged) == 3  # only the three edited rows were merged again
+    assert len(sent) == 3  # the others' outcomes came from the indexer
     assert len(matched) == 3  # and matched again: the other rows repeat the last download
     monkeypatch.undo()
     _, full_report = run(full, full.parent, "--max-prs", "0", "--full", eu=str(download))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
 from common import matching
 from common.catalogues import read_source
@@ -15,7 +16,8 @@ from common.memo import (
     Store,
     digest,
     merge_inputs,
-    record_digest,
+    merge_unit,
+    remembered_outcome,
     text_digest,
 )
 from common.messages import (
@@ -27,15 +29,27 @@ from common.messages import (
     RunPlanned,
 )
 from common.oec.index import AliasIndex
-from common.records import Catalogue, Source
+from common.records import Catalogue, PlanetRecord, Source
 
 
 class MatchedCatalogue(BaseModel):
-    """A download read and every record matched: what the memo keeps of a catalogue."""
+    """A download read and every record matched: what the memo keeps of a catalogue.
+
+    The records stay JSON text (``records``; ``catalogue.records`` is left empty) until a
+    row has to be merged: decoding all 11,739 costs an unchanged run 1 s, and such a run
+    merges none. A record's digest is that of its text (:func:`common.memo.record_digest`).
+    """
 
     catalogue: Catalogue
+    records: list[str]
+    rows: list[int]
     matches: list[Match]
-    digests: list[str]  # of each record's JSON, for the merges' keys
+    _read: list[PlanetRecord] = PrivateAttr(default_factory=list)  # when read this run
+
+    def record(self, i: int) -> PlanetRecord:
+        if self._read:
+            return self._read[i]
+        return PlanetRecord.model_validate_json(self.records[i])
 
 
 class KnownMatches(BaseModel):
@@ -46,9 +60,16 @@ class KnownMatches(BaseModel):
 
 
 class IndexerHandler:
-    def __init__(self, index: AliasIndex, memo: Store | None = None) -> None:
+    """Reads a download, matches its records against ``index`` and sends each planet to a
+    merger, or, with ``merges`` (the store the mergers remember in, when this process
+    shares it: the embedded run), sends the outcome remembered for the planet's inputs."""
+
+    def __init__(
+        self, index: AliasIndex, memo: Store | None = None, merges: Store | None = None
+    ) -> None:
         self.index = index
         self.memo = memo or Forgetful()
+        self.merges = merges
 
     def matched(self, message: CatalogueDownloaded) -> MatchedCatalogue:
         """The download read and matched, or what an earlier run read and matched from the
@@ -68,7 +89,8 @@ class IndexerHandler:
         catalogue = read_source(
             message.content(), message.url, message.source, message.fetched_at.date()
         )
-        digests = [record_digest(r) for r in catalogue.records]
+        texts = [r.model_dump_json() for r in catalogue.records]
+        digests = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
         known_key = digest(self.index.matching_digest())
         stored = self.memo.get("matches", unit, known_key)
         known = KnownMatches.model_validate_json(stored).by_digest if stored else {}
@@ -76,8 +98,14 @@ class IndexerHandler:
             m if (m := known.get(d)) is not None else matching.match(self.index, r)
             for r, d in zip(catalogue.records, digests, strict=True)
         ]
-        result = MatchedCatalogue(catalogue=catalogue, matches=matches, digests=digests)
+        result = MatchedCatalogue(
+            catalogue=catalogue.model_copy(update={"records": []}),
+            records=texts,
+            rows=[r.row for r in catalogue.records],
+            matches=matches,
+        )
         self.memo.put("catalogue", unit, key, result.model_dump_json().encode())
+        result._read = catalogue.records
         remembered = KnownMatches(by_digest=dict(zip(digests, matches, strict=True)))
         self.memo.put("matches", unit, known_key, remembered.model_dump_json().encode())
         return result
@@ -99,34 +127,39 @@ class IndexerHandler:
         outputs: list[Message] = []
         kinds: Counter[MatchKind] = Counter()
         ambiguous: list[str] = []
-        catalogue, matches = matched.catalogue, matched.matches
+        source, matches = message.source, matched.matches
         texts = self.index.system_texts(sorted({m.file for m in matches if m.file}))
         text_digests = {f: text_digest(t) for f, t in texts.items()}
         no_text = text_digest(None)
-        for record, match, digested in zip(
-            catalogue.records, matches, matched.digests, strict=True
-        ):
+        for i, match in enumerate(matches):
             kinds[match.kind] += 1
             if match.kind is MatchKind.AMBIGUOUS:
-                ambiguous.append(f"{record.name} (row {record.row}): {'; '.join(match.candidates)}")
-            text = texts[match.file] if match.file else None
+                name = matched.record(i).name
+                ambiguous.append(f"{name} (row {matched.rows[i]}): {'; '.join(match.candidates)}")
+            inputs = merge_inputs(
+                hashlib.sha256(matched.records[i].encode()).hexdigest(),
+                match,
+                text_digests[match.file] if match.file else no_text,
+            )
+            if self.merges is not None:
+                unit = merge_unit(source, matched.rows[i])
+                if (stored := self.merges.get("merge", unit, digest(inputs))) is not None:
+                    outputs.append(remembered_outcome(stored, run_id, self.index.commit))
+                    continue
             outputs.append(
                 PlanetMatched(
                     run_id=run_id,
-                    record=record,
+                    record=matched.record(i),
                     match=match,
                     commit=self.index.commit,
-                    system_text=text,
-                    inputs=merge_inputs(
-                        digested,
-                        match,
-                        text_digests[match.file] if match.file else no_text,
-                    ),
+                    system_text=texts[match.file] if match.file else None,
+                    inputs=inputs,
                 )
             )
+        catalogue = matched.catalogue
         counts = CatalogueCounts(
             rows=catalogue.rows,
-            records=len(catalogue.records),
+            records=len(matched.records),
             skipped_status=catalogue.skipped_status,
             rejected=len(catalogue.rejected),
             matched=kinds[MatchKind.PLANET],

@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from common import rules
-from common.memo import Store, digest, merge_inputs, record_digest, text_digest
+from common.memo import (
+    Store,
+    digest,
+    merge_inputs,
+    merge_unit,
+    outcome_value,
+    record_digest,
+    remembered_outcome,
+    text_digest,
+)
 from common.messages import Message, PlanetMatched, PlanetOutcome, PlanetUnchanged, SystemChanged
 from runtime.bus import Handler
 
@@ -41,36 +50,20 @@ def merge_key(message: PlanetMatched) -> str:
     return digest(inputs)
 
 
-def _restamped(outcome: PlanetOutcome, message: PlanetMatched) -> PlanetOutcome:
-    """A remembered outcome, just decoded and so nobody else's, made this run's in place:
-    its run id, message id and base commit (copies cost 0.3 s of an unchanged run)."""
-    outcome.run_id = message.run_id
-    outcome.message_id = ""
-    patch = getattr(outcome, "patch", None)
-    if patch is not None:
-        patch.base_commit = message.commit
-    outcome.model_post_init(None)
-    return outcome
-
-
-_KINDS: dict[bytes, type[PlanetOutcome]] = {b"C": SystemChanged, b"U": PlanetUnchanged}
-
-
 def remembering(memo: Store, merge: Handler = handle) -> Handler:
     """``merge`` (:func:`handle`), answered from ``memo`` for a planet merged before from the
     same inputs; new outcomes are remembered."""
 
     def handle_remembered(message: Message) -> list[Message]:
         assert isinstance(message, PlanetMatched)
-        unit = f"{message.record.source.value}:{message.record.row}"
+        unit = merge_unit(message.record.source, message.record.row)
         key = merge_key(message)
         if (stored := memo.get("merge", unit, key)) is not None:
-            outcome = _KINDS[stored[:1]].model_validate_json(stored[1:])
-            return [_restamped(outcome, message)]
+            return [remembered_outcome(stored, message.run_id, message.commit)]
         outputs = list(merge(message))
         (computed,) = outputs
-        kind = b"C" if isinstance(computed, SystemChanged) else b"U"
-        memo.put("merge", unit, key, kind + computed.model_dump_json().encode())
+        assert isinstance(computed, PlanetOutcome)
+        memo.put("merge", unit, key, outcome_value(computed))
         return outputs
 
     return handle_remembered
