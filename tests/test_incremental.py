@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import common.memo
-from common import matching
+from common import gitrepo, matching
 from common.catalogues import read_catalogue_file
 from common.matching import Match
 from common.memo import Store
@@ -173,6 +173,28 @@ def test_a_run_with_nothing_changed_merges_nothing_and_writes_nothing(
     assert second["systems"] == [{**s, "state": "up to date"} for s in first["systems"]]
     for key in ("catalogues", "conflicts", "not_added", "refused"):
         assert second[key] == first[key]
+
+
+def test_an_unchanged_run_looks_up_no_branch_it_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo(tmp_path / "oec")
+    code, first = run(repo, tmp_path, "--max-prs", "0")
+    assert code == 0 and first["systems"]
+    asked: list[tuple[str, ...]] = []
+    real = gitrepo.git
+
+    def recording(repo: Path, *args: str, **kwargs: Any) -> str:
+        asked.append(args)
+        return real(repo, *args, **kwargs)
+
+    monkeypatch.setattr(gitrepo, "git", recording)
+    code, second = run(repo, tmp_path, "--max-prs", "0")
+
+    assert code == 0
+    assert {s["state"] for s in second["systems"]} == {"up to date"}
+    # The CLI's sink remembers the tips it wrote in the checkout's memo: no file is looked up.
+    assert not [a for a in asked if a[0] == "cat-file"]
 
 
 def test_changed_rows_merge_only_their_planets_and_equal_a_full_run(
