@@ -1,7 +1,7 @@
 """What a run computed, remembered by what it was computed from, so that the next run redoes
 only what changed.
 
-Five kinds of entry, each keyed by every input of the step it saves (a digest of them):
+Six kinds of entry, each keyed by every input of the step it saves (a digest of them):
 
 ``catalogue``  a download read and matched: its bytes, source, name and date, the index's
                matching content (not its commit, so a commit that edits values only keeps
@@ -19,8 +19,10 @@ Five kinds of entry, each keyed by every input of the step it saves (a digest of
                (and one new host's file: its records -> the proposal or refusal)
 ``tip``        a branch's tip commit and file -> the file's blob there (a fact of git's, kept
                so that an unchanged run need not look up 4,330 paths; common/gitrepo.py)
+``constellation``  a new system's RA/Dec text and astropy's version -> its constellation
+               (so that a run whose new systems did not move imports no astropy: 0.5 s)
 
-Every key but a tip's also holds :data:`CODE_VERSION`, a digest of the code that computes outcomes
+Every key but a tip's and a constellation's also holds :data:`CODE_VERSION`, a digest of the code that computes outcomes
 (``common/`` and the indexer's and merger's handlers), so a change of rules, readers or PR
 text invalidates every entry without anybody remembering to bump a number. One entry is
 kept per unit (the download's source, the planet's row, the file), the newest, so the store

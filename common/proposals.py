@@ -397,9 +397,11 @@ class HostBuilt(BaseModel):
     refusal: Refusal | None = None
 
 
-def _hosts_built(groups: list[list[PlanetRecord]], base: str) -> list[HostBuilt]:
+def _hosts_built(
+    groups: list[list[PlanetRecord]], base: str, known: Store | None = None
+) -> list[HostBuilt]:
     """A :class:`HostBuilt` per group of :func:`group_new_hosts`, rendered together (one
-    astropy call for every position)."""
+    astropy call for every position ``known`` does not hold)."""
     results: list[HostBuilt] = []
     hosts: list[tuple[int, list[PlanetRecord]]] = []
     written: list[list[PlanetRecord]] = []  # the same planets with their description line
@@ -411,7 +413,9 @@ def _hosts_built(groups: list[list[PlanetRecord]], base: str) -> list[HostBuilt]
             results.append(HostBuilt())
             hosts.append((len(results) - 1, host))
             written.append([described(planet, group) for planet in host])
-    for (at, planets), rendered in zip(hosts, render.render_new_systems(written), strict=True):
+    for (at, planets), rendered in zip(
+        hosts, render.render_new_systems(written, known), strict=True
+    ):
         if isinstance(rendered, Exception):
             reason = f"{planets[0].host}: {rendered}"
             results[at] = HostBuilt(refusal=Refusal(file="", reason=reason))
@@ -451,7 +455,8 @@ def new_system_proposals(
         stored = memo.get("build", unit, key)
         results.append(None if stored is None else HostBuilt.model_validate_json(stored))
     missing = [i for i, result in enumerate(results) if result is None]
-    for i, computed in zip(missing, _hosts_built([groups[i] for i in missing], base), strict=True):
+    computed_hosts = _hosts_built([groups[i] for i in missing], base, memo)
+    for i, computed in zip(missing, computed_hosts, strict=True):
         results[i] = computed
         memo.put("build", units[i], keys[i], computed.model_dump_json().encode())
     proposals: list[Proposal] = []

@@ -231,9 +231,9 @@ def test_a_changed_row_of_a_new_system_renders_only_that_system_again(
     rendered: list[str] = []
     real = render.render_new_systems
 
-    def counting(hosts: Sequence[Sequence[PlanetRecord]]) -> list[object]:
+    def counting(hosts: Sequence[Sequence[PlanetRecord]], known: Store | None) -> list[object]:
         rendered.extend(h[0].host or "" for h in hosts)
-        return list(real(hosts))
+        return list(real(hosts, known))
 
     monkeypatch.setattr(render, "render_new_systems", counting)
     _, report = run(incremental, incremental.parent, "--max-prs", "0", eu=str(download))

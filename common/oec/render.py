@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import unicodedata
 from collections.abc import Sequence
 
 from lxml import etree
 
 from common.errors import UnsafeNameError
+from common.memo import Forgetful, Store
 from common.oec import vocab
 from common.oec.edit import has_content, indent_block, leaf, planet_element, rank
 from common.oec.tree import serialize
@@ -66,21 +68,41 @@ def constellation_of(rightascension: str, declination: str) -> str:
     return constellations_of([(rightascension, declination)])[0]
 
 
-def constellations_of(positions: Sequence[tuple[str, str]]) -> list[str]:
-    """Constellations of many RA/Dec texts in one astropy call (one call costs ~25 ms)."""
+def constellations_of(
+    positions: Sequence[tuple[str, str]], known: Store | None = None
+) -> list[str]:
+    """Constellations of many RA/Dec texts in one astropy call (one call costs ~25 ms, and
+    importing astropy's coordinates 0.5 s). ``known`` keeps each position's answer (kind
+    ``constellation``, keyed by astropy's version, whose data file decides it): a run whose
+    new systems sit where they sat imports nothing."""
     if not positions:
         return []
-    from astropy.coordinates import SkyCoord, get_constellation  # slow import: on demand
+    known = known or Forgetful()
+    version = _astropy_version()
+    names: dict[tuple[str, str], str] = {}
+    for position in positions:
+        if (stored := known.get("constellation", " ".join(position), version)) is not None:
+            names[position] = stored.decode()
+    unknown = sorted({p for p in positions if p not in names})
+    if unknown:
+        from astropy.coordinates import SkyCoord, get_constellation  # slow import: on demand
 
-    ras, decs = [], []
-    for rightascension, declination in positions:
-        ra = rightascension.split(" ")
-        dec = declination.split(" ")
-        ras.append(f"{ra[0]}h{ra[1]}m{ra[2]}s")
-        decs.append(f"{dec[0]}d{dec[1]}m{dec[2]}s")
-    names = get_constellation(SkyCoord(ras, decs))
-    # astropy's data file has "Crux " with a trailing space; CI strips values when it writes.
-    return [str(name).strip() for name in names]
+        ras, decs = [], []
+        for rightascension, declination in unknown:
+            ra = rightascension.split(" ")
+            dec = declination.split(" ")
+            ras.append(f"{ra[0]}h{ra[1]}m{ra[2]}s")
+            decs.append(f"{dec[0]}d{dec[1]}m{dec[2]}s")
+        found = get_constellation(SkyCoord(ras, decs))
+        for position, name in zip(unknown, found, strict=True):
+            # astropy's data file has "Crux " with a trailing space; CI strips values.
+            names[position] = str(name).strip()
+            known.put("constellation", " ".join(position), version, names[position].encode())
+    return [names[p] for p in positions]
+
+
+def _astropy_version() -> str:
+    return importlib.metadata.version("astropy")
 
 
 # System children that are not values of a new file's <system> (or are written apart).
@@ -158,9 +180,10 @@ def render_new_system(records: list[PlanetRecord]) -> tuple[str, str]:
 
 
 def render_new_systems(
-    hosts: Sequence[Sequence[PlanetRecord]],
+    hosts: Sequence[Sequence[PlanetRecord]], known: Store | None = None
 ) -> list[tuple[str, str] | ValueError | UnsafeNameError]:
-    """:func:`render_new_system` for many hosts, with one astropy call for all positions.
+    """:func:`render_new_system` for many hosts, with one astropy call for all positions
+    (none for those ``known`` holds: :func:`constellations_of`).
 
     Each item is (file name, file text), or the error that host's records raised.
     """
@@ -172,7 +195,7 @@ def render_new_systems(
         except (ValueError, UnsafeNameError) as exc:
             built.append(exc)
     placed = [b for b in built if not isinstance(b, Exception) and b[2] is not None]
-    names = constellations_of([b[2] for b in placed])  # type: ignore[misc]
+    names = constellations_of([b[2] for b in placed], known)  # type: ignore[misc]
     for (_, root, _), name in zip(placed, names, strict=True):
         etree.SubElement(root, "constellation").text = name
     results: list[tuple[str, str] | ValueError | UnsafeNameError] = []

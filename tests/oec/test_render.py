@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import PurePath
+import sys
+from pathlib import Path, PurePath
 
 import pytest
 
@@ -12,6 +13,7 @@ from common.errors import UnsafeNameError
 from common.oec.edit import apply_patch
 from common.oec.render import (
     constellation_of,
+    constellations_of,
     render_new_system,
     sexagesimal,
     system_file_name,
@@ -19,6 +21,7 @@ from common.oec.render import (
 from common.oec.tree import parse_system
 from common.oec.validate import problems
 from common.records import PlanetRecord, Source, Value
+from runtime.memo import Memo
 from tests.oec import fixture, fixture_files, snapshot_texts
 
 TODAY = dt.date(2026, 8, 22)
@@ -123,6 +126,19 @@ def test_positions_are_written_as_oec_does(degrees: float, hours: bool, text: st
 def test_constellation_of_11_com() -> None:
     ra, dec = sexagesimal(185.18, hours=True), sexagesimal(17.79, hours=False)
     assert constellation_of(ra, dec) == "Coma Berenices"
+
+
+def test_a_remembered_position_needs_no_astropy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    positions = [("12 26 35.9", "-63 05 56"), ("12 20 43.0", "+17 47 34")]
+    with Memo(tmp_path / "memo.sqlite3") as memo:
+        assert constellations_of(positions, memo) == ["Crux", "Coma Berenices"]
+    monkeypatch.setitem(sys.modules, "astropy.coordinates", None)  # importing it fails
+    with Memo(tmp_path / "memo.sqlite3") as memo:
+        assert constellations_of(positions[::-1], memo) == ["Coma Berenices", "Crux"]
+        with pytest.raises(ImportError):
+            constellations_of([("05 35 17.3", "-05 23 28")], memo)  # Orion: not known
 
 
 def test_constellation_has_no_stray_space() -> None:
