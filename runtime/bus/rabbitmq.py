@@ -662,6 +662,8 @@ class RabbitMQBus:
                     self._flush(sub, unflushed)
                 continue
             if delivery is None:
+                if unflushed:  # acknowledged if the channel is still open, else redelivered
+                    self._flush(sub, unflushed)
                 return
             if self._stopping.is_set() or delivery.generation != self._generation:
                 # Unacked on a closed (or closing) channel: the broker redelivers it.
