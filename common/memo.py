@@ -22,13 +22,14 @@ Six kinds of entry, each keyed by every input of the step it saves (a digest of 
 ``constellation``  a new system's RA/Dec text and astropy's version -> its constellation
                (so that a run whose new systems did not move imports no astropy: 0.5 s)
 
-Every key but a tip's and a constellation's also holds :data:`CODE_VERSION`, a digest of the code that computes outcomes
-(``common/`` and the indexer's and merger's handlers), so a change of rules, readers or PR
-text invalidates every entry without anybody remembering to bump a number. One entry is
-kept per unit (the download's source, the planet's row, the file), the newest, so the store
-stays the size of one run. Values are the JSON of the pydantic models they hold (a tip's:
-an object id): loading them validates them, and nothing in the store can run code. The
-store itself is runtime/memo.py (SQLite).
+Every key but a tip's and a constellation's also holds :data:`CODE_VERSION`, a digest of
+the code that computes outcomes (``common/`` and the indexer's and merger's handlers), so a
+change of rules, readers or PR text invalidates every entry without anybody remembering to
+bump a number. One entry is kept per unit (the download's source, the planet's row, the
+file), the newest, so the store stays the size of one run. Values are the JSON of the
+pydantic models they hold (a tip's: an object id; a constellation's: its name): loading them
+validates them, and nothing in the store can run code. The store itself is runtime/memo.py
+(SQLite).
 """
 
 from __future__ import annotations
@@ -117,6 +118,10 @@ class Store(Protocol):
         """The value remembered for ``unit`` if it was computed from ``key``."""
         ...
 
+    def holds(self, kind: str, unit: str, key: str) -> bool:
+        """Whether :meth:`get` would answer."""
+        ...
+
     def put(self, kind: str, unit: str, key: str, value: bytes) -> None:
         """Remember ``value`` for ``unit``, replacing what it had."""
         ...
@@ -131,6 +136,9 @@ class Forgetful:
 
     def get(self, kind: str, unit: str, key: str) -> bytes | None:
         return None
+
+    def holds(self, kind: str, unit: str, key: str) -> bool:
+        return False
 
     def put(self, kind: str, unit: str, key: str, value: bytes) -> None:
         return None

@@ -519,8 +519,8 @@ def _rebased(proposal: Proposal, base: str) -> Proposal:
 
 def build(
     patches: list[SystemPatch],
-    texts: Mapping[str, str | None],
-    existing: Collection[str],
+    blobs: Mapping[str, str],
+    read: Callable[[list[str]], Mapping[str, str | None]],
     base: str,
     progress: Progress = QUIET,
     memo: Store | None = None,
@@ -530,10 +530,11 @@ def build(
     """Every proposal of a run, sorted by file, every file refused with the reason, and every
     conflict, largest first.
 
-    ``texts`` holds the text at ``base`` of every file the patches change; ``existing`` is
-    every file path at ``base``, so that no new system can take an existing file's name.
-    Patches without changes carry what their rows said of OEC's values and their conflicts.
-    ``memo`` answers for a file whose text and patches are those of an earlier run.
+    ``blobs`` holds every file path at ``base`` with the git id of its text (so that no new
+    system takes an existing file's name); ``read`` gives the texts at ``base`` of the files
+    it is asked for, in one call. Patches without changes carry what their rows said of
+    OEC's values and their conflicts. ``memo`` answers for a file whose text (by its git id)
+    and patches are those of an earlier run: only the other files' texts are read.
 
     With ``slots`` (0: no limit), proposals are built in file order until ``slots`` of them
     take a slot (``takes_slot``: a capped sink's rule); each edited file after that is only
@@ -554,8 +555,14 @@ def build(
     new_proposals: list[Proposal] = []
     new_refusals: list[Refusal] = []
     if new_records:
-        new_proposals, new_refusals = new_system_proposals(new_records, base, existing, memo)
+        new_proposals, new_refusals = new_system_proposals(new_records, base, blobs, memo)
         progress.advance()
+    keys = {
+        file: digest(file, blobs.get(file, ""), *sorted(_patch_digest(p) for p in file_patches))
+        for file, file_patches in by_file.items()
+    }
+    # Read in one call, before the loop: the texts of the files the memo cannot answer for.
+    texts = read([file for file in sorted(by_file) if not memo.holds("build", file, keys[file])])
     waiting = deque(sorted(new_proposals, key=lambda p: p.file))
     taken = 0
 
@@ -572,13 +579,11 @@ def build(
         if slots and taken >= slots and any(not p.is_empty for p in file_patches):
             built.deferred.append(file)
             continue
-        text = texts.get(file)
-        key = digest(file, text or "", *sorted(_patch_digest(p) for p in file_patches))
-        if (stored := memo.get("build", file, key)) is not None:
+        if (stored := memo.get("build", file, keys[file])) is not None:
             result = FileBuilt.model_validate_json(stored)
         else:
-            result = build_file(file, file_patches, text)
-            memo.put("build", file, key, result.model_dump_json().encode())
+            result = build_file(file, file_patches, texts.get(file))
+            memo.put("build", file, keys[file], result.model_dump_json().encode())
         built.conflicts += result.conflicts
         if result.proposal is not None:
             add(_rebased(result.proposal, base))

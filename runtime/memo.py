@@ -82,23 +82,30 @@ class Memo:
 
     def get(self, kind: str, unit: str, key: str) -> bytes | None:
         """The value remembered for ``unit`` if it was computed from ``key``."""
-        value = None
-        if self.path is not None and self.reading:
-            with self._lock:
-                db = self._connection()
-                if self.autosave:
-                    row = db.execute(_VALUE, (kind, unit, key)).fetchone()
-                    value = row[0] if row is not None else None
-                else:
-                    if self._entries is None:
-                        self._entries = {(k, u): (sk, v) for k, u, sk, v in db.execute(_ALL)}
-                    entry = self._entries.get((kind, unit))
-                    value = entry[1] if entry is not None and entry[0] == key else None
+        value = self._stored(kind, unit, key)
         if value is None:
             self.misses += 1
             return None
         self.hits += 1
         return zlib.decompress(value)
+
+    def holds(self, kind: str, unit: str, key: str) -> bool:
+        """Whether :meth:`get` would answer, without decompressing the answer."""
+        return self._stored(kind, unit, key) is not None
+
+    def _stored(self, kind: str, unit: str, key: str) -> bytes | None:
+        """The compressed value for ``unit`` if it was computed from ``key``."""
+        if self.path is None or not self.reading:
+            return None
+        with self._lock:
+            db = self._connection()
+            if self.autosave:
+                row = db.execute(_VALUE, (kind, unit, key)).fetchone()
+                return row[0] if row is not None else None
+            if self._entries is None:
+                self._entries = {(k, u): (sk, v) for k, u, sk, v in db.execute(_ALL)}
+            entry = self._entries.get((kind, unit))
+            return entry[1] if entry is not None and entry[0] == key else None
 
     def put(self, kind: str, unit: str, key: str, value: bytes) -> None:
         """Remember ``value`` for ``unit``, replacing what it had; written by :meth:`save`."""

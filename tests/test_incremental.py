@@ -175,25 +175,26 @@ def test_a_run_with_nothing_changed_merges_nothing_and_writes_nothing(
         assert second[key] == first[key]
 
 
-def test_an_unchanged_run_looks_up_no_branch_it_wrote(
+def test_an_unchanged_run_reads_no_file_with_git(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = make_repo(tmp_path / "oec")
     code, first = run(repo, tmp_path, "--max-prs", "0")
     assert code == 0 and first["systems"]
     asked: list[tuple[str, ...]] = []
-    real = gitrepo.git
+    real = gitrepo.git_bytes
 
-    def recording(repo: Path, *args: str, **kwargs: Any) -> str:
+    def recording(repo: Path, *args: str, **kwargs: Any) -> bytes:
         asked.append(args)
         return real(repo, *args, **kwargs)
 
-    monkeypatch.setattr(gitrepo, "git", recording)
+    monkeypatch.setattr(gitrepo, "git_bytes", recording)
     code, second = run(repo, tmp_path, "--max-prs", "0")
 
     assert code == 0
     assert {s["state"] for s in second["systems"]} == {"up to date"}
-    # The CLI's sink remembers the tips it wrote in the checkout's memo: no file is looked up.
+    # Neither the system files (named by their git ids in the memo's keys) nor the files on
+    # the branches (the CLI's sink remembers the tips it wrote) are read.
     assert not [a for a in asked if a[0] == "cat-file"]
 
 

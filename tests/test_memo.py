@@ -17,6 +17,13 @@ def test_a_value_is_found_only_under_the_key_it_was_computed_from(tmp_path: Path
         assert memo.get("merge", "nasa:12", digest("row", "match")) == b"outcome"
         assert memo.get("merge", "nasa:12", digest("row", "another match")) is None
         assert (memo.hits, memo.misses) == (1, 1)
+    for autosave in (False, True):  # a run's memo, and a service's that asks SQLite each time
+        with Memo(path, autosave=autosave) as memo:
+            assert memo.holds("merge", "nasa:12", digest("row", "match"))
+            assert not memo.holds("merge", "nasa:12", digest("row", "another match"))
+            assert not memo.holds("merge", "nasa:13", digest("row", "match"))
+    with Memo(path, reading=False) as memo:  # --full
+        assert not memo.holds("merge", "nasa:12", digest("row", "match"))
 
 
 def test_a_unit_keeps_only_its_newest_value(tmp_path: Path) -> None:

@@ -124,13 +124,13 @@ class IndexerHandler:
                     run_id=run_id, source=message.source, url=message.url, error=str(exc)
                 )
             ]
-        outputs: list[Message] = []
         kinds: Counter[MatchKind] = Counter()
         ambiguous: list[str] = []
         source, matches = message.source, matched.matches
-        texts = self.index.system_texts(sorted({m.file for m in matches if m.file}))
-        text_digests = {f: text_digest(t) for f, t in texts.items()}
+        # A file's text is named by its git id: read only for the planets merged again.
         no_text = text_digest(None)
+        outputs: list[Message | None] = []
+        merging: list[tuple[int, str]] = []  # (row index, merge inputs) for the mergers
         for i, match in enumerate(matches):
             kinds[match.kind] += 1
             if match.kind is MatchKind.AMBIGUOUS:
@@ -139,22 +139,25 @@ class IndexerHandler:
             inputs = merge_inputs(
                 hashlib.sha256(matched.records[i].encode()).hexdigest(),
                 match,
-                text_digests[match.file] if match.file else no_text,
+                self.index.blob(match.file) if match.file else no_text,
             )
             if self.merges is not None:
                 unit = merge_unit(source, matched.rows[i])
                 if (stored := self.merges.get("merge", unit, digest(inputs))) is not None:
                     outputs.append(remembered_outcome(stored, run_id, self.index.commit))
                     continue
-            outputs.append(
-                PlanetMatched(
-                    run_id=run_id,
-                    record=matched.record(i),
-                    match=match,
-                    commit=self.index.commit,
-                    system_text=texts[match.file] if match.file else None,
-                    inputs=inputs,
-                )
+            outputs.append(None)
+            merging.append((i, inputs))
+        texts = self.index.system_texts(sorted({f for i, _ in merging if (f := matches[i].file)}))
+        for i, inputs in merging:
+            file = matches[i].file
+            outputs[i] = PlanetMatched(
+                run_id=run_id,
+                record=matched.record(i),
+                match=matches[i],
+                commit=self.index.commit,
+                system_text=texts[file] if file else None,
+                inputs=inputs,
             )
         catalogue = matched.catalogue
         counts = CatalogueCounts(
@@ -170,9 +173,9 @@ class IndexerHandler:
             source=message.source,
             catalogue=message.url,
             commit=self.index.commit,
-            planets=len(outputs),
+            planets=len(matches),
             counts=counts,
             rejected=catalogue.rejected,
             ambiguous=ambiguous,
         )
-        return [planned, *outputs]
+        return [planned, *(o for o in outputs if o is not None)]

@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from common.changes import Conflict, SystemPatch
-from common.gitrepo import list_files, read_files
+from common.gitrepo import read_files, tree_entries
 from common.matching import MatchKind
 from common.memo import Store
 from common.messages import (
@@ -168,8 +168,9 @@ class GitTexts:
     def read(self, commit: str, files: list[str]) -> dict[str, str | None]:
         return read_files(self.repo, commit, files)
 
-    def files(self, commit: str) -> set[str]:
-        return list_files(self.repo, commit)
+    def blobs(self, commit: str) -> dict[str, str]:
+        """Every file path at ``commit``, with the git id of its text."""
+        return {path: blob for path, (_, blob) in (tree_entries(self.repo, commit) or {}).items()}
 
 
 class PublisherHandler:
@@ -215,16 +216,17 @@ class PublisherHandler:
             return Built()
         files = sorted({p.file for p in patches if not p.new_system and not p.is_empty})
         self.progress.stage("build", None)
-        texts = self.texts.read(base, files)
-        existing = self.texts.files(base)
+        blobs = self.texts.blobs(base)
+
+        def read(wanted: list[str]) -> dict[str, str | None]:
+            return self.texts.read(base, wanted)
+
         if self.max_prs and isinstance(self.sink, CapsInFileOrder):
             # Such a sink chooses in file order: no need to build past its last slot.
             rule = self.sink.takes_slot(base, files)
-            built = build(
-                patches, texts, existing, base, self.progress, self.memo, self.max_prs, rule
-            )
+            built = build(patches, blobs, read, base, self.progress, self.memo, self.max_prs, rule)
         else:
-            built = build(patches, texts, existing, base, self.progress, self.memo)
+            built = build(patches, blobs, read, base, self.progress, self.memo)
         if self.memo is not None:
             self.memo.save()
         return built

@@ -52,9 +52,9 @@ class FetchingTexts(GitTexts):
         self._ensure(commit)
         return super().read(commit, files)
 
-    def files(self, commit: str) -> set[str]:
+    def blobs(self, commit: str) -> dict[str, str]:
         self._ensure(commit)
-        return super().files(commit)
+        return super().blobs(commit)
 
 
 def _has_commit(repo: Path, commit: str) -> bool:

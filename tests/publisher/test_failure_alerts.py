@@ -40,8 +40,8 @@ class NoTexts:
     def read(self, commit: str, files: list[str]) -> dict[str, str | None]:
         return dict.fromkeys(files)
 
-    def files(self, commit: str) -> set[str]:
-        return set()
+    def blobs(self, commit: str) -> dict[str, str]:
+        return {}
 
 
 def test_a_failed_push_alerts_with_branch_error_and_run() -> None:

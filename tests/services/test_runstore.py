@@ -42,8 +42,8 @@ class Texts:
     def read(self, commit: str, files: list[str]) -> dict[str, str | None]:
         return dict.fromkeys(files)
 
-    def files(self, commit: str) -> set[str]:
-        return set()
+    def blobs(self, commit: str) -> dict[str, str]:
+        return {}
 
 
 def publisher(path: Path, sink: Sink, timeout: float = 3600) -> DurablePublisher:
