@@ -163,22 +163,35 @@ class LocalSink:
         """The draft's files written beside their final names, where they change (``present``:
         the outbox's file names, listed once rather than looked up file by file)."""
         stem = proposal.branch.removeprefix("oec-sync/")
-        draft = {
-            "branch": proposal.branch,
-            "file": proposal.file,
-            "base": proposal.base_commit,
-            "title": proposal.title,
-            "body": proposal.body,
-        }
-        texts = {
-            self.outbox / f"{stem}.json": json.dumps(draft, indent=2) + "\n",
-            self.outbox / f"{stem}.md": f"# {proposal.title}\n\n{proposal.body}",
-        }
         staged: list[tuple[Path, Path]] = []
-        for path, text in texts.items():
-            if path.name in present and path.read_text(encoding="utf-8") == text:
-                continue
-            temporary = path.with_name(path.name + TMP)
-            temporary.write_text(text, encoding="utf-8")
-            staged.append((temporary, path))
+        for name, text in draft_files(stem, proposal).items():
+            data = text.encode("utf-8")
+            path = os.path.join(self.outbox, name)
+            if name in present:
+                with open(path, "rb") as existing:
+                    if existing.read() == data:
+                        continue
+            temporary = path + TMP
+            with open(temporary, "wb") as out:
+                out.write(data)
+            staged.append((Path(temporary), Path(path)))
         return staged
+
+
+def draft_files(stem: str, proposal: Proposal) -> dict[str, str]:
+    """A proposal's PR draft: ``<stem>.json`` (branch, file, base, title, body) and
+    ``<stem>.md`` (the PR as a maintainer reads it)."""
+    draft = {
+        "branch": proposal.branch,
+        "file": proposal.file,
+        "base": proposal.base_commit,
+        "title": proposal.title,
+        "body": proposal.body,
+    }
+    # json.dumps(draft, indent=2), written out: an indent makes json encode in Python, not
+    # in C (0.2 s for 4,330 drafts); the values are strings, so the layout is fixed.
+    fields = ",\n".join(f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in draft.items())
+    return {
+        f"{stem}.json": "{\n" + fields + "\n}\n",
+        f"{stem}.md": f"# {proposal.title}\n\n{proposal.body}",
+    }

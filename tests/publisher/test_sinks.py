@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -74,3 +75,31 @@ def test_a_remembered_branch_tip_is_trusted_only_while_the_branch_stays_on_it(
 
         assert [r.state for r in sink.publish([proposal], 0)] == [PublishState.UPDATED]
     assert git(repo, "show", f"{proposal.branch}:{file}") == proposal.text
+
+
+def test_a_draft_is_the_pr_as_json_and_markdown_and_is_rewritten_only_when_it_changes(
+    tmp_path: Path,
+) -> None:
+    repo = make_repo(tmp_path / "oec")
+    outbox = tmp_path / "outbox"
+    file = real_files(1)[0]
+    proposal = proposal_for(file, (repo / file).read_text(encoding="utf-8"), head_commit(repo))
+    proposal.body += '\n\nA "quoted" line, a tab\tand Ångström.'
+    LocalSink(repo, outbox).publish([proposal], 0)
+
+    stem = proposal.branch.removeprefix("oec-sync/")
+    written = (outbox / f"{stem}.json").read_text(encoding="utf-8")
+    expected = {
+        "branch": proposal.branch,
+        "file": proposal.file,
+        "base": proposal.base_commit,
+        "title": proposal.title,
+        "body": proposal.body,
+    }
+    assert written == json.dumps(expected, indent=2) + "\n"  # the layout drafts always had
+    assert (outbox / f"{stem}.md").read_text(encoding="utf-8") == (
+        f"# {proposal.title}\n\n{proposal.body}"
+    )
+    before = {p.name: p.stat().st_mtime_ns for p in outbox.iterdir()}
+    LocalSink(repo, outbox).publish([proposal], 0)  # the branch holds it already
+    assert {p.name: p.stat().st_mtime_ns for p in outbox.iterdir()} == before
