@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 
 from pydantic import BaseModel
@@ -101,3 +103,16 @@ class SystemPatch(BaseModel):
     @property
     def is_empty(self) -> bool:
         return not (self.changes or self.new_planets or self.new_system)
+
+
+@dataclass(frozen=True)
+class PatchRef:
+    """A patch known by its file and the digest of its merge's inputs (a planet.remembered's,
+    common/messages.py), loaded only when its file is built again."""
+
+    file: str
+    inputs: str
+    is_empty: bool
+    base_commit: str
+    load: Callable[[], SystemPatch]
+    new_system: tuple[PlanetRecord, ...] = ()  # a new system's patch is never referred to

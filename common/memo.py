@@ -39,7 +39,14 @@ from pathlib import Path
 from typing import Protocol
 
 from common.matching import Match
-from common.messages import PlanetOutcome, PlanetUnchanged, SystemChanged
+from common.messages import (
+    PatchSummary,
+    PlanetOutcome,
+    PlanetRemembered,
+    PlanetUnchanged,
+    SystemChanged,
+    restamped,
+)
 from common.records import PlanetRecord, Source
 
 _ROOT = Path(__file__).resolve().parents[1]
@@ -88,27 +95,43 @@ def merge_unit(source: Source, row: int) -> str:
     return f"{source.value}:{row}"
 
 
-_OUTCOMES: dict[bytes, type[PlanetOutcome]] = {b"C": SystemChanged, b"U": PlanetUnchanged}
+def outcome_value(outcome: SystemChanged | PlanetUnchanged) -> bytes:
+    """A merge's outcome as the memo keeps it: the JSON of its :class:`PlanetRemembered`
+    (what a run that does not build the planet's file again reads), then the outcome's own
+    JSON, the first's length before both."""
+    patch = outcome.patch
+    summary = PlanetRemembered(
+        run_id="",
+        source=outcome.source,
+        row=outcome.row,
+        planet=outcome.planet,
+        match_kind=outcome.match_kind,
+        changed=isinstance(outcome, SystemChanged),
+        patch=None
+        if patch is None
+        else PatchSummary(
+            file=patch.file,
+            inputs=patch.inputs,
+            empty=patch.is_empty,
+            new_system=bool(patch.new_system),
+        ),
+    )
+    head = summary.model_dump_json(exclude={"message_id", "produced_at"}).encode()
+    return len(head).to_bytes(4, "big") + head + outcome.model_dump_json().encode()
 
 
-def outcome_value(outcome: PlanetOutcome) -> bytes:
-    """A merge's outcome as the memo keeps it: its kind, then its JSON."""
-    kind = b"C" if isinstance(outcome, SystemChanged) else b"U"
-    return kind + outcome.model_dump_json().encode()
+def remembered_summary(value: bytes, run_id: str, commit: str) -> PlanetRemembered:
+    """The planet.remembered of an outcome the memo kept (:func:`outcome_value`), this run's."""
+    size = int.from_bytes(value[:4], "big")
+    summary = PlanetRemembered.model_validate_json(value[4 : 4 + size])
+    summary.outcome_json = value[4 + size :].decode()
+    summary.commit = commit
+    return restamped(summary, run_id, commit)
 
 
 def remembered_outcome(value: bytes, run_id: str, commit: str) -> PlanetOutcome:
-    """An outcome the memo kept (:func:`outcome_value`), made this run's: its run id, message
-    id and base commit. Restamped in place: it was just decoded and is nobody else's (copies
-    cost 0.3 s of an unchanged run)."""
-    outcome = _OUTCOMES[value[:1]].model_validate_json(value[1:])
-    outcome.run_id = run_id
-    outcome.message_id = ""
-    patch = getattr(outcome, "patch", None)
-    if patch is not None:
-        patch.base_commit = commit
-    outcome.model_post_init(None)
-    return outcome
+    """The outcome the memo kept (:func:`outcome_value`), made this run's."""
+    return remembered_summary(value, run_id, commit).outcome()
 
 
 class Store(Protocol):

@@ -18,7 +18,7 @@ from lxml import etree
 from pydantic import BaseModel
 
 from common import prtext, rules
-from common.changes import Conflict, FieldChange, NewPlanet, SystemPatch
+from common.changes import Conflict, FieldChange, NewPlanet, PatchRef, SystemPatch
 from common.errors import InvalidSystemFileError, UnsafeNameError
 from common.gitrepo import BranchCommit, branch_name
 from common.matching import SAME_STAR_ARCSEC
@@ -505,8 +505,8 @@ def build_file(file: str, file_patches: list[SystemPatch], text: str | None) -> 
     return built
 
 
-def _patch_digest(patch: SystemPatch) -> str:
-    if patch.inputs:
+def _patch_digest(patch: SystemPatch | PatchRef) -> str:
+    if isinstance(patch, PatchRef) or patch.inputs:
         return patch.inputs
     return hashlib.sha256(
         patch.model_copy(update={"base_commit": ""}).model_dump_json().encode()
@@ -518,7 +518,7 @@ def _rebased(proposal: Proposal, base: str) -> Proposal:
 
 
 def build(
-    patches: list[SystemPatch],
+    patches: Sequence[SystemPatch | PatchRef],
     blobs: Mapping[str, str],
     read: Callable[[list[str]], Mapping[str, str | None]],
     base: str,
@@ -533,8 +533,9 @@ def build(
     ``blobs`` holds every file path at ``base`` with the git id of its text (so that no new
     system takes an existing file's name); ``read`` gives the texts at ``base`` of the files
     it is asked for, in one call. Patches without changes carry what their rows said of
-    OEC's values and their conflicts. ``memo`` answers for a file whose text (by its git id)
-    and patches are those of an earlier run: only the other files' texts are read.
+    OEC's values and their conflicts; a :class:`~common.changes.PatchRef` is loaded only if
+    its file is built. ``memo`` answers for a file whose text (by its git id) and patches
+    are those of an earlier run: only the other files' texts are read.
 
     With ``slots`` (0: no limit), proposals are built in file order until ``slots`` of them
     take a slot (``takes_slot``: a capped sink's rule); each edited file after that is only
@@ -543,10 +544,10 @@ def build(
     each one takes is known only then.
     """
     memo = memo or Forgetful()
-    by_file: dict[str, list[SystemPatch]] = defaultdict(list)
+    by_file: dict[str, list[SystemPatch | PatchRef]] = defaultdict(list)
     new_records: list[PlanetRecord] = []
     for patch in patches:
-        if patch.new_system:
+        if isinstance(patch, SystemPatch) and patch.new_system:
             new_records += patch.new_system
         elif patch.file:
             by_file[patch.file].append(patch)
@@ -582,7 +583,8 @@ def build(
         if (stored := memo.get("build", file, keys[file])) is not None:
             result = FileBuilt.model_validate_json(stored)
         else:
-            result = build_file(file, file_patches, texts.get(file))
+            loaded = [p.load() if isinstance(p, PatchRef) else p for p in file_patches]
+            result = build_file(file, loaded, texts.get(file))
             memo.put("build", file, keys[file], result.model_dump_json().encode())
         built.conflicts += result.conflicts
         if result.proposal is not None:

@@ -30,6 +30,7 @@ PUBLISHER = WorkQueue(
         RoutingKey.RUN_PLANNED,
         RoutingKey.SYSTEM_CHANGED,
         RoutingKey.PLANET_UNCHANGED,
+        RoutingKey.PLANET_REMEMBERED,
         RoutingKey.PLANET_FAILED,
     ),
 )

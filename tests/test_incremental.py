@@ -12,13 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 import common.memo
 from common import gitrepo, matching
 from common.catalogues import read_catalogue_file
-from common.matching import Match
+from common.matching import Match, MatchKind
 from common.memo import Store
-from common.messages import Message, PlanetMatched
+from common.messages import (
+    Message,
+    PlanetMatched,
+    PlanetRemembered,
+    PlanetUnchanged,
+    SystemChanged,
+)
 from common.oec import render
 from common.oec.index import AliasIndex
 from common.proposals import Refusal, new_system_proposals
@@ -26,9 +33,10 @@ from common.records import PlanetRecord
 from runtime.bus import Handler
 from runtime.memo import Memo
 from services import embedded
+from services.cli import app
 from tests.gitutil import IDENTITY, git, make_repo
 from tests.paths import FIXTURES
-from tests.test_embedded import EU, run
+from tests.test_embedded import EU, NASA, run
 
 
 def branch_trees(repo: Path) -> dict[str, tuple[str, str, str]]:
@@ -173,6 +181,30 @@ def test_a_run_with_nothing_changed_merges_nothing_and_writes_nothing(
     assert second["systems"] == [{**s, "state": "up to date"} for s in first["systems"]]
     for key in ("catalogues", "conflicts", "not_added", "refused"):
         assert second[key] == first[key]
+
+
+def test_an_unchanged_run_decodes_only_the_outcomes_of_new_systems(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo(tmp_path / "oec")
+    code, first = run(repo, tmp_path, "--max-prs", "0")
+    assert code == 0 and any(s["new"] for s in first["systems"])
+    decoded: list[MatchKind] = []
+    real = PlanetRemembered.outcome
+
+    def outcome(self: PlanetRemembered) -> SystemChanged | PlanetUnchanged:
+        decoded.append(self.match_kind)
+        return real(self)
+
+    monkeypatch.setattr(PlanetRemembered, "outcome", outcome)
+    args = ["run", "--oec-repo", str(repo), "--nasa", NASA, "--eu", EU, "--max-prs", "0"]
+    result = CliRunner().invoke(app, [*args, "--outbox", str(tmp_path / "outbox")])
+
+    assert result.exit_code == 0, result.output
+    assert "up to date" in result.output
+    # A new system is built from its records; every other planet is counted and keyed by
+    # the summary the memo kept, its outcome never decoded.
+    assert decoded and set(decoded) == {MatchKind.NONE}
 
 
 def test_an_unchanged_run_reads_no_file_with_git(

@@ -17,7 +17,7 @@ from common.memo import (
     digest,
     merge_inputs,
     merge_unit,
-    remembered_outcome,
+    remembered_summary,
     text_digest,
 )
 from common.messages import (
@@ -62,7 +62,8 @@ class KnownMatches(BaseModel):
 class IndexerHandler:
     """Reads a download, matches its records against ``index`` and sends each planet to a
     merger, or, with ``merges`` (the store the mergers remember in, when this process
-    shares it: the embedded run), sends the outcome remembered for the planet's inputs."""
+    shares it: the embedded run), a planet.remembered for a planet merged before from the
+    same inputs."""
 
     def __init__(
         self, index: AliasIndex, memo: Store | None = None, merges: Store | None = None
@@ -144,7 +145,7 @@ class IndexerHandler:
             if self.merges is not None:
                 unit = merge_unit(source, matched.rows[i])
                 if (stored := self.merges.get("merge", unit, digest(inputs))) is not None:
-                    outputs.append(remembered_outcome(stored, run_id, self.index.commit))
+                    outputs.append(remembered_summary(stored, run_id, self.index.commit))
                     continue
             outputs.append(None)
             merging.append((i, inputs))

@@ -15,7 +15,7 @@ from common.memo import (
     remembered_outcome,
     text_digest,
 )
-from common.messages import Message, PlanetMatched, PlanetOutcome, PlanetUnchanged, SystemChanged
+from common.messages import Message, PlanetMatched, PlanetUnchanged, SystemChanged
 from runtime.bus import Handler
 
 
@@ -62,7 +62,7 @@ def remembering(memo: Store, merge: Handler = handle) -> Handler:
             return [remembered_outcome(stored, message.run_id, message.commit)]
         outputs = list(merge(message))
         (computed,) = outputs
-        assert isinstance(computed, PlanetOutcome)
+        assert isinstance(computed, SystemChanged | PlanetUnchanged)
         memo.put("merge", unit, key, outcome_value(computed))
         return outputs
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from common.changes import Conflict, SystemPatch
+from common.changes import Conflict, PatchRef, SystemPatch
 from common.gitrepo import read_files, tree_entries
 from common.matching import MatchKind
 from common.memo import Store
@@ -23,7 +23,9 @@ from common.messages import (
     CatalogueCounts,
     CatalogueFailed,
     Message,
+    PatchSummary,
     PlanetFailed,
+    PlanetRemembered,
     PlanetUnchanged,
     RunCompleted,
     RunPlanned,
@@ -36,7 +38,14 @@ from common.records import Source
 from runtime import alerts
 from services.publisher.model import CapsInFileOrder, Published, PublishState, Sink
 
-Outcome = SystemChanged | PlanetUnchanged | PlanetFailed
+Outcome = SystemChanged | PlanetUnchanged | PlanetRemembered | PlanetFailed
+
+
+def unchanged(outcome: Outcome) -> bool:
+    """Whether a planet's outcome is planet.unchanged (or was, remembered)."""
+    if isinstance(outcome, PlanetRemembered):
+        return not outcome.changed
+    return isinstance(outcome, PlanetUnchanged)
 
 
 def planet_key(outcome: Outcome) -> str:
@@ -83,7 +92,7 @@ class RunState(BaseModel):
 
     def replaced_failure(self, message: Message) -> PlanetFailed | None:
         """The recorded failure of the planet ``message`` reports a success for, if any."""
-        if not isinstance(message, SystemChanged | PlanetUnchanged):
+        if not isinstance(message, SystemChanged | PlanetUnchanged | PlanetRemembered):
             return None
         known = self.outcomes.get(planet_key(message))
         return known if isinstance(known, PlanetFailed) else None
@@ -105,7 +114,7 @@ class RunState(BaseModel):
         elif isinstance(message, CatalogueFailed):
             if not self.moot(message):
                 self.failed[message.source] = message.error
-        elif isinstance(message, SystemChanged | PlanetUnchanged | PlanetFailed):
+        elif isinstance(message, SystemChanged | PlanetUnchanged | PlanetRemembered | PlanetFailed):
             self.add_outcome(message)
 
     def failed_planets(self) -> list[PlanetFailed]:
@@ -114,28 +123,39 @@ class RunState(BaseModel):
         failed = [o for o in self.outcomes.values() if isinstance(o, PlanetFailed)]
         return sorted(failed, key=lambda o: (rank[o.source], o.row, o.planet))
 
-    def patches(self) -> list[SystemPatch]:
+    def patches(self) -> list[SystemPatch | PatchRef]:
         """The run's patches in catalogue, then row order, whatever order they arrived in
         (mergers finish in any order; the fold must not depend on which was faster). Those
-        of unchanged planets hold only what the row said and its conflicts."""
+        of unchanged planets hold only what the row said and its conflicts. A remembered
+        planet's patch is a :class:`PatchRef`, loaded if its file is built again (a new
+        system's is loaded now: building new systems reads their records)."""
         rank = {source: i for i, source in enumerate(Source)}
-        keyed = [
-            ((rank[o.source], o.row, o.planet, o.message_id), o.patch)
-            for o in self.outcomes.values()
-            if isinstance(o, SystemChanged | PlanetUnchanged) and o.patch is not None
-        ]
+        keyed: list[tuple[tuple[int, int, str, str], SystemPatch | PatchRef]] = []
+        for o in self.outcomes.values():
+            patch: SystemPatch | PatchRef | None = None
+            if isinstance(o, PlanetRemembered) and o.patch is not None:
+                patch = o.outcome().patch if o.patch.new_system else _reference(o, o.patch)
+            elif isinstance(o, SystemChanged | PlanetUnchanged):
+                patch = o.patch
+            if patch is not None:
+                keyed.append(((rank[o.source], o.row, o.planet, o.message_id), patch))
         return [patch for _, patch in sorted(keyed, key=lambda item: item[0])]
+
+    def loaded_patches(self) -> list[SystemPatch]:
+        """:meth:`patches`, every one loaded (what the quality report compares)."""
+        return [p.load() if isinstance(p, PatchRef) else p for p in self.patches()]
 
     def not_added(self) -> list[PlanetUnchanged]:
         """New planets and systems the mergers refused (no OEC discovery method, a host-less
         brown dwarf, a Controversial row ...), in catalogue and row order."""
         rank = {source: i for i, source in enumerate(Source)}
         refused = [
-            o
+            o.outcome() if isinstance(o, PlanetRemembered) else o
             for o in self.outcomes.values()
-            if isinstance(o, PlanetUnchanged) and o.match_kind in (MatchKind.HOST, MatchKind.NONE)
+            if unchanged(o) and o.match_kind in (MatchKind.HOST, MatchKind.NONE)
         ]
-        return sorted(refused, key=lambda o: (rank[o.source], o.row, o.planet))
+        kept = [o for o in refused if isinstance(o, PlanetUnchanged)]
+        return sorted(kept, key=lambda o: (rank[o.source], o.row, o.planet))
 
     def counts(self) -> dict[Source, CatalogueCounts]:
         """Per catalogue: what the indexer saw plus what the mergers decided."""
@@ -147,7 +167,7 @@ class RunState(BaseModel):
                     continue
                 if isinstance(outcome, PlanetFailed):
                     counts.failed += 1
-                elif isinstance(outcome, PlanetUnchanged):
+                elif unchanged(outcome):
                     counts.unchanged += outcome.match_kind is MatchKind.PLANET
                 elif outcome.match_kind is MatchKind.PLANET:
                     counts.changed += 1
@@ -157,6 +177,15 @@ class RunState(BaseModel):
                     counts.new_systems += 1
             result[source] = counts
         return result
+
+
+def _reference(remembered: PlanetRemembered, summary: PatchSummary) -> PatchRef:
+    def load() -> SystemPatch:
+        patch = remembered.outcome().patch
+        assert patch is not None  # the summary says it has one
+        return patch
+
+    return PatchRef(summary.file, summary.inputs, summary.empty, remembered.commit, load)
 
 
 class GitTexts:

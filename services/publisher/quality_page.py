@@ -314,7 +314,7 @@ def report_of(state: RunState) -> QualityReport:
         state.planned,
         state.counts(),
         state.failed,
-        state.patches(),
+        state.loaded_patches(),
         state.conflicts,
     )
 
