@@ -1,7 +1,7 @@
 """What a run computed, remembered by what it was computed from, so that the next run redoes
 only what changed.
 
-Six kinds of entry, each keyed by every input of the step it saves (a digest of them):
+Seven kinds of entry, each keyed by every input of the step it saves (a digest of them):
 
 ``catalogue``  a download read and matched: its bytes, source, name and date, the index's
                matching content (not its commit, so a commit that edits values only keeps
@@ -11,9 +11,10 @@ Six kinds of entry, each keyed by every input of the step it saves (a digest of 
                the rows of a new download that repeat the last one are not matched again
                (services/indexer/handler.py)
 ``merge``      one planet merged: its record, its match and the text of its file
-               (:func:`merge_inputs`) -> the merger's outcome message. Looked up by the
-               merger, and in the embedded run by the indexer first, which then sends the
-               outcome itself: the planet's record is never decoded nor sent
+               (:func:`merge_inputs`) -> the merger's outcome message, after the
+               planet.remembered that summarises it (:func:`outcome_value`). Looked up by
+               the merger, and in the embedded run by the indexer first, which then sends
+               the summary instead: the record is never decoded, the outcome only if needed
 ``build``      one file's proposal: its text and the inputs of the merges that patched it
                -> the proposal or refusal and the file's conflicts
                (and one new host's file: its records -> the proposal or refusal)
@@ -21,15 +22,17 @@ Six kinds of entry, each keyed by every input of the step it saves (a digest of 
                so that an unchanged run need not look up 4,330 paths; common/gitrepo.py)
 ``constellation``  a new system's RA/Dec text and astropy's version -> its constellation
                (so that a run whose new systems did not move imports no astropy: 0.5 s)
+``draft``      a PR draft file of the outbox and the digest of its content -> its size and
+               modification time when it held that content (services/publisher/local.py)
 
-Every key but a tip's and a constellation's also holds :data:`CODE_VERSION`, a digest of
-the code that computes outcomes (``common/`` and the indexer's and merger's handlers), so a
-change of rules, readers or PR text invalidates every entry without anybody remembering to
-bump a number. One entry is kept per unit (the download's source, the planet's row, the
-file), the newest, so the store stays the size of one run. Values are the JSON of the
-pydantic models they hold (a tip's: an object id; a constellation's: its name): loading them
-validates them, and nothing in the store can run code. The store itself is runtime/memo.py
-(SQLite).
+Every key but those of facts (a tip, a constellation, a draft) also holds
+:data:`CODE_VERSION`, a digest of the code that computes outcomes (``common/`` and the
+indexer's and merger's handlers), so a change of rules, readers or PR text invalidates every
+entry without anybody remembering to bump a number. One entry is kept per unit (the
+download's source, the planet's row, the file), the newest, so the store stays the size of
+one run. Values are the JSON of the pydantic models they hold (a tip's: an object id; a
+constellation's: its name; a draft's: two numbers): loading them validates them, and nothing
+in the store can run code. The store itself is runtime/memo.py (SQLite).
 """
 
 from __future__ import annotations

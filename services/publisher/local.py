@@ -10,9 +10,11 @@ temporary draft a killed run left (``*.tmp``, written only under the writer's lo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
 
 from common.gitrepo import (
@@ -115,12 +117,12 @@ class LocalSink:
             if cleaned:
                 progress.note(cleaned_line(cleaned))
             ids = writer.stage(todo, workers=os.cpu_count() or 1, progress=progress)
-            staged: list[tuple[Path, Path]] = []
+            staged: list[StagedDraft] = []
             changed = 0
             try:
                 progress.stage("drafts", len(drafts))
                 self.outbox.mkdir(parents=True, exist_ok=True)
-                present = {entry.name for entry in os.scandir(self.outbox)}
+                present = {entry.name: entry for entry in os.scandir(self.outbox)}
                 for proposal in drafts:
                     files = self._stage_draft(proposal, present)
                     staged += files
@@ -136,8 +138,8 @@ class LocalSink:
                         if todo:
                             refs.commit()
                             progress.advance(len(todo))
-                        for temporary, final in staged:
-                            temporary.replace(final)
+                        for draft in staged:
+                            os.replace(draft.temporary, draft.final)
                         self.written = (len(todo), changed)
                 if self.memo is not None:
                     for commit in todo:
@@ -145,9 +147,11 @@ class LocalSink:
                         remember_tip(
                             self.memo, commit.branch, ids[commit.branch], commit.file, blob
                         )
+                    for draft in staged:
+                        self._remember_draft(draft.final, draft.digest, os.stat(draft.final))
             finally:
-                for temporary, _ in staged:
-                    temporary.unlink(missing_ok=True)
+                for draft in staged:
+                    Path(draft.temporary).unlink(missing_ok=True)
         return results
 
     def _clean_outbox(self, before: float) -> list[str]:
@@ -159,23 +163,54 @@ class LocalSink:
             path.unlink(missing_ok=True)
         return [f"{len(stale)} temporary draft{'s' * (len(stale) != 1)}"] if stale else []
 
-    def _stage_draft(self, proposal: Proposal, present: set[str]) -> list[tuple[Path, Path]]:
+    def _stage_draft(
+        self, proposal: Proposal, present: dict[str, os.DirEntry[str]]
+    ) -> list[StagedDraft]:
         """The draft's files written beside their final names, where they change (``present``:
-        the outbox's file names, listed once rather than looked up file by file)."""
+        the outbox's entries, listed once rather than looked up file by file)."""
         stem = proposal.branch.removeprefix("oec-sync/")
-        staged: list[tuple[Path, Path]] = []
+        staged: list[StagedDraft] = []
         for name, text in draft_files(stem, proposal).items():
             data = text.encode("utf-8")
+            digest = hashlib.sha256(data).hexdigest()
+            entry = present.get(name)
+            if entry is not None and self._holds(entry, digest, data):
+                continue
             path = os.path.join(self.outbox, name)
-            if name in present:
-                with open(path, "rb") as existing:
-                    if existing.read() == data:
-                        continue
-            temporary = path + TMP
-            with open(temporary, "wb") as out:
+            with open(path + TMP, "wb") as out:
                 out.write(data)
-            staged.append((Path(temporary), Path(path)))
+            staged.append(StagedDraft(path + TMP, path, digest))
         return staged
+
+    def _holds(self, entry: os.DirEntry[str], digest: str, data: bytes) -> bool:
+        """Whether the outbox's file holds ``data`` (of ``digest``). A file this sink wrote or
+        read before, untouched since (same size and modification time), is not read again:
+        yesterday's 8,660 drafts are rarely in the page cache (1.1 s to read them)."""
+        stamp = entry.stat()
+        if self.memo is not None and self.memo.get("draft", entry.name, digest) == _stamp(stamp):
+            return True
+        with open(entry.path, "rb") as existing:
+            if existing.read() != data:
+                return False
+        self._remember_draft(entry.path, digest, stamp)
+        return True
+
+    def _remember_draft(self, path: str, digest: str, stamp: os.stat_result) -> None:
+        if self.memo is not None:
+            self.memo.put("draft", os.path.basename(path), digest, _stamp(stamp))
+
+
+def _stamp(stat: os.stat_result) -> bytes:
+    return f"{stat.st_size} {stat.st_mtime_ns}".encode()
+
+
+@dataclass(frozen=True)
+class StagedDraft:
+    """A draft file written beside its final name, and the digest of what it holds."""
+
+    temporary: str
+    final: str
+    digest: str
 
 
 def draft_files(stem: str, proposal: Proposal) -> dict[str, str]:

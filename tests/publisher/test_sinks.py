@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import IO, Any
 
+import pytest
 from pydantic import SecretStr
 
 from common.gitrepo import head_commit
 from runtime.config import Settings
 from runtime.memo import Memo
+from services.publisher import local
 from services.publisher.github import GitHubSink
 from services.publisher.local import LocalSink
 from services.publisher.model import PublishState
@@ -67,7 +71,8 @@ def test_a_remembered_branch_tip_is_trusted_only_while_the_branch_stays_on_it(
         assert [r.state for r in sink.publish([proposal], 0)] == [PublishState.OPENED]
         memo.save()  # as a run saves at its end
         assert [r.state for r in sink.publish([proposal], 0)] == [PublishState.UP_TO_DATE]
-        assert memo.hits == 1  # the tip written was remembered, not looked up
+        # The tip written was remembered, not looked up; so were both drafts, not read.
+        assert memo.hits == 3
         # Someone else moves the branch to another change of the same file.
         other = proposal_for(file, (repo / file).read_text(encoding="utf-8"), base, "2")
         LocalSink(repo, tmp_path / "elsewhere").publish([other], 0)
@@ -103,3 +108,31 @@ def test_a_draft_is_the_pr_as_json_and_markdown_and_is_rewritten_only_when_it_ch
     before = {p.name: p.stat().st_mtime_ns for p in outbox.iterdir()}
     LocalSink(repo, outbox).publish([proposal], 0)  # the branch holds it already
     assert {p.name: p.stat().st_mtime_ns for p in outbox.iterdir()} == before
+
+
+def test_a_draft_the_sink_wrote_is_not_read_again_until_someone_touches_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo(tmp_path / "oec")
+    outbox = tmp_path / "outbox"
+    file = real_files(1)[0]
+    proposal = proposal_for(file, (repo / file).read_text(encoding="utf-8"), head_commit(repo))
+    with Memo(tmp_path / "memo.sqlite3") as memo:
+        LocalSink(repo, outbox, memo).publish([proposal], 0)
+    opened: list[str] = []
+
+    def counting(path: str, mode: str = "r", *args: Any, **kwargs: Any) -> IO[Any]:
+        opened.append(os.path.basename(path))
+        return open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(local, "open", counting, raising=False)
+    with Memo(tmp_path / "memo.sqlite3") as memo:
+        LocalSink(repo, outbox, memo).publish([proposal], 0)
+    assert opened == []  # both drafts known by size and modification time
+
+    markdown = outbox / f"{proposal.branch.removeprefix('oec-sync/')}.md"
+    markdown.write_text("edited by hand\n", encoding="utf-8")
+    with Memo(tmp_path / "memo.sqlite3") as memo:
+        LocalSink(repo, outbox, memo).publish([proposal], 0)
+    assert markdown.read_text(encoding="utf-8") == f"# {proposal.title}\n\n{proposal.body}"
+    assert opened == [markdown.name, markdown.name + ".tmp"]  # read, found edited, rewritten
