@@ -99,3 +99,6 @@ class Catalogue(BaseModel):
     skipped_status: int = Field(0, description="rows skipped for their status (not Confirmed)")
     records: list[PlanetRecord] = []
     rejected: list[RejectedRow] = []
+    # Every row the reader takes (by line): a digest of all its record is read from. Rows
+    # whose digest the reader was told it knows are left out of ``records``.
+    row_keys: dict[int, str] = {}

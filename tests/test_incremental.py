@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 import common.memo
 from common import gitrepo, matching
-from common.catalogues import read_catalogue_file
+from common.catalogues import fields, read_catalogue_file
 from common.matching import Match, MatchKind
 from common.memo import Store
 from common.messages import (
@@ -122,6 +122,19 @@ def counting_sent_to_mergers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(embedded, "remembering", remembering)
     return sent
+
+
+def counting_rows_read(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many rows each catalogue read from now on turned into records."""
+    read: list[int] = []
+    real = fields.Columns.__init__
+
+    def init(self: fields.Columns, frame: Any, *args: Any, **kwargs: Any) -> None:
+        read.append(len(frame))
+        real(self, frame, *args, **kwargs)
+
+    monkeypatch.setattr(fields.Columns, "__init__", init)
+    return read
 
 
 def counting_matches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -241,8 +254,10 @@ def test_changed_rows_merge_only_their_planets_and_equal_a_full_run(
     merged = counting_merges(monkeypatch)
     matched = counting_matches(monkeypatch)
     sent = counting_sent_to_mergers(monkeypatch)
+    read = counting_rows_read(monkeypatch)
 
     _, report = run(incremental, incremental.parent, "--max-prs", "0", eu=str(download))
+    assert read == [3]  # the NASA download is unchanged; of exoplanet.eu's, its edited rows
     assert len(merged) == 3  # only the three edited rows were merged again
     assert len(sent) == 3  # the others' outcomes came from the indexer
     assert len(matched) == 3  # and matched again: the other rows repeat the last download

@@ -11,6 +11,7 @@ nasa.read_nasa / exoplaneteu.read_eu  one catalogue each; both check what they a
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from pathlib import Path
 
 import common.catalogues.identity as identity
@@ -44,9 +45,14 @@ def check_source(data: bytes, name: str, source: Source) -> None:
 
 
 def read_source(
-    data: bytes, name: str, source: Source, fetched_at: dt.date | None = None
+    data: bytes,
+    name: str,
+    source: Source,
+    fetched_at: dt.date | None = None,
+    known: Collection[str] = frozenset(),
 ) -> Catalogue:
-    """Read a download that was given as ``source``; ``fetched_at`` dates NASA TAP downloads.
+    """Read a download that was given as ``source``; ``fetched_at`` dates NASA TAP downloads;
+    rows whose key is in ``known`` are left out of its records (Catalogue.row_keys).
 
     Every record then carries ``source``: a download of the other catalogue raises
     WrongCatalogueError instead of being read as what it is.
@@ -56,10 +62,10 @@ def read_source(
     if source is Source.NASA:
         from common.catalogues.nasa import read_nasa
 
-        return read_nasa(data, name, fetched_at)
-    from common.catalogues.exoplaneteu import read_eu
+        return read_nasa(data, name, fetched_at, known)
+    from common.catalogues.exoplaneteu import READ_STATUSES, read_eu
 
-    return read_eu(data, name)
+    return read_eu(data, name, READ_STATUSES, known)
 
 
 def read_catalogue(data: bytes, name: str, fetched_at: dt.date | None = None) -> Catalogue:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Collection
 from urllib.parse import quote
 
 from common.catalogues.fields import (
@@ -97,9 +98,15 @@ _NUMBERS = [
 Values = dict[str, list[Value | None]]
 
 
-def read_eu(data: bytes, name: str, statuses: frozenset[str] = READ_STATUSES) -> Catalogue:
+def read_eu(
+    data: bytes,
+    name: str,
+    statuses: frozenset[str] = READ_STATUSES,
+    known: Collection[str] = frozenset(),
+) -> Catalogue:
     """Read an exoplanet.eu export; rows whose planet_status is not in ``statuses`` are only
-    counted (Catalogue.skipped_status).
+    counted (Catalogue.skipped_status). Rows whose key (Catalogue.row_keys) is in ``known``
+    are not read again: the caller has their records.
 
     Raises ValueError for a status OEC has no list for (Candidate), NotACatalogueError when
     ``data`` is not a readable exoplanet.eu export (WrongCatalogueError when it is a NASA
@@ -108,7 +115,11 @@ def read_eu(data: bytes, name: str, statuses: frozenset[str] = READ_STATUSES) ->
     _check_statuses(statuses)
     table = read_table(data, name, Source.EU)
     wanted = table.frame["planet_status"].str.strip().isin(statuses)
-    columns = Columns(table.frame[wanted], name, _TEXTS, _NUMBERS)
+    frame = table.frame[wanted]
+    keys = table.row_keys(frame.index.tolist(), f"{name}\x1f{sorted(statuses)}")
+    if known:
+        frame = frame[[keys[line] not in known for line in frame.index]]
+    columns = Columns(frame, name, _TEXTS, _NUMBERS)
     planet, star, system = _planet_values(columns), _star_values(columns), _system_values(columns)
 
     def convert(row: Row) -> PlanetRecord:
@@ -122,6 +133,7 @@ def read_eu(data: bytes, name: str, statuses: frozenset[str] = READ_STATUSES) ->
         skipped_status=int((~wanted).sum()),
         records=records,
         rejected=sorted([*table.rejected, *bad_rows], key=lambda reject: reject.row),
+        row_keys=keys,
     )
 
 

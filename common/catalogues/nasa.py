@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection
 from typing import cast
 from urllib.parse import quote
 
@@ -109,16 +110,26 @@ _DEC = re.compile(r"([+-]?)(\d{1,2})d(\d{1,2})m(\d{1,2}(?:\.\d*)?)s")
 Values = dict[str, list[Value | None]]
 
 
-def read_nasa(data: bytes, name: str, fetched_at: dt.date | None = None) -> Catalogue:
+def read_nasa(
+    data: bytes,
+    name: str,
+    fetched_at: dt.date | None = None,
+    known: Collection[str] = frozenset(),
+) -> Catalogue:
     """Read a NASA Exoplanet Archive download (pscomppars or ps, web or TAP).
 
-    ``fetched_at`` dates the rows when the download carries no date of its own (TAP).
+    ``fetched_at`` dates the rows when the download carries no date of its own (TAP). Rows
+    whose key (Catalogue.row_keys) is in ``known`` are not read again: the caller has their
+    records.
     Raises NotACatalogueError when ``data`` is not a readable NASA table
     (WrongCatalogueError when it is an exoplanet.eu export).
     """
     table = read_table(data, name, Source.NASA)
     released, dated_by = catalogue_date(table.comments, fetched_at)
     frame, skipped, rejected = _default_rows(table)
+    keys = table.row_keys(frame.index.tolist(), f"{name}\x1f{released}\x1f{dated_by}")
+    if known:
+        frame = frame[[keys[line] not in known for line in frame.index]]
     columns = Columns(frame, name, _TEXTS, _NUMBERS)
     planet, star, system = _planet_values(columns), _star_values(columns), _system_values(columns)
 
@@ -134,6 +145,7 @@ def read_nasa(data: bytes, name: str, fetched_at: dt.date | None = None) -> Cata
         skipped_status=skipped,
         records=records,
         rejected=sorted([*rejected, *bad_rows], key=lambda reject: reject.row),
+        row_keys=keys,
     )
 
 

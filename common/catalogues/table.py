@@ -8,8 +8,10 @@ cell stays text so numbers reach OEC exactly as the source wrote them.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -32,6 +34,15 @@ class Table:
     frame: pd.DataFrame = field(repr=False)  # well-formed rows; index = 1-based line number
     rows: int  # data rows in the file, malformed ones included
     rejected: list[RejectedRow]
+    cells: dict[int, str]  # line -> a digest of the well-formed row's header and cells
+
+    def row_keys(self, lines: Iterable[int], context: str) -> dict[int, str]:
+        """A digest per line of everything a record is read from: the reader's ``context``
+        (the file's name, its date ...), the line, the header and the row's cells."""
+        return {
+            line: hashlib.sha256(f"{context}\x1e{line}\x1e{self.cells[line]}".encode()).hexdigest()
+            for line in lines
+        }
 
 
 def decode(data: bytes, file: str) -> str:
@@ -98,6 +109,7 @@ def read_table(data: bytes, file: str, source: Source) -> Table:
     width = len(header)
     good: list[list[str]] = []
     lines: list[int] = []
+    cells: dict[int, str] = {}
     rejected: list[RejectedRow] = []
     rows = 0
     last_short = False
@@ -128,6 +140,7 @@ def read_table(data: bytes, file: str, source: Source) -> Table:
             continue
         good.append(fields)
         lines.append(start)
+        cells[start] = hashlib.sha256("\x1f".join([*header, *fields]).encode()).hexdigest()
 
     if last_short and not text.endswith("\n"):
         raise NotACatalogueError(
@@ -140,7 +153,7 @@ def read_table(data: bytes, file: str, source: Source) -> Table:
     import pandas as pd  # here: a run that remembers its catalogues never needs it (0.2 s)
 
     frame = pd.DataFrame(good, columns=header, index=pd.Index(lines, name="line"))
-    return Table(file, comments, header, frame, rows, rejected)
+    return Table(file, comments, header, frame, rows, rejected, cells)
 
 
 def _check_unique(header: list[str], file: str) -> None:
