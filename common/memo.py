@@ -1,12 +1,15 @@
 """What a run computed, remembered by what it was computed from, so that the next run redoes
 only what changed.
 
-Seven kinds of entry, each keyed by every input of the step it saves (a digest of them):
+Eight kinds of entry, each keyed by every input of the step it saves (a digest of them):
 
 ``catalogue``  a download read and matched: its bytes, source, name and date, the index's
                matching content (not its commit, so a commit that edits values only keeps
                it) -> the catalogue's records (as JSON text, decoded only for rows that
                are merged) and their matches
+``rows``       a catalogue's records by row key (what the reader reads a record from: the
+               file's name and date, the line, the header, the cells): the rows of a new
+               download that repeat the last one are not read again (common/catalogues)
 ``matches``    a catalogue's matches by record digest, against an index's matching content:
                the rows of a new download that repeat the last one are not matched again
                (services/indexer/handler.py)
