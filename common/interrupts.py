@@ -48,9 +48,22 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+# The signals raised as Interrupted in the current raising() block. A library can catch
+# what a signal handler raised inside it and raise its own error instead (pydantic-core
+# turns it into a PydanticSerializationError), or none at all: what arrived is kept here.
+_received: list[int] = []
+
+
 def _raise(signum: int, frame: FrameType | None) -> None:
     _signalled.set()
+    _received.append(signum)
     raise Interrupted(signum)
+
+
+def interruption() -> Interrupted | None:
+    """The interruption under way, if a signal came in this raising() block: an error
+    caught after it (however a library wrapped it) is to be treated as this."""
+    return Interrupted(_received[0]) if _received else None
 
 
 @contextmanager
@@ -59,6 +72,7 @@ def raising() -> Iterator[None]:
     if not _main_thread():
         yield
         return
+    _received.clear()
     previous = {s: signal.signal(s, _raise) for s in SIGNALS}
     try:
         yield
@@ -93,9 +107,13 @@ def deferred() -> Iterator[None]:
 def checkpoint(stage: str) -> None:
     """A named point of the run (``match``, ``branches``, ``drafts``, ``refs``).
 
-    Does nothing unless ``OEC_SYNC_PAUSE_AT`` names this stage; then, the first time only,
-    prints ``paused at <stage>`` to stderr and waits for a signal (see :data:`PAUSE_ENV`).
+    Raises :class:`Interrupted` if a signal came that a library swallowed (see
+    :func:`interruption`). Otherwise does nothing unless ``OEC_SYNC_PAUSE_AT`` names this
+    stage; then, the first time only, prints ``paused at <stage>`` to stderr and waits for a
+    signal (see :data:`PAUSE_ENV`).
     """
+    if (stop := interruption()) is not None:  # a signal some library swallowed
+        raise stop
     if os.environ.get(PAUSE_ENV) != stage or stage in _paused:
         return
     _paused.add(stage)

@@ -27,12 +27,13 @@ from rich.progress import (
 from common import topology
 from common.errors import GitError, NoCatalogueError, RepositoryBusyError
 from common.gitrepo import head_commit
-from common.interrupts import Interrupted, checkpoint, raising
+from common.interrupts import Interrupted, checkpoint, interruption, raising
 from common.messages import (
     CatalogueDownloaded,
     CatalogueFailed,
     Message,
-    PlanetOutcome,
+    PlanetMatched,
+    PlanetRemembered,
     RunPlanned,
     RunStarted,
 )
@@ -159,6 +160,12 @@ def ending_cleanly(console: Console, sink: Sink) -> Iterator[None]:
     except (GitError, RepositoryBusyError) as failure:
         console.print(str(failure), style="red", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
+    except Exception:
+        wrapped = interruption()  # a signal that a library turned into an error of its own
+        if wrapped is None:
+            raise
+        console.print(stopped_line(sink), markup=False, highlight=False, soft_wrap=True)
+        sys.exit(wrapped.exit_code)
 
 
 def run(
@@ -215,8 +222,11 @@ def process(
         planets = 0
 
         def delivered(message: Message) -> None:
-            if isinstance(message, PlanetOutcome):
-                stages.advance()
+            # A planet is done when a merger has handled it or the indexer answered for it
+            # (the last one's delivery may come after the publisher's stages began).
+            if isinstance(message, PlanetMatched | PlanetRemembered):
+                if stages.name == "merge":
+                    stages.advance()
                 checkpoint("match")
 
         bus = MemoryBus(delivered)

@@ -350,3 +350,36 @@ def test_a_remembered_new_system_is_rebased_and_still_gives_way_to_a_file_of_its
     assert again == made.model_copy(update={"base_commit": "second"})
     assert taken == []
     assert refused == [Refusal(file=made.file, reason="a system file of that name exists")]
+
+
+def test_the_merge_bar_moves_as_planets_are_merged_or_answered_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[str] = []
+    real_merge = embedded.merge_handler
+    real_advance = embedded.Stages.advance
+
+    def merge(message: Message) -> list[Message]:
+        events.append("merged")
+        return list(real_merge(message))
+
+    def advance(self: embedded.Stages, steps: int = 1) -> None:
+        if self.name == "merge":
+            events.append("advanced")
+        real_advance(self, steps)
+
+    monkeypatch.setattr(embedded, "merge_handler", merge)
+    monkeypatch.setattr(embedded.Stages, "advance", advance)
+    repo = make_repo(tmp_path / "oec")
+    run(repo, tmp_path, "--max-prs", "0")
+    merged = events.count("merged")
+    assert merged and events.count("advanced") == merged
+    # Each planet counted as it is merged, not all at the end.
+    assert (
+        events.index("advanced") < len(events) - events[::-1].index("merged") - 1
+    )  # not all at the end
+
+    events.clear()
+    run(repo, tmp_path, "--max-prs", "0")  # every planet answered by the indexer
+    # The last planet's answer completes the run: the publisher has moved on to its stages.
+    assert "merged" not in events and events.count("advanced") == merged - 1

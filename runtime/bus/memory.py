@@ -16,6 +16,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 
+from common.interrupts import interruption
 from common.messages import Message, RoutingKey, failure_of
 from common.topology import WorkQueue
 from runtime.bus import Handler, middleware
@@ -80,6 +81,9 @@ class MemoryBus:
             try:
                 outputs = list(handler(message))
             except Exception as exc:
+                if (stop := interruption()) is not None:
+                    # Ctrl-C inside a library that wrapped it: not the message's fault.
+                    raise stop from exc
                 error = exc
             else:
                 middleware.timed(self.middleware, delivery, time.perf_counter() - started)
