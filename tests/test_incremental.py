@@ -173,12 +173,19 @@ def twins(tmp_path: Path) -> tuple[Path, Path]:
     return first, tmp_path / "b" / "oec"
 
 
-def test_a_run_with_nothing_changed_merges_nothing_and_writes_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def after_one_run(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    """A checkout of the sample after one uncapped run, and that run's report."""
     repo = make_repo(tmp_path / "oec")
-    code, first = run(repo, tmp_path, "--max-prs", "0")
-    assert code == 0 and first["systems"]
+    code, report = run(repo, tmp_path, "--max-prs", "0")
+    assert code == 0 and report["systems"]
+    return repo, report
+
+
+def test_a_run_with_nothing_changed_merges_nothing_and_writes_nothing(
+    after_one_run: tuple[Path, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, first = after_one_run
     refs = git(repo, "for-each-ref", "refs/heads/oec-sync")
     written = {p: p.stat().st_mtime_ns for p in (tmp_path / "outbox").iterdir()}
     merged = counting_merges(monkeypatch)
@@ -197,11 +204,10 @@ def test_a_run_with_nothing_changed_merges_nothing_and_writes_nothing(
 
 
 def test_an_unchanged_run_decodes_only_the_outcomes_of_new_systems(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    after_one_run: tuple[Path, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = make_repo(tmp_path / "oec")
-    code, first = run(repo, tmp_path, "--max-prs", "0")
-    assert code == 0 and any(s["new"] for s in first["systems"])
+    repo, first = after_one_run
+    assert any(s["new"] for s in first["systems"])
     decoded: list[MatchKind] = []
     real = PlanetRemembered.outcome
 
@@ -221,11 +227,9 @@ def test_an_unchanged_run_decodes_only_the_outcomes_of_new_systems(
 
 
 def test_an_unchanged_run_reads_no_file_with_git(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    after_one_run: tuple[Path, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = make_repo(tmp_path / "oec")
-    code, first = run(repo, tmp_path, "--max-prs", "0")
-    assert code == 0 and first["systems"]
+    repo, _ = after_one_run
     asked: list[tuple[str, ...]] = []
     real = gitrepo.git_bytes
 
