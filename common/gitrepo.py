@@ -257,11 +257,6 @@ def read_files(repo: Path, commit: str, files: list[str]) -> dict[str, str | Non
     return {f: blobs[oids[f]].decode("utf-8") if f in oids else None for f in files}
 
 
-def list_files(repo: Path, commit: str) -> set[str]:
-    """Every file path in ``commit``."""
-    return set(tree_entries(repo, commit) or {})
-
-
 def tree_entries(repo: Path, commit: str) -> dict[str, tuple[str, str]] | None:
     """Every file of ``commit``: path -> (mode, blob), one git call; None if it is unknown."""
     done = run_git(repo, "ls-tree", "-r", "-z", "--full-tree", commit)

@@ -13,12 +13,12 @@ Eight kinds of entry, each keyed by every input of the step it saves (a digest o
 ``matches``    a catalogue's matches by record digest, against an index's matching content:
                the rows of a new download that repeat the last one are not matched again
                (services/indexer/handler.py)
-``merge``      one planet merged: its record, its match and the text of its file
+``merge``      one planet merged: its record, its match and its file's text (by git id)
                (:func:`merge_inputs`) -> the merger's outcome message, after the
                planet.remembered that summarises it (:func:`outcome_value`). Looked up by
                the merger, and in the embedded run by the indexer first, which then sends
                the summary instead: the record is never decoded, the outcome only if needed
-``build``      one file's proposal: its text and the inputs of the merges that patched it
+``build``      one file's proposal: its text (by git id) and the merges that patched it
                -> the proposal or refusal and the file's conflicts
                (and one new host's file: its records -> the proposal or refusal)
 ``tip``        a branch's tip commit and file -> the file's blob there (a fact of git's, kept
@@ -90,9 +90,10 @@ def text_digest(text: str | None) -> str:
 
 
 def merge_inputs(record: str, match: Match, text: str) -> str:
-    """Everything a merge reads but the commit, from the digests of its record and of its
-    file's text: a commit that leaves the text as it was leaves the outcome as it was,
-    apart from the base commit it names."""
+    """Everything a merge reads but the commit, from the digest of its record and a name of
+    its file's text (the indexer gives git's blob id; :func:`text_digest` where a message
+    carries no inputs): a commit that leaves the text as it was leaves the outcome as it
+    was, apart from the base commit it names."""
     return digest(record, match.model_dump_json(), text)
 
 

@@ -115,10 +115,7 @@ def read_eu(
     _check_statuses(statuses)
     table = read_table(data, name, Source.EU)
     wanted = table.frame["planet_status"].str.strip().isin(statuses)
-    frame = table.frame[wanted]
-    keys = table.row_keys(frame.index.tolist(), f"{name}\x1f{sorted(statuses)}")
-    if known:
-        frame = frame[[keys[line] not in known for line in frame.index]]
+    frame, keys = table.unknown_rows(table.frame[wanted], f"{name}\x1f{sorted(statuses)}", known)
     columns = Columns(frame, name, _TEXTS, _NUMBERS)
     planet, star, system = _planet_values(columns), _star_values(columns), _system_values(columns)
 

@@ -127,9 +127,7 @@ def read_nasa(
     table = read_table(data, name, Source.NASA)
     released, dated_by = catalogue_date(table.comments, fetched_at)
     frame, skipped, rejected = _default_rows(table)
-    keys = table.row_keys(frame.index.tolist(), f"{name}\x1f{released}\x1f{dated_by}")
-    if known:
-        frame = frame[[keys[line] not in known for line in frame.index]]
+    frame, keys = table.unknown_rows(frame, f"{name}\x1f{released}\x1f{dated_by}", known)
     columns = Columns(frame, name, _TEXTS, _NUMBERS)
     planet, star, system = _planet_values(columns), _star_values(columns), _system_values(columns)
 

@@ -11,7 +11,7 @@ import csv
 import hashlib
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -36,13 +36,20 @@ class Table:
     rejected: list[RejectedRow]
     cells: dict[int, str]  # line -> a digest of the well-formed row's header and cells
 
-    def row_keys(self, lines: Iterable[int], context: str) -> dict[int, str]:
-        """A digest per line of everything a record is read from: the reader's ``context``
-        (the file's name, its date ...), the line, the header and the row's cells."""
-        return {
+    def unknown_rows(
+        self, frame: pd.DataFrame, context: str, known: Collection[str]
+    ) -> tuple[pd.DataFrame, dict[int, str]]:
+        """The rows of ``frame`` (a selection of this table's) whose key is not in ``known``,
+        and every row's key by line: a digest of everything a record is read from, the
+        reader's ``context`` (the file's name, its date ...), the line, the header and the
+        row's cells (Catalogue.row_keys)."""
+        keys = {
             line: hashlib.sha256(f"{context}\x1e{line}\x1e{self.cells[line]}".encode()).hexdigest()
-            for line in lines
+            for line in frame.index.tolist()
         }
+        if known:
+            frame = frame[[keys[line] not in known for line in frame.index]]
+        return frame, keys
 
 
 def decode(data: bytes, file: str) -> str:

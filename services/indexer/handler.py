@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 
 from pydantic import BaseModel, PrivateAttr
@@ -37,7 +36,8 @@ class MatchedCatalogue(BaseModel):
 
     The records stay JSON text (``records``; ``catalogue.records`` is left empty) until a
     row has to be merged: decoding all 11,739 costs an unchanged run 1 s, and such a run
-    merges none. A record's digest is that of its text (:func:`common.memo.record_digest`).
+    merges none. A record's digest is that of its text (:func:`common.memo.text_digest`, the
+    same as :func:`common.memo.record_digest` of the record).
     """
 
     catalogue: Catalogue
@@ -119,7 +119,7 @@ class IndexerHandler:
                 continue  # rejected
             keys.append(row_key)
             lines.append(line)
-        digests = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
+        digests = [text_digest(t) for t in texts]
         known_key = digest(self.index.matching_digest())
         stored = self.memo.get("matches", unit, known_key)
         known = KnownMatches.model_validate_json(stored).by_digest if stored else {}
@@ -172,7 +172,7 @@ class IndexerHandler:
                 name = matched.record(i).name
                 ambiguous.append(f"{name} (row {matched.rows[i]}): {'; '.join(match.candidates)}")
             inputs = merge_inputs(
-                hashlib.sha256(matched.records[i].encode()).hexdigest(),
+                text_digest(matched.records[i]),
                 match,
                 self.index.blob(match.file) if match.file else no_text,
             )
