@@ -11,7 +11,7 @@ Then, each on a fresh copy of that repository:
   --once`` until the publisher's /runs says the run is complete (branches written).
 
 Prints wall time, messages per second (every message a service consumed: the catalogues,
-one planet.matched and one outcome per planet, the run's bookkeeping) and the ratio to the
+a planets.matched and a planet.outcomes per 50 planets, the run's bookkeeping) and the ratio to the
 embedded run, the CPU seconds each service and the local broker used during the run (where
 the time goes), and
 checks that every wiring wrote the same branches and PR drafts.

@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import gzip
 import hashlib
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import ClassVar, TypeVar
 
@@ -29,10 +30,12 @@ class RoutingKey(StrEnum):
     CATALOGUE_FAILED = "catalogue.failed"
     RUN_PLANNED = "run.planned"
     PLANET_MATCHED = "planet.matched"
+    PLANETS_MATCHED = "planets.matched"
     PLANET_FAILED = "planet.failed"
     SYSTEM_CHANGED = "system.changed"
     PLANET_UNCHANGED = "planet.unchanged"
     PLANET_REMEMBERED = "planet.remembered"
+    PLANET_OUTCOMES = "planet.outcomes"
     RUN_COMPLETED = "run.completed"
 
 
@@ -131,7 +134,8 @@ class CatalogueCounts(BaseModel):
 
 
 class RunPlanned(Message):
-    """The indexer's promise: this many planet.matched messages follow for the catalogue."""
+    """The indexer's promise: this many planets follow for the catalogue (in planets.matched
+    to the mergers, or answered for in planet.outcomes)."""
 
     routing_key = RoutingKey.RUN_PLANNED
     source: Source
@@ -157,6 +161,23 @@ class PlanetMatched(Message):
 
     def identity(self) -> tuple[object, ...]:
         return (self.record.source, self.record.row, self.record.name)
+
+
+class PlanetsMatched(Message):
+    """Several planet.matched of one run in one delivery: the indexer sends planets to the
+    mergers in groups (:data:`PLANETS_PER_MESSAGE`), since every message costs the broker and
+    each consumer far more than merging one planet does (0.4 and 0.6 ms against 0.3 ms)."""
+
+    routing_key = RoutingKey.PLANETS_MATCHED
+    planets: list[PlanetMatched]
+
+    def identity(self) -> tuple[object, ...]:
+        return tuple(p.message_id for p in self.planets)
+
+
+# Enough to make the per-message costs small beside the merges (~20 ms of merging per
+# message), few enough that two mergers share a catalogue evenly (~230 messages a run).
+PLANETS_PER_MESSAGE = 50
 
 
 class PlanetOutcome(Message):
@@ -232,6 +253,38 @@ class PlanetFailed(PlanetOutcome):
     error: str
 
 
+class PlanetOutcomes(Message):
+    """Several planets' outcomes in one delivery: a merger's answer to a planets.matched,
+    or what the embedded run's indexer answers for planets merged before. The publisher
+    takes each as if it had come alone."""
+
+    routing_key = RoutingKey.PLANET_OUTCOMES
+    changed: list[SystemChanged] = Field(default_factory=list)
+    unchanged: list[PlanetUnchanged] = Field(default_factory=list)
+    remembered: list[PlanetRemembered] = Field(default_factory=list)
+    failed: list[PlanetFailed] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, run_id: str, outcomes: Iterable[Message]) -> PlanetOutcomes:
+        items = list(outcomes)
+        batch = cls(
+            run_id=run_id,
+            changed=[o for o in items if isinstance(o, SystemChanged)],
+            unchanged=[o for o in items if isinstance(o, PlanetUnchanged)],
+            remembered=[o for o in items if isinstance(o, PlanetRemembered)],
+            failed=[o for o in items if isinstance(o, PlanetFailed)],
+        )
+        if len(batch.outcomes()) != len(items):
+            raise TypeError(f"not a planet's outcome: {sorted({type(o).__name__ for o in items})}")
+        return batch
+
+    def outcomes(self) -> list[PlanetOutcome]:
+        return [*self.changed, *self.unchanged, *self.remembered, *self.failed]
+
+    def identity(self) -> tuple[object, ...]:
+        return tuple(o.message_id for o in self.outcomes())
+
+
 class RunCompleted(Message):
     routing_key = RoutingKey.RUN_COMPLETED
     systems: int
@@ -247,19 +300,27 @@ MESSAGE_TYPES: dict[RoutingKey, type[Message]] = {
         CatalogueFailed,
         RunPlanned,
         PlanetMatched,
+        PlanetsMatched,
         SystemChanged,
         PlanetUnchanged,
         PlanetRemembered,
         PlanetFailed,
+        PlanetOutcomes,
         RunCompleted,
     )
 }
 
 
-def failure_of(message: Message, error: str) -> PlanetFailed | CatalogueFailed | None:
+def failure_of(
+    message: Message, error: str
+) -> PlanetFailed | PlanetOutcomes | CatalogueFailed | None:
     """The event that accounts for ``message`` in its run when a service gives up on it: a
-    planet.matched becomes planet.failed, a catalogue.downloaded catalogue.failed. None for
-    the rest: nothing waits for them to be counted."""
+    planet.matched becomes planet.failed, a planets.matched the planet.failed of each
+    planet, a catalogue.downloaded catalogue.failed. None for the rest: nothing waits for
+    them to be counted."""
+    if isinstance(message, PlanetsMatched):
+        failures = [failure_of(planet, error) for planet in message.planets]
+        return PlanetOutcomes.of(message.run_id, (f for f in failures if f is not None))
     if isinstance(message, PlanetMatched):
         record = message.record
         return PlanetFailed(

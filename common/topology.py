@@ -21,7 +21,9 @@ class WorkQueue:
 
 
 INDEXER = WorkQueue("oec-sync.indexer", (RoutingKey.CATALOGUE_DOWNLOADED,))
-MERGER = WorkQueue("oec-sync.merger", (RoutingKey.PLANET_MATCHED,))
+# planet.matched one planet at a time: what the stream holds of runs before the indexer sent
+# planets.matched, replayed.
+MERGER = WorkQueue("oec-sync.merger", (RoutingKey.PLANETS_MATCHED, RoutingKey.PLANET_MATCHED))
 PUBLISHER = WorkQueue(
     "oec-sync.publisher",
     (
@@ -32,6 +34,7 @@ PUBLISHER = WorkQueue(
         RoutingKey.PLANET_UNCHANGED,
         RoutingKey.PLANET_REMEMBERED,
         RoutingKey.PLANET_FAILED,
+        RoutingKey.PLANET_OUTCOMES,
     ),
 )
 # The snapshot archive's bookkeeping (runtime/archive.py Recorder, consumed by the publisher

@@ -103,8 +103,8 @@ def indexer_command(port: PortOption = 8081) -> None:
 def merger_command(port: PortOption = 8082) -> None:
     """Merge matched planets into field-level patches.
 
-    Takes planet.matched messages, publishes system.changed or planet.unchanged; run as
-    many as needed.
+    Takes planets.matched messages (50 planets each), publishes their planet.outcomes; run
+    as many as needed.
     """
     from services.merger import main
 

@@ -32,8 +32,8 @@ from common.messages import (
     CatalogueDownloaded,
     CatalogueFailed,
     Message,
-    PlanetMatched,
-    PlanetRemembered,
+    PlanetOutcomes,
+    PlanetsMatched,
     RunPlanned,
     RunStarted,
 )
@@ -45,8 +45,8 @@ from runtime.bus.memory import MemoryBus
 from runtime.memo import Memo
 from services.fetcher.handler import fetch
 from services.indexer.handler import IndexerHandler
+from services.merger.handler import each_planet, remembering
 from services.merger.handler import handle as merge_handler
-from services.merger.handler import remembering
 from services.publisher.handler import GitTexts, PublisherHandler, RunState
 from services.publisher.local import LocalSink
 from services.publisher.model import DryRun, Sink
@@ -222,11 +222,9 @@ def process(
         planets = 0
 
         def delivered(message: Message) -> None:
-            # A planet is done when a merger has handled it or the indexer answered for it
-            # (the last one's delivery may come after the publisher's stages began).
-            if isinstance(message, PlanetMatched | PlanetRemembered):
+            if isinstance(message, PlanetsMatched):  # merged: the merger has handled it
                 if stages.name == "merge":
-                    stages.advance()
+                    stages.advance(len(message.planets))
                 checkpoint("match")
 
         bus = MemoryBus(delivered)
@@ -243,12 +241,14 @@ def process(
                 if isinstance(output, RunPlanned):
                     planets += output.planets
                     stages.stage("merge", planets)
+                elif isinstance(output, PlanetOutcomes):  # answered for by the indexer
+                    stages.advance(len(output.remembered))
             return outputs
 
         for queue, handler in subscribers:
             bus.subscribe(queue, handler)
         bus.subscribe(topology.INDEXER, planned)
-        bus.subscribe(topology.MERGER, remembering(memo, merge_handler))
+        bus.subscribe(topology.MERGER, each_planet(remembering(memo, merge_handler)))
         bus.subscribe(topology.PUBLISHER, publisher)
         for message in messages:
             bus.publish(message)

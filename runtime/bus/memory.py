@@ -93,9 +93,10 @@ class MemoryBus:
             verdict = middleware.verdict_of(self.middleware, delivery, error)
             middleware.dead(self.middleware, delivery, verdict.error)
             middleware.settled(self.middleware, delivery, Outcome.DEAD)
-        failure = failure_of(message, f"{type(error).__name__}: {error}")
+        described = f"{type(error).__name__}: {error}"
+        failure = failure_of(message, described)
         if failure is None:
             raise error
         # Outside the log context: the run's console shows the line as it always did.
-        log.warning("gave up on a %s message: %s", message.routing_key.value, failure.error)
+        log.warning("gave up on a %s message: %s", message.routing_key.value, described)
         return [failure]

@@ -1,4 +1,5 @@
-"""Indexer: one catalogue download in, one planet.matched per planet and run.planned out."""
+"""Indexer: one catalogue download in; run.planned and the planets, a planets.matched for
+every :data:`~common.messages.PLANETS_PER_MESSAGE` of them, out."""
 
 from __future__ import annotations
 
@@ -20,11 +21,15 @@ from common.memo import (
     text_digest,
 )
 from common.messages import (
+    PLANETS_PER_MESSAGE,
     CatalogueCounts,
     CatalogueDownloaded,
     CatalogueFailed,
     Message,
     PlanetMatched,
+    PlanetOutcomes,
+    PlanetRemembered,
+    PlanetsMatched,
     RunPlanned,
 )
 from common.oec.index import AliasIndex
@@ -164,7 +169,7 @@ class IndexerHandler:
         source, matches = message.source, matched.matches
         # A file's text is named by its git id: read only for the planets merged again.
         no_text = text_digest(None)
-        outputs: list[Message | None] = []
+        remembered: list[PlanetRemembered] = []
         merging: list[tuple[int, str]] = []  # (row index, merge inputs) for the mergers
         for i, match in enumerate(matches):
             kinds[match.kind] += 1
@@ -179,21 +184,21 @@ class IndexerHandler:
             if self.merges is not None:
                 unit = merge_unit(source, matched.rows[i])
                 if (stored := self.merges.get("merge", unit, digest(inputs))) is not None:
-                    outputs.append(remembered_summary(stored, run_id, self.index.commit))
+                    remembered.append(remembered_summary(stored, run_id, self.index.commit))
                     continue
-            outputs.append(None)
             merging.append((i, inputs))
         texts = self.index.system_texts(sorted({f for i, _ in merging if (f := matches[i].file)}))
-        for i, inputs in merging:
-            file = matches[i].file
-            outputs[i] = PlanetMatched(
+        planets = [
+            PlanetMatched(
                 run_id=run_id,
                 record=matched.record(i),
                 match=matches[i],
                 commit=self.index.commit,
-                system_text=texts[file] if file else None,
+                system_text=texts[file] if (file := matches[i].file) else None,
                 inputs=inputs,
             )
+            for i, inputs in merging
+        ]
         catalogue = matched.catalogue
         counts = CatalogueCounts(
             rows=catalogue.rows,
@@ -213,4 +218,15 @@ class IndexerHandler:
             rejected=catalogue.rejected,
             ambiguous=ambiguous,
         )
-        return [planned, *(o for o in outputs if o is not None)]
+        step = PLANETS_PER_MESSAGE
+        return [
+            planned,
+            *(
+                PlanetsMatched(run_id=run_id, planets=planets[i : i + step])
+                for i in range(0, len(planets), step)
+            ),
+            *(
+                PlanetOutcomes.of(run_id, remembered[i : i + step])
+                for i in range(0, len(remembered), step)
+            ),
+        ]

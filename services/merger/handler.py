@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from common import rules
+from common.interrupts import interruption
 from common.memo import (
     Store,
     digest,
@@ -15,8 +17,17 @@ from common.memo import (
     remembered_outcome,
     text_digest,
 )
-from common.messages import Message, PlanetMatched, PlanetUnchanged, SystemChanged
+from common.messages import (
+    Message,
+    PlanetMatched,
+    PlanetOutcomes,
+    PlanetsMatched,
+    PlanetUnchanged,
+    SystemChanged,
+)
 from runtime.bus import Handler
+
+log = logging.getLogger(__name__)
 
 
 def handle(message: Message) -> list[Message]:
@@ -67,3 +78,27 @@ def remembering(memo: Store, merge: Handler = handle) -> Handler:
         return outputs
 
     return handle_remembered
+
+
+def each_planet(merge: Handler) -> Handler:
+    """``merge`` (of one planet.matched) for every planet of a planets.matched, answered with
+    one planet.outcomes. A planet whose merge raises is sent on again as a planet.matched of
+    its own, for the bus's error policy (retries, then its planet.failed and its dead letter
+    to replay once the cause is fixed): one bad row must not fail the planets beside it."""
+
+    def handle_each(message: Message) -> list[Message]:
+        if not isinstance(message, PlanetsMatched):
+            return list(merge(message))
+        outcomes: list[Message] = []
+        alone: list[Message] = []
+        for planet in message.planets:
+            try:
+                outcomes += merge(planet)
+            except Exception as exc:
+                if (stop := interruption()) is not None:
+                    raise stop from exc  # Ctrl-C inside a library that wrapped it
+                log.info("merging %s failed; sent on alone: %s", planet.record.name, exc)
+                alone.append(planet)
+        return [PlanetOutcomes.of(message.run_id, outcomes), *alone]
+
+    return handle_each

@@ -15,6 +15,7 @@ from typing import Any
 
 from common.messages import (
     Message,
+    PlanetOutcomes,
     RunPlanned,
 )
 from services.publisher.handler import PublisherHandler, RunState
@@ -53,6 +54,8 @@ class DurablePublisher:
         return state
 
     def __call__(self, message: Message) -> list[Message]:
+        if isinstance(message, PlanetOutcomes):
+            return [out for outcome in message.outcomes() for out in self(outcome)]
         with self.lock:
             if message.run_id in self._finishing:
                 # Being published (off the lock): only recorded now, and folded in when the

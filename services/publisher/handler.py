@@ -25,6 +25,7 @@ from common.messages import (
     Message,
     PatchSummary,
     PlanetFailed,
+    PlanetOutcomes,
     PlanetRemembered,
     PlanetUnchanged,
     RunCompleted,
@@ -227,6 +228,8 @@ class PublisherHandler:
         return state
 
     def __call__(self, message: Message) -> list[Message]:
+        if isinstance(message, PlanetOutcomes):
+            return [out for outcome in message.outcomes() for out in self(outcome)]
         state = self.run(message.run_id)
         if state.completed:
             return []

@@ -14,12 +14,21 @@ import pytest
 from common import topology
 from common.errors import InvalidRowError
 from common.matching import Match, MatchKind
-from common.messages import Message, PlanetFailed, PlanetMatched, PlanetUnchanged, RunStarted
+from common.messages import (
+    Message,
+    PlanetFailed,
+    PlanetMatched,
+    PlanetOutcomes,
+    PlanetsMatched,
+    PlanetUnchanged,
+    RunStarted,
+)
 from common.records import PlanetRecord, Source
 from runtime.bus import Handler
 from runtime.bus.rabbitmq import RabbitMQBus, topology_for
 from runtime.config import Settings
 from services import replay
+from services.merger.handler import each_planet
 from tests.brokerutil import blocking_channel, queue_depth, wait_for
 
 pytestmark = pytest.mark.rabbitmq
@@ -260,7 +269,10 @@ class Outcomes:
 
     def __call__(self, message: Message) -> list[Message]:
         with self.lock:
-            self.messages.append(message)
+            if isinstance(message, PlanetOutcomes):
+                self.messages += message.outcomes()
+            else:
+                self.messages.append(message)
         return []
 
     def failed(self) -> dict[str, PlanetFailed]:
@@ -298,6 +310,58 @@ def test_what_the_mergers_give_up_on_becomes_planet_failed(settings: Settings) -
     assert dead_queue in failed["Poison b"].error
 
 
+def test_a_planet_a_merger_fails_on_leaves_the_planets_sent_with_it_merged(
+    settings: Settings,
+) -> None:
+    def merger(message: Message) -> list[Message]:
+        assert isinstance(message, PlanetMatched)
+        if message.record.name == "Poison b":
+            raise ZeroDivisionError("a bug this row triggers")
+        return unchanged(message)
+
+    outcomes = Outcomes()
+    bus = RabbitMQBus(settings.bus, settings.amqp_url, "test")
+    bus.subscribe(topology.MERGER, each_planet(merger))
+    bus.subscribe(topology.PUBLISHER, outcomes)
+    bus.report_dead_letters()
+    with running_bus(bus):
+        planets = [matched(10), matched(7, "Poison b"), matched(11), matched(12)]
+        bus.publish(PlanetsMatched(run_id=RUN, planets=planets))
+        wait_for(lambda: len(outcomes.messages) == 4, 30, "three outcomes and a failure")
+        # The poisoned planet alone went through the error policy, and waits to be replayed.
+        dead_queue = bus.topology.dead_queue(topology.MERGER)
+        assert queue_depth(settings, dead_queue) == 1
+
+    assert list(outcomes.failed()) == ["Poison b"]
+    assert "x-delivery-limit" in outcomes.failed()["Poison b"].error
+    merged = {m.planet for m in outcomes.messages if isinstance(m, PlanetUnchanged)}
+    assert merged == {"Test-10 b", "Test-11 b", "Test-12 b"}
+
+
+def test_a_planets_matched_its_consumers_die_on_fails_each_of_its_planets(
+    settings: Settings,
+) -> None:
+    outcomes = Outcomes()
+    bus = RabbitMQBus(settings.bus, settings.amqp_url, "test")
+    bus.subscribe(topology.PUBLISHER, outcomes)
+    bus.report_dead_letters()
+    with running_bus(bus):
+        bus.publish(PlanetsMatched(run_id=RUN, planets=[matched(9, "Deadly b"), matched(10)]))
+        merger_queue = bus.topology.queue(topology.MERGER)
+        for attempt in range(settings.bus.delivery_limit + 1):
+            wait_for(lambda: take_and_die(settings, merger_queue), 10, f"delivery {attempt + 1}")
+        wait_for(lambda: len(outcomes.failed()) == 2, 10, "the failure events")
+    assert sorted(outcomes.failed()) == ["Deadly b", "Test-10 b"]
+
+
+def take_and_die(settings: Settings, queue: str) -> bool:
+    """Take a message as a consumer that dies holding it: no ack, no reject."""
+    connection, channel = blocking_channel(settings)
+    method, _, _ = channel.basic_get(queue)
+    connection.close()
+    return method is not None
+
+
 def test_a_message_its_consumers_die_on_becomes_planet_failed(settings: Settings) -> None:
     # A merger killed by a message (out of memory, a segfault) never reaches its error
     # policy; the broker counts the returns (RabbitMQ 3.x quorum queues) and dead-letters it
@@ -309,15 +373,8 @@ def test_a_message_its_consumers_die_on_becomes_planet_failed(settings: Settings
     with running_bus(bus):
         bus.publish(matched(9, "Deadly b"))
         merger_queue = bus.topology.queue(topology.MERGER)
-
-        def take_and_die() -> bool:
-            connection, channel = blocking_channel(settings)
-            method, _, _ = channel.basic_get(merger_queue)
-            connection.close()  # dies holding the message: no ack, no reject
-            return method is not None
-
         for attempt in range(settings.bus.delivery_limit + 1):
-            wait_for(take_and_die, 10, f"delivery {attempt + 1}")
+            wait_for(lambda: take_and_die(settings, merger_queue), 10, f"delivery {attempt + 1}")
         wait_for(lambda: outcomes.failed(), 10, "the failure event")
     assert list(outcomes.failed()) == ["Deadly b"]
 

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from common.messages import PLANETS_PER_MESSAGE
 from tests.brokerutil import oec_sync, queue_depth, settings_for, stream_events, wait_for
 from tests.services.conftest import Cluster, Reference, branches, drafts, tips
 
@@ -54,10 +55,11 @@ def test_distributed_run_matches_embedded_and_a_replay_changes_nothing(
     assert report["state"] == "complete"
     assert_same_as_embedded(cluster, reference, report)
     handled = [
-        m.get("/status")["recent_runs"][0]["handled"].get("planet.matched", 0) for m in mergers
+        m.get("/status")["recent_runs"][0]["handled"].get("planets.matched", 0) for m in mergers
     ]
-    planets = sum(c["records"] for c in report["catalogues"].values())
-    assert sum(handled) == planets  # the two mergers shared the work
+    # Every planet went to a merger, PLANETS_PER_MESSAGE of a catalogue's at a time.
+    batches = [-(-c["records"] // PLANETS_PER_MESSAGE) for c in report["catalogues"].values()]
+    assert sum(handled) == sum(batches) > 2
 
     status = publisher.get("/status")
     assert status["runs"][0]["state"] == "complete"
@@ -85,11 +87,11 @@ def test_distributed_run_matches_embedded_and_a_replay_changes_nothing(
         cluster.env,
     )
     assert '"selected": 1' in done.stdout
-    nasa_planets = report["catalogues"]["nasa"]["records"]
+    nasa_batches = -(-report["catalogues"]["nasa"]["records"] // PLANETS_PER_MESSAGE)
 
     def replayed() -> bool:
-        counts = [m.get("/status")["recent_runs"][0]["handled"]["planet.matched"] for m in mergers]
-        return sum(counts) == planets + nasa_planets
+        counts = [m.get("/status")["recent_runs"][0]["handled"]["planets.matched"] for m in mergers]
+        return sum(counts) == sum(batches) + nasa_batches
 
     wait_for(replayed, 60, "the mergers to see the replayed planets")
     prefix = cluster.env["OEC_SYNC_BUS__PREFIX"]

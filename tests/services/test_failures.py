@@ -12,7 +12,7 @@ from typing import Any
 import pika
 import pytest
 
-from common.messages import PlanetMatched
+from common.messages import PLANETS_PER_MESSAGE, PlanetsMatched
 from runtime.bus.wire import decode_delivery, encode
 from tests.brokerutil import blocking_channel, http_json, queue_depth, settings_for, wait_for
 from tests.services.conftest import Cluster, Reference, branches, drafts
@@ -33,7 +33,7 @@ def single_source_system(reference: Reference) -> dict[str, Any]:
 
 
 def poison(cluster: Cluster, source: str, row: int) -> str:
-    """Take every planet.matched out of the merger queue and put them back, the one of
+    """Take every planets.matched out of the merger queue and put them back, the planet of
     (source, row) with its system file cut in half: no merger can parse it. Returns the
     poisoned planet's name."""
     settings = settings_for(cluster.env["OEC_SYNC_BUS__PREFIX"])
@@ -46,15 +46,16 @@ def poison(cluster: Cluster, source: str, row: int) -> str:
         while (got := channel.basic_get(queue))[0] is not None:
             taken.append(got)
         for _, properties, body in taken:
-            message = decode_delivery(properties, "planet.matched", body)
-            assert isinstance(message, PlanetMatched)
-            record = message.record
-            if (record.source.value, record.row) == (source, row):
-                assert message.system_text
-                cut = message.system_text[: len(message.system_text) // 2]
-                broken = message.model_copy(update={"system_text": cut})
-                envelope = encode(broken, "test", settings.bus.compress_min_bytes)
-                properties, body, poisoned = envelope.properties, envelope.body, record.name
+            message = decode_delivery(properties, "planets.matched", body)
+            assert isinstance(message, PlanetsMatched)
+            for i, planet in enumerate(message.planets):
+                record = planet.record
+                if (record.source.value, record.row) == (source, row):
+                    assert planet.system_text
+                    cut = planet.system_text[: len(planet.system_text) // 2]
+                    message.planets[i] = planet.model_copy(update={"system_text": cut})
+                    envelope = encode(message, "test", settings.bus.compress_min_bytes)
+                    properties, body, poisoned = envelope.properties, envelope.body, record.name
             channel.basic_publish("", queue, body, properties)
         channel.basic_ack(0, multiple=True)  # the originals, now that their copies are in
     assert poisoned, f"no planet.matched for {source} row {row}"
@@ -78,14 +79,15 @@ def test_a_poisoned_planet_is_reported_failed_and_the_rest_is_published(
     prefix = cluster.env["OEC_SYNC_BUS__PREFIX"]
     settings = settings_for(prefix)
 
-    def planned() -> int:
+    def planned() -> list[int]:
         runs = publisher.get("/runs")
         progress = runs[0]["progress"] if runs else {}
         counts = [p["planned"] for p in progress.values()]
-        return sum(counts) if len(counts) == 2 and all(counts) else 0
+        return counts if len(counts) == 2 and all(counts) else []
 
     planets = wait_for(planned, 60, "the indexer to plan both catalogues")
-    wait_for(lambda: queue_depth(settings, f"{prefix}.merger") == planets, 30, "the planets")
+    batches = sum(-(-n // PLANETS_PER_MESSAGE) for n in planets)
+    wait_for(lambda: queue_depth(settings, f"{prefix}.merger") == batches, 30, "the planets")
     target = single_source_system(reference)
     ((source, row),) = {(c["source"], c["source_row"]) for c in target["changes"]}
     planet = poison(cluster, source, row)
