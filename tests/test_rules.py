@@ -311,3 +311,19 @@ def test_the_solar_system_gets_no_new_planets() -> None:
     result = rules.merge(oumuamua, host, sun, "c0ffee")
     assert result.patch is None
     assert result.notes == ["the Solar System is a maintainer's call"]
+
+
+def test_records_of_one_new_planet_merge_by_precedence_and_stay_as_they_were() -> None:
+    nasa, eu = (read_catalogue_file(SAMPLE / f) for f in ("nasa.csv", "eu.csv"))
+    (newer,) = [r for r in nasa.records if r.name == "BD+20 594 b"]
+    (older,) = [r for r in eu.records if r.name == "BD+20 594 b"]
+    before = (newer.model_copy(deep=True), older.model_copy(deep=True))
+
+    merged = rules.merge_records([older, newer])
+
+    assert (newer, older) == before  # the run's records are not changed by merging them
+    assert merged.source is Source.NASA  # the newer row leads
+    assert merged.planet["period"] == newer.planet["period"]
+    assert merged.planet["inclination"] == older.planet["inclination"]  # only exoplanet.eu's
+    assert merged.star["magJ"] == older.star["magJ"]
+    assert "K2-56 b" in merged.aliases
