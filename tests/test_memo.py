@@ -5,8 +5,15 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from common.memo import digest
+from common import matching
+from common.catalogues import read_catalogue_file
+from common.memo import digest, outcome_value, remembered_summary
+from common.messages import PlanetMatched, PlanetRemembered, PlanetUnchanged, SystemChanged, decode
+from common.oec.index import AliasIndex
 from runtime.memo import AUTOSAVE_ENTRIES, Memo
+from services.merger import handler as merger
+from tests.gitutil import make_repo
+from tests.paths import SAMPLE
 
 
 def test_a_value_is_found_only_under_the_key_it_was_computed_from(tmp_path: Path) -> None:
@@ -87,3 +94,31 @@ def test_a_service_memo_is_visible_to_another_process_without_an_end(tmp_path: P
 
 def test_keys_do_not_collide_by_concatenation() -> None:
     assert digest("ab", "c") != digest("a", "bc")
+
+
+def test_a_remembered_planet_carries_its_outcome_on_the_wire(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "oec")
+    index = AliasIndex.build(repo)
+    nasa = read_catalogue_file(SAMPLE / "nasa.csv")
+    (record,) = [r for r in nasa.records if r.name == "AB Aur b"]
+    match = matching.match(index, record)
+    assert match.file is not None
+    matched = PlanetMatched(
+        run_id="first",
+        record=record,
+        match=match,
+        commit=index.commit,
+        system_text=index.system_texts([match.file])[match.file],
+    )
+    (outcome,) = merger.handle(matched)
+    assert isinstance(outcome, SystemChanged | PlanetUnchanged)
+
+    remembered = remembered_summary(outcome_value(outcome), "second", index.commit)
+    sent = decode(remembered.routing_key, remembered.model_dump_json().encode())
+
+    assert isinstance(sent, PlanetRemembered)
+    for answer in (remembered.outcome(), sent.outcome()):
+        assert answer.run_id == "second"
+        assert answer.model_dump(exclude={"run_id", "message_id", "produced_at"}) == (
+            outcome.model_dump(exclude={"run_id", "message_id", "produced_at"})
+        )
