@@ -21,8 +21,8 @@ class WorkQueue:
 
 
 INDEXER = WorkQueue("oec-sync.indexer", (RoutingKey.CATALOGUE_DOWNLOADED,))
-# planet.matched one planet at a time: what the stream holds of runs before the indexer sent
-# planets.matched, replayed.
+# planet.matched, one planet alone: a planet a merger failed on, sent on for the error policy
+# (services/merger/handler.py each_planet), or a replay of runs before planets.matched.
 MERGER = WorkQueue("oec-sync.merger", (RoutingKey.PLANETS_MATCHED, RoutingKey.PLANET_MATCHED))
 PUBLISHER = WorkQueue(
     "oec-sync.publisher",
