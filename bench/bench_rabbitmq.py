@@ -122,8 +122,9 @@ def wait(condition: Any, timeout: float, what: str, interval: float = 0.2) -> No
         time.sleep(interval)
 
 
-def distributed(template: Path, shared: Path, work: Path, mergers: int) -> dict[str, Any]:
-    name = f"rabbitmq-{mergers}"
+def distributed(
+    template: Path, shared: Path, work: Path, mergers: int, name: str
+) -> dict[str, Any]:
     repo = fresh_copy(template, work / name)
     outbox = work / f"{name}-outbox"
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
@@ -251,7 +252,9 @@ def _delete_topology(prefix: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--mergers", default="1,2", help="comma-separated merger counts")
+    parser.add_argument(
+        "--mergers", default="1,2", help="comma-separated merger counts, each a run (may repeat)"
+    )
     parser.add_argument("--keep", type=Path, help="work here and keep it")
     parser.add_argument(
         "--embedded-seconds",
@@ -275,8 +278,9 @@ def main() -> None:
                 f"{len(base['report']['systems'])} systems",
                 flush=True,
             )
-        for count in (int(n) for n in args.mergers.split(",")):
-            result = distributed(template, args.shared, work, count)
+        for i, count in enumerate(int(n) for n in args.mergers.split(",")):
+            # A count may repeat (2,1,2): this machine's speed drifts within minutes.
+            result = distributed(template, args.shared, work, count, f"rabbitmq-{count}-{i}")
             same = base["signature"] is None or result["signature"] == base["signature"]
             rate = result["consumed"] / result["wall"]
             print(
