@@ -32,7 +32,6 @@ PUBLISHER = WorkQueue(
         RoutingKey.RUN_PLANNED,
         RoutingKey.SYSTEM_CHANGED,
         RoutingKey.PLANET_UNCHANGED,
-        RoutingKey.PLANET_REMEMBERED,
         RoutingKey.PLANET_FAILED,
         RoutingKey.PLANET_OUTCOMES,
     ),

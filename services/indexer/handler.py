@@ -73,8 +73,8 @@ class KnownMatches(BaseModel):
 class IndexerHandler:
     """Reads a download, matches its records against ``index`` and sends each planet to a
     merger, or, with ``merges`` (the store the mergers remember in, when this process
-    shares it: the embedded run), a planet.remembered for a planet merged before from the
-    same inputs."""
+    shares it: the embedded run), a planet.remembered (in a planet.outcomes) for a planet
+    merged before from the same inputs."""
 
     def __init__(
         self, index: AliasIndex, memo: Store | None = None, merges: Store | None = None
