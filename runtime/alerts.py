@@ -20,22 +20,19 @@ messages sends one e-mail that says how many followed, not a thousand.
 from __future__ import annotations
 
 import datetime as dt
-import email.policy
 import logging
-import smtplib
-import ssl
 import threading
 from collections.abc import Callable, Mapping
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.config import AlertSettings, Settings
 from runtime.redaction import Redactor
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "Alert",
@@ -175,6 +172,13 @@ def planets_failed(run_id: str, planets: Mapping[str, str]) -> Alert:
 
 def send_email(alert: Alert, config: AlertSettings) -> None:
     """Send ``alert`` through the SMTP relay; raises OSError/smtplib.SMTPException on failure."""
+    # Imported here, as httpx below: every run builds alerts, few send one (0.13 s).
+    import email.policy
+    import smtplib
+    import ssl
+    from email.message import EmailMessage
+    from email.utils import format_datetime, make_msgid
+
     assert config.smtp_host and config.smtp_from
     # Python folds a long Subject right after "Subject:", which readers show with a leading
     # blank; RFC 5322's hard limit is 998, so long headers stay on one line instead.
@@ -209,6 +213,8 @@ def send_email(alert: Alert, config: AlertSettings) -> None:
 
 def post_webhook(alert: Alert, config: AlertSettings, client: httpx.Client | None = None) -> None:
     """POST ``alert.payload()`` as JSON; raises httpx.HTTPError unless the answer is 2xx."""
+    import httpx
+
     assert config.webhook_url
     url = config.webhook_url.get_secret_value()
     if client is None:

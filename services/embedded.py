@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -183,8 +182,7 @@ def run(
     NoCatalogueError, having written nothing, when no catalogue could be read. ``full``
     recomputes what earlier runs remembered.
     """
-    with httpx.Client() as client:
-        messages = fetch(locations, client)
+    messages = fetch(locations)
     failures = {m.source.value: m.error for m in messages if isinstance(m, CatalogueFailed)}
     if not any(isinstance(m, CatalogueDownloaded) for m in messages):
         raise NoCatalogueError(failures)

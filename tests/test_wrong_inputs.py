@@ -10,7 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -170,6 +175,46 @@ def test_an_unreachable_url_as_the_only_catalogue(run: Run) -> None:
     assert failed.startswith(f"nasa failed: {url}: unreachable (")
     assert conclusion == NOTHING_READ
     run.assert_nothing_written()
+
+
+@contextmanager
+def catalogue_server(files: dict[str, Path]) -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 serving ``files`` by name (404 for anything else); yields
+    its base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = files.get(self.path.lstrip("/"))
+            body = path.read_bytes() if path is not None else b"no such file"
+            self.send_response(200 if path is not None else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_a_url_answering_404_is_reported_and_the_catalogue_at_the_other_url_runs(
+    run: Run,
+) -> None:
+    with catalogue_server({"eu.csv": SAMPLE / "eu.csv"}) as base:
+        result = run("--nasa", f"{base}/nasa.csv", "--eu", f"{base}/eu.csv")
+    assert result.exit_code == 0, result.output
+    assert f"nasa failed: {base}/nasa.csv: HTTP 404 Not Found" in lines(result)
+    report = json.loads(run.report.read_text())
+    assert report["catalogues"]["nasa"] == {"error": f"{base}/nasa.csv: HTTP 404 Not Found"}
+    assert run.branches()  # exoplanet.eu's changes, downloaded over HTTP, were published
 
 
 def test_no_catalogue_at_all(run: Run) -> None:

@@ -4,53 +4,69 @@ header line, which must be the catalogue's it was fetched as."""
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import ExitStack
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from common.catalogues import check_source
 from common.errors import NotACatalogueError
 from common.messages import CatalogueDownloaded, CatalogueFailed, Message, RunStarted, stable_id
 from common.records import Source
 
-DOWNLOAD_TIMEOUT = httpx.Timeout(30.0, read=300.0)
+if TYPE_CHECKING:
+    import httpx
 
 
-def download(location: str, client: httpx.Client) -> bytes:
-    """The bytes at a URL or a local path; raises OSError/httpx.HTTPError on failure."""
-    if location.startswith(("http://", "https://")):
-        response = client.get(location, timeout=DOWNLOAD_TIMEOUT, follow_redirects=True)
+class DownloadFailed(Exception):
+    """A catalogue could not be downloaded; the message says why, in a few words."""
+
+
+def is_url(location: str) -> bool:
+    return location.startswith(("http://", "https://"))
+
+
+def download(location: str, client: httpx.Client | None) -> bytes:
+    """The bytes at a URL (through ``client``) or a local path; raises DownloadFailed."""
+    if not is_url(location):
+        try:
+            return Path(location).read_bytes()
+        except FileNotFoundError:
+            raise DownloadFailed("does not exist") from None
+        except IsADirectoryError:
+            raise DownloadFailed("is a directory, not a file") from None
+        except OSError as exc:
+            raise DownloadFailed(exc.strerror.lower() if exc.strerror else str(exc)) from None
+    import httpx  # here: a run on downloaded files needs no HTTP stack (0.2 s)
+
+    assert client is not None  # fetch() makes one when a location is a URL
+    try:
+        timeout = httpx.Timeout(30.0, read=300.0)
+        response = client.get(location, timeout=timeout, follow_redirects=True)
         response.raise_for_status()
-        return response.content
-    return Path(location).read_bytes()
-
-
-def failure(exc: OSError | httpx.HTTPError) -> str:
-    """Why a download failed, in a few words."""
-    if isinstance(exc, FileNotFoundError):
-        return "does not exist"
-    if isinstance(exc, IsADirectoryError):
-        return "is a directory, not a file"
-    if isinstance(exc, httpx.HTTPStatusError):
-        return f"HTTP {exc.response.status_code} {exc.response.reason_phrase}"
-    if isinstance(exc, httpx.TransportError):
-        return f"unreachable ({exc or type(exc).__name__})"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    return str(exc)
+    except httpx.HTTPStatusError as exc:
+        status = exc.response
+        raise DownloadFailed(f"HTTP {status.status_code} {status.reason_phrase}") from None
+    except httpx.TransportError as exc:
+        raise DownloadFailed(f"unreachable ({exc or type(exc).__name__})") from None
+    except httpx.HTTPError as exc:
+        raise DownloadFailed(str(exc)) from None
+    return response.content
 
 
 def default_client() -> httpx.Client:
+    import httpx
+
     # Transport-level retries cover refused connections and resets, not HTTP errors.
     return httpx.Client(transport=httpx.HTTPTransport(retries=3))
 
 
 def fetch(
     locations: dict[Source, str],
-    client: httpx.Client,
+    client: httpx.Client | None = None,
     now: dt.datetime | None = None,
 ) -> list[Message]:
-    """A run.started and one catalogue.downloaded (or .failed) per catalogue.
+    """A run.started and one catalogue.downloaded (or .failed) per catalogue; URLs are
+    fetched through ``client``, or a :func:`default_client` made for them.
 
     The run id is derived from the downloaded content, so fetching the same bytes twice
     names the same run and every downstream consumer recognises it.
@@ -58,18 +74,21 @@ def fetch(
     now = now or dt.datetime.now(dt.UTC)
     downloads: dict[Source, bytes] = {}
     errors: dict[Source, str] = {}
-    for source, location in locations.items():
-        try:
-            data = download(location, client)
-            # A download of the other catalogue (or of neither) is no download of this one:
-            # announced, the indexer would refuse it anyway, after the run had begun.
-            check_source(data, location, source)
-        except (OSError, httpx.HTTPError) as exc:
-            errors[source] = f"{location}: {failure(exc)}"
-        except NotACatalogueError as exc:
-            errors[source] = str(exc)
-        else:
-            downloads[source] = data
+    with ExitStack() as stack:
+        if client is None and any(is_url(location) for location in locations.values()):
+            client = stack.enter_context(default_client())
+        for source, location in locations.items():
+            try:
+                data = download(location, client)
+                # A download of the other catalogue (or of neither) is no download of this
+                # one: announced, the indexer would refuse it anyway, after the run began.
+                check_source(data, location, source)
+            except DownloadFailed as exc:
+                errors[source] = f"{location}: {exc}"
+            except NotACatalogueError as exc:
+                errors[source] = str(exc)
+            else:
+                downloads[source] = data
     digest = stable_id(*(f"{s}:{CatalogueDownloaded.digest(d)}" for s, d in downloads.items()))
     run_id = f"{now:%Y%m%d}-{digest[:8]}"
     messages: list[Message] = [RunStarted(run_id=run_id, catalogues=sorted(downloads))]
