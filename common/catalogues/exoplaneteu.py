@@ -114,9 +114,10 @@ def read_eu(
     """
     _check_statuses(statuses)
     table = read_table(data, name, Source.EU)
-    wanted = table.frame["planet_status"].str.strip().isin(statuses)
-    frame, keys = table.unknown_rows(table.frame[wanted], f"{name}\x1f{sorted(statuses)}", known)
-    columns = Columns(frame, name, _TEXTS, _NUMBERS)
+    wanted = [cell.strip() in statuses for cell in table.well_formed.column("planet_status")]
+    context = f"{name}\x1f{sorted(statuses)}"
+    rows, keys = table.unknown_rows(table.well_formed.where(wanted), context, known)
+    columns = Columns(rows, name, _TEXTS, _NUMBERS)
     planet, star, system = _planet_values(columns), _star_values(columns), _system_values(columns)
 
     def convert(row: Row) -> PlanetRecord:
@@ -127,7 +128,7 @@ def read_eu(
         source=Source.EU,
         file=name,
         rows=table.rows,
-        skipped_status=int((~wanted).sum()),
+        skipped_status=wanted.count(False),
         records=records,
         rejected=sorted([*table.rejected, *bad_rows], key=lambda reject: reject.row),
         row_keys=keys,

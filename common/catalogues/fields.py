@@ -17,8 +17,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-import pandas as pd
-
+from common.catalogues.table import Rows
 from common.errors import InvalidRowError
 from common.numbers import clean_decimal, format_significant
 from common.records import PlanetRecord, RejectedRow, Value
@@ -52,21 +51,19 @@ class Columns:
     check finds, is recorded in ``problems`` and comes out of ``rows()`` as a RejectedRow.
     """
 
-    def __init__(
-        self, frame: pd.DataFrame, file: str, texts: Iterable[str], numbers: Iterable[str]
-    ) -> None:
+    def __init__(self, rows: Rows, file: str, texts: Iterable[str], numbers: Iterable[str]) -> None:
         self.file = file
-        self.lines: list[int] = frame.index.tolist()
+        self.lines: list[int] = rows.lines
         self.size = len(self.lines)
         self.problems: dict[int, RejectedRow] = {}
-        present = set(frame.columns)
+        present = set(rows.header)
         self._texts = {
-            name: [cell.strip() for cell in frame[name].tolist()]
+            name: [cell.strip() for cell in rows.column(name)]
             for name in dict.fromkeys(texts)
             if name in present
         }
         self._numbers = {
-            name: self._clean_numbers(name, frame[name].tolist())
+            name: self._clean_numbers(name, rows.column(name))
             for name in dict.fromkeys(numbers)
             if name in present
         }

@@ -11,10 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Collection
-from typing import cast
 from urllib.parse import quote
-
-import pandas as pd
 
 from common.catalogues.fields import (
     Columns,
@@ -30,7 +27,7 @@ from common.catalogues.fields import (
     transit_times,
 )
 from common.catalogues.methods import oec_method
-from common.catalogues.table import Table, read_table
+from common.catalogues.table import Rows, Table, read_table
 from common.records import Catalogue, PlanetRecord, RejectedRow, Source, Value
 
 M_JUP_IN_EARTH = 317.8284
@@ -126,9 +123,9 @@ def read_nasa(
     """
     table = read_table(data, name, Source.NASA)
     released, dated_by = catalogue_date(table.comments, fetched_at)
-    frame, skipped, rejected = _default_rows(table)
-    frame, keys = table.unknown_rows(frame, f"{name}\x1f{released}\x1f{dated_by}", known)
-    columns = Columns(frame, name, _TEXTS, _NUMBERS)
+    rows, skipped, rejected = _default_rows(table)
+    rows, keys = table.unknown_rows(rows, f"{name}\x1f{released}\x1f{dated_by}", known)
+    columns = Columns(rows, name, _TEXTS, _NUMBERS)
     planet, star, system = _planet_values(columns), _star_values(columns), _system_values(columns)
 
     def convert(row: Row) -> PlanetRecord:
@@ -159,7 +156,7 @@ def catalogue_date(comments: list[str], fetched_at: dt.date | None) -> tuple[dt.
     return None, ""
 
 
-def _default_rows(table: Table) -> tuple[pd.DataFrame, int, list[RejectedRow]]:
+def _default_rows(table: Table) -> tuple[Rows, int, list[RejectedRow]]:
     """The rows to read, how many were skipped, and the table's rejects.
 
     The ps table holds one row per planet and reference; default_flag 1 marks the one set
@@ -167,15 +164,15 @@ def _default_rows(table: Table) -> tuple[pd.DataFrame, int, list[RejectedRow]]:
     """
     rejected = list(table.rejected)
     if "default_flag" not in table.header:
-        return table.frame, 0, rejected
-    flags = table.frame["default_flag"].str.strip()
-    default, other = flags == "1", flags == "0"
-    for line, flag in flags[~(default | other)].items():
-        reason = f"default_flag is {flag!r}, not 0 or 1"
-        rejected.append(
-            RejectedRow(file=table.file, row=cast(int, line), column="default_flag", reason=reason)
-        )
-    return table.frame[default], int(other.sum()), rejected
+        return table.well_formed, 0, rejected
+    flags = [cell.strip() for cell in table.well_formed.column("default_flag")]
+    for line, flag in zip(table.well_formed.lines, flags, strict=True):
+        if flag not in ("0", "1"):
+            reason = f"default_flag is {flag!r}, not 0 or 1"
+            rejected.append(
+                RejectedRow(file=table.file, row=line, column="default_flag", reason=reason)
+            )
+    return table.well_formed.where(f == "1" for f in flags), flags.count("0"), rejected
 
 
 def _measured(
