@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from pathlib import Path
 
 from common import matching
 from common.catalogues import read_catalogue_file
 from common.memo import digest, outcome_value, remembered_summary
-from common.messages import PlanetMatched, PlanetRemembered, PlanetUnchanged, SystemChanged, decode
+from common.messages import (
+    CatalogueDownloaded,
+    PlanetMatched,
+    PlanetRemembered,
+    PlanetUnchanged,
+    SystemChanged,
+    decode,
+)
 from common.oec.index import AliasIndex
+from common.records import Source
 from runtime.memo import AUTOSAVE_ENTRIES, Memo
+from services.indexer.handler import (
+    IndexerHandler,
+    MatchedCatalogue,
+    known_rows,
+    known_rows_value,
+)
 from services.merger import handler as merger
 from tests.gitutil import make_repo
 from tests.paths import SAMPLE
@@ -122,3 +137,39 @@ def test_a_remembered_planet_carries_its_outcome_on_the_wire(tmp_path: Path) -> 
         assert answer.model_dump(exclude={"run_id", "message_id", "produced_at"}) == (
             outcome.model_dump(exclude={"run_id", "message_id", "produced_at"})
         )
+
+
+def test_a_catalogue_read_and_matched_is_found_again_as_it_was(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "oec")
+    index = AliasIndex.build(repo)
+    data = (SAMPLE / "eu.csv").read_bytes()
+    at = dt.datetime(2026, 8, 1, tzinfo=dt.UTC)
+    message = CatalogueDownloaded.from_bytes("run", Source.EU, "eu.csv", data, at)
+    path = tmp_path / "memo.sqlite3"
+    with Memo(path) as memo:
+        read = IndexerHandler(index, memo).matched(message)
+    with Memo(path) as memo:
+        found = IndexerHandler(index, memo).matched(message)
+        assert memo.hits == 1
+    assert found.model_dump() == read.model_dump()
+    assert [found.record(i) for i in range(len(found.records))] == [
+        read.record(i) for i in range(len(read.records))
+    ]
+
+
+def test_record_texts_keep_their_line_breaks_and_spaces_in_the_memo(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "oec")
+    index = AliasIndex.build(repo)
+    record = read_catalogue_file(SAMPLE / "eu.csv").records[0]
+    awkward = record.model_copy(update={"name": "a name\nover two lines and\ta tab "})
+    text = awkward.model_dump_json()
+    matched = MatchedCatalogue(
+        catalogue=read_catalogue_file(SAMPLE / "eu.csv").model_copy(update={"records": []}),
+        records=[text, record.model_dump_json()],
+        rows=[2, 3],
+        matches=[matching.match(index, awkward), matching.match(index, record)],
+    )
+    again = MatchedCatalogue.from_value(matched.value())
+    assert again.model_dump() == matched.model_dump()
+    assert again.record(0) == awkward
+    assert known_rows(known_rows_value({"k1": text, "k2": "{}"})) == {"k1": text, "k2": "{}"}
