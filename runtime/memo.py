@@ -13,8 +13,11 @@ from types import TracebackType
 AUTOSAVE_ENTRIES = 500
 AUTOSAVE_SECONDS = 5.0
 # Values are compressed in batches on a thread of their own: zlib lets go of the GIL, so a
-# cold run's 16,000 values (120 MB, 0.9 s) are compressed on the other core meanwhile.
+# cold run's 16,000 values (120 MB, 0.9 s) are compressed on the other core meanwhile. A
+# batch goes when it holds BATCH values or BATCH_BYTES: a catalogue's entries (two of 35 MB)
+# must not wait for the save, which would then wait 0.3 s for their compression.
 BATCH = 256
+BATCH_BYTES = 4 << 20
 
 Row = tuple[str, str, str, bytes]
 _ALL = "SELECT kind, unit, key, value FROM memo"
@@ -39,7 +42,9 @@ class Memo:
         self.hits = 0
         self.misses = 0
         self._raw: list[Row] = []  # not yet handed to the compressor
+        self._raw_bytes = 0
         self._batches: list[Future[list[Row]]] = []
+        self._unsaved = 0  # entries put since the last save
         self._compressor: ThreadPoolExecutor | None = None
         self._saved_at = time.monotonic()
         self._db: sqlite3.Connection | None = None
@@ -113,9 +118,11 @@ class Memo:
             return
         with self._lock:
             self._raw.append((kind, unit, key, value))
-            if len(self._raw) >= BATCH:
+            self._raw_bytes += len(value)
+            self._unsaved += 1
+            if len(self._raw) >= BATCH or self._raw_bytes >= BATCH_BYTES:
                 self._compress()
-            pending = len(self._raw) + BATCH * len(self._batches)
+            pending = self._unsaved
         if self.autosave and (
             pending >= AUTOSAVE_ENTRIES or time.monotonic() - self._saved_at >= AUTOSAVE_SECONDS
         ):
@@ -125,7 +132,7 @@ class Memo:
         """Hand what was put since the last batch to the compressor (call with the lock)."""
         if self._compressor is None:
             self._compressor = ThreadPoolExecutor(1, thread_name_prefix="memo-compress")
-        rows, self._raw = self._raw, []
+        rows, self._raw, self._raw_bytes = self._raw, [], 0
         self._batches.append(self._compressor.submit(_compressed, rows))
 
     def save(self) -> None:
@@ -136,7 +143,7 @@ class Memo:
             if self._raw:
                 self._compress()
             rows = [row for batch in self._batches for row in batch.result()]
-            self._batches = []
+            self._batches, self._unsaved = [], 0
             with self._connection() as db:
                 db.executemany(
                     "INSERT OR REPLACE INTO memo (kind, unit, key, value) VALUES (?, ?, ?, ?)",
@@ -152,7 +159,7 @@ class Memo:
             if self._compressor is not None:
                 self._compressor.shutdown(wait=True, cancel_futures=True)
                 self._compressor = None
-            self._raw, self._batches = [], []
+            self._raw, self._raw_bytes, self._batches, self._unsaved = [], 0, [], 0
             if self._db is not None:
                 self._db.close()
                 self._db = None
