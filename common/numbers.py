@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from decimal import Decimal, InvalidOperation
 
@@ -16,6 +17,9 @@ RELATIVE_TOLERANCE = 1e-3
 SAME_PERIOD = 1e-3
 
 
+# Pure functions of short texts, asked about the same few thousand values again and again
+# (each OEC value once per catalogue row of its planet, and by several rules): cached.
+@functools.lru_cache(maxsize=1 << 16)
 def parse_number(text: str | None) -> float | None:
     """A finite float from decimal text, or None for empty/nan/inf/None."""
     if text is None:
@@ -56,6 +60,7 @@ def format_significant(number: float, digits: int = 4) -> str:
     return clean_decimal(text)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def last_place(text: str) -> float:
     """Half a unit in the last written decimal place: the rounding the text already has."""
     try:

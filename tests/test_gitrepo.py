@@ -1,3 +1,4 @@
+import os
 import subprocess
 from pathlib import Path
 
@@ -7,6 +8,7 @@ from common.gitrepo import (
     BranchCommit,
     blob_sha,
     branch_name,
+    each_blob,
     head_commit,
     read_files,
 )
@@ -102,3 +104,28 @@ def test_every_way_of_running_git_fails_with_one_error_in_gits_words(tmp_path: P
     with pytest.raises(GitError) as nowhere:
         run(tmp_path / "no such folder", "status")
     assert str(nowhere.value).startswith("git status: fatal: ")
+
+
+def test_each_blob_hands_over_every_blob_in_order_exactly(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "oec")
+    contents = [p.read_bytes() for p in sorted(repo.rglob("*.xml")) if ".git" not in p.parts]
+    oids = [blob_sha(data) for data in contents]
+    # More than a pipe holds: git answers while it is still being asked.
+    assert sum(map(len, contents)) > 1 << 16
+    handed = list(each_blob(repo, [*oids, *oids]))  # an id asked twice comes once
+    assert [oid for oid, _ in handed] == list(dict.fromkeys(oids))
+    assert dict(handed) == dict(zip(oids, contents, strict=True))
+
+
+def test_each_blob_names_a_missing_object_and_leaves_no_git_behind(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "oec")
+    present = blob_sha((repo / "systems" / "Kepler-11.xml").read_bytes())
+    with pytest.raises(KeyError, match=r"object 0{40} is missing"):
+        dict(each_blob(repo, [present, "0" * 40]))
+    blobs = each_blob(repo, [present, present[::-1]])
+    assert next(blobs)[0] == present
+    blobs.close()  # a reader that stops early: git is stopped, not left waiting
+    children = subprocess.run(
+        ["ps", "--ppid", str(os.getpid()), "-o", "comm="], capture_output=True, text=True
+    ).stdout.split()
+    assert "git" not in children

@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 from lxml import etree
 
 from common.errors import GitError
-from common.gitrepo import git, git_bytes, read_blobs, tree_entries
+from common.gitrepo import each_blob, git, git_bytes, read_blobs, tree_entries
 from common.matching import ALIAS, COMPOSED, NAME, SAME_STAR_ARCSEC, VIA
 from common.oec.names import normalise, split_planet_name
 from common.oec.tree import names_of, parse_system, path_of
@@ -341,13 +341,18 @@ class AliasIndex:
 
     def _read(self, blobs: dict[str, str]) -> None:
         self._matching_digest = None
-        contents = read_blobs(self.repo, blobs.values())
-        for file, sha in blobs.items():
-            data = contents[sha]
+        # Parsed as git hands them over, while it reads the next (each_blob); added in file
+        # order, which the key lists keep.
+        read: dict[str, tuple[bytes, _FileData | Exception]] = {}
+        for sha, data in each_blob(self.repo, blobs.values()):
             try:
-                parsed = _read_file(sha, data)
+                read[sha] = (data, _read_file(sha, data))
             except (etree.XMLSyntaxError, ValueError) as exc:
-                self.errors[file] = str(exc)
+                read[sha] = (data, exc)
+        for file, sha in blobs.items():
+            data, parsed = read[sha]
+            if isinstance(parsed, Exception):
+                self.errors[file] = str(parsed)
                 continue
             self._files[file] = parsed
             self._texts[file] = data  # decoded when asked for
