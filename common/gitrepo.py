@@ -243,7 +243,7 @@ def each_blob(repo: Path, oids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
             ["git", "-C", str(repo), "cat-file", "--batch"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
     except OSError as exc:
         raise GitError("cat-file", 127, str(exc)) from exc
@@ -255,7 +255,11 @@ def each_blob(repo: Path, oids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
     out = process.stdout
     try:
         for _ in wanted:
-            header = out.readline().split()
+            line = out.readline()
+            if not line:  # git stopped answering: it failed, and says why
+                assert process.stderr is not None
+                raise GitError("cat-file", process.wait(), process.stderr.read())
+            header = line.split()
             if len(header) != 3:
                 name = header[0].decode() if header else "?"
                 raise KeyError(f"git cat-file: object {name} is missing")
@@ -267,6 +271,8 @@ def each_blob(repo: Path, oids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
         out.close()
         process.wait()
         feeder.join()
+        if process.stderr is not None:
+            process.stderr.close()
 
 
 def _feed(pipe: IO[bytes], oids: list[str]) -> None:

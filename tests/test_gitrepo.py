@@ -104,6 +104,9 @@ def test_every_way_of_running_git_fails_with_one_error_in_gits_words(tmp_path: P
     with pytest.raises(GitError) as nowhere:
         run(tmp_path / "no such folder", "status")
     assert str(nowhere.value).startswith("git status: fatal: ")
+    with pytest.raises(GitError) as streaming:
+        dict(each_blob(tmp_path / "no such folder", [missing]))
+    assert str(streaming.value).startswith("git cat-file: fatal: ")
 
 
 def test_each_blob_hands_over_every_blob_in_order_exactly(tmp_path: Path) -> None:
