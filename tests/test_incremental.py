@@ -129,9 +129,9 @@ def counting_rows_read(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     read: list[int] = []
     real = fields.Columns.__init__
 
-    def init(self: fields.Columns, frame: Any, *args: Any, **kwargs: Any) -> None:
-        read.append(len(frame))
-        real(self, frame, *args, **kwargs)
+    def init(self: fields.Columns, rows: Any, *args: Any, **kwargs: Any) -> None:
+        read.append(len(rows))
+        real(self, rows, *args, **kwargs)
 
     monkeypatch.setattr(fields.Columns, "__init__", init)
     return read

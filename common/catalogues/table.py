@@ -34,6 +34,9 @@ class Rows:
     lines: list[int]
     cells: list[list[str]] = field(repr=False)
 
+    def __len__(self) -> int:
+        return len(self.lines)
+
     def column(self, name: str) -> list[str]:
         """The cells of column ``name``, in row order."""
         return list(map(itemgetter(self.header.index(name)), self.cells))
