@@ -137,7 +137,13 @@ def test_a_killed_merger_a_killed_publisher_and_a_broker_restart_lose_nothing(
     )
     doomed.kill()  # mid-run: some outcomes sent, some deliveries unacknowledged
     assert cluster.run_state(publisher, run_id) == "collecting"
-    assert queue_depth(settings, f"{prefix}.merger") > 0
+    # The broker puts a dead consumer's deliveries back when it notices the closed
+    # connection, a moment after the kill: read at once, the queue could still look empty.
+    wait_for(
+        lambda: queue_depth(settings, f"{prefix}.merger") > 0,
+        10,
+        "the killed merger's unacknowledged deliveries to return to its queue",
+    )
 
     publisher.kill()  # the run state must survive in SQLite
     publisher = cluster.start("publisher", "publisher-2")
