@@ -10,12 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -24,6 +21,7 @@ from common.records import Source
 from runtime.archive import Archive
 from services.cli import app
 from tests.gitutil import git, make_repo
+from tests.httputil import QuietHandler, serving
 from tests.paths import FIXTURES, SAMPLE
 
 NASA = str(SAMPLE / "nasa.csv")
@@ -182,7 +180,7 @@ def catalogue_server(files: dict[str, Path]) -> Iterator[str]:
     """An HTTP server on 127.0.0.1 serving ``files`` by name (404 for anything else); yields
     its base URL."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             path = files.get(self.path.lstrip("/"))
             body = path.read_bytes() if path is not None else b"no such file"
@@ -191,18 +189,8 @@ def catalogue_server(files: dict[str, Path]) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(Handler) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_a_url_answering_404_is_reported_and_the_catalogue_at_the_other_url_runs(

@@ -5,16 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from tests.httputil import QuietHandler, serving
 
 
 def free_port() -> int:
@@ -124,7 +124,7 @@ def webhook_receiver(status: int = 204) -> Iterator[tuple[Hook, int]]:
     """An HTTP server on 127.0.0.1 that records JSON POSTs and answers ``status``."""
     hook = Hook(status=status)
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
@@ -133,15 +133,5 @@ def webhook_receiver(status: int = 204) -> Iterator[tuple[Hook, int]]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # the test output is no place for an access log
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield hook, int(server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(Handler) as port:
+        yield hook, port
