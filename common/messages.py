@@ -216,10 +216,10 @@ class PatchSummary(BaseModel):
 class PlanetRemembered(PlanetOutcome):
     """A planet merged before from the same inputs, sent (in a planet.outcomes, never alone)
     instead of planet.matched by an indexer that shares the mergers' memo (the embedded run;
-    common/memo.py): what the
-    publisher counts and keys builds by, with the merger's outcome (system.changed when
-    ``changed``, else planet.unchanged) as JSON, decoded only if the planet's file is built
-    again or the outcome is reported (decoding all 11,739 cost an unchanged run 0.9 s)."""
+    common/memo.py): what the publisher counts and keys builds by, with the merger's outcome
+    (system.changed when ``changed``, else planet.unchanged) as JSON, decoded only if the
+    planet's file is built again or the outcome is reported (decoding all 11,739 cost an
+    unchanged run 0.9 s)."""
 
     routing_key = RoutingKey.PLANET_REMEMBERED
     changed: bool
