@@ -44,6 +44,7 @@ from runtime.bus.memory import MemoryBus
 from runtime.memo import Memo
 from services.fetcher.handler import fetch
 from services.indexer.handler import IndexerHandler
+from services.merger.ahead import MergingAhead
 from services.merger.handler import each_planet, remembering
 from services.merger.handler import handle as merge_handler
 from services.publisher.handler import GitTexts, PublisherHandler, RunState
@@ -175,18 +176,29 @@ def run(
     console: Console | None = None,
     sink: Sink | None = None,
     full: bool = False,
+    merge_processes: int = 1,
 ) -> RunState:
     """Fetch, match, merge and publish once; returns the publisher's state of the run.
 
     ``sink`` defaults to branches in ``repo`` and PR drafts in ``outbox``. Raises
     NoCatalogueError, having written nothing, when no catalogue could be read. ``full``
-    recomputes what earlier runs remembered.
+    recomputes what earlier runs remembered; ``merge_processes`` (2 or more) merges a
+    catalogue's planets in that many child processes (services/merger/ahead.py).
     """
     messages = fetch(locations)
     failures = {m.source.value: m.error for m in messages if isinstance(m, CatalogueFailed)}
     if not any(isinstance(m, CatalogueDownloaded) for m in messages):
         raise NoCatalogueError(failures)
-    state = process(repo, messages, outbox, max_prs, console, sink=sink, full=full)
+    state = process(
+        repo,
+        messages,
+        outbox,
+        max_prs,
+        console,
+        sink=sink,
+        full=full,
+        merge_processes=merge_processes,
+    )
     if not state.planned:
         raise NoCatalogueError({s.value: e for s, e in state.failed.items()})
     return state
@@ -201,18 +213,24 @@ def process(
     subscribers: Sequence[tuple[WorkQueue, Handler]] = (),
     sink: Sink | None = None,
     full: bool = False,
+    merge_processes: int = 1,
 ) -> RunState:
     """Run the indexer, merger and publisher handlers on a run's first messages (run.started
     and its catalogue events), plus any ``subscribers``; the publisher's state of the run.
 
     What an earlier run computed from the same inputs is taken from the checkout's memo
     instead of computed again, unless ``full``; either way this run's results are
-    remembered once it has finished.
+    remembered once it has finished. With ``merge_processes`` of 2 or more, the planets of
+    each catalogue are merged in child processes while the run reads the next one.
     """
     console = console or Console(stderr=True)
     repo = repo.resolve()
     commit = head_commit(repo)
-    with _progress(console) as stages, Memo(memo_path(repo), reading=not full) as memo:
+    with (
+        _progress(console) as stages,
+        Memo(memo_path(repo), reading=not full) as memo,
+        MergingAhead(merge_processes, merge_handler) as ahead,
+    ):
         stages.stage("index", 1)
         index = load_index(repo, commit)
         stages.advance()
@@ -241,12 +259,13 @@ def process(
                     stages.stage("merge", planets)
                 elif isinstance(output, PlanetOutcomes):  # answered for by the indexer
                     stages.advance(len(output.remembered))
+            ahead.start(outputs)
             return outputs
 
         for queue, handler in subscribers:
             bus.subscribe(queue, handler)
         bus.subscribe(topology.INDEXER, planned)
-        bus.subscribe(topology.MERGER, each_planet(remembering(memo, merge_handler)))
+        bus.subscribe(topology.MERGER, each_planet(remembering(memo, merge_handler, ahead.value)))
         bus.subscribe(topology.PUBLISHER, publisher)
         for message in messages:
             bus.publish(message)

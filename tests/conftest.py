@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from tests.gitutil import make_repo
 
 
 @pytest.fixture(autouse=True)
@@ -18,3 +22,11 @@ def restored_logging() -> Iterator[None]:
     yield
     root.setLevel(level)
     root.handlers[:] = handlers
+
+
+@pytest.fixture
+def twins(tmp_path: Path) -> tuple[Path, Path]:
+    """Two identical checkouts of the sample (same commit ids), for two runs to compare."""
+    first = make_repo(tmp_path / "a" / "oec")
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    return first, tmp_path / "b" / "oec"

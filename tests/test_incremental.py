@@ -110,8 +110,8 @@ def counting_sent_to_mergers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     sent: list[str] = []
     real = embedded.remembering
 
-    def remembering(memo: Store, merge: Handler) -> Handler:
-        handle = real(memo, merge)
+    def remembering(memo: Store, merge: Handler, *merged: Any) -> Handler:
+        handle = real(memo, merge, *merged)
 
         def counted(message: Message) -> Iterable[Message]:
             assert isinstance(message, PlanetMatched)
@@ -163,14 +163,6 @@ def maintainer_edit(repo: Path) -> None:
         env={**os.environ, **dated},
         check=True,
     )
-
-
-@pytest.fixture
-def twins(tmp_path: Path) -> tuple[Path, Path]:
-    """Two identical checkouts (same commit ids), one for incremental and one for --full."""
-    first = make_repo(tmp_path / "a" / "oec")
-    shutil.copytree(tmp_path / "a", tmp_path / "b")
-    return first, tmp_path / "b" / "oec"
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from common import rules
@@ -15,6 +16,7 @@ from common.memo import (
     outcome_value,
     record_digest,
     remembered_outcome,
+    remembered_summary,
     text_digest,
 )
 from common.messages import (
@@ -61,9 +63,18 @@ def merge_key(message: PlanetMatched) -> str:
     return digest(inputs)
 
 
-def remembering(memo: Store, merge: Handler = handle) -> Handler:
+def _not_merged(planet: PlanetMatched) -> bytes | None:
+    return None
+
+
+def remembering(
+    memo: Store,
+    merge: Handler = handle,
+    merged: Callable[[PlanetMatched], bytes | None] = _not_merged,
+) -> Handler:
     """``merge`` (:func:`handle`), answered from ``memo`` for a planet merged before from the
-    same inputs; new outcomes are remembered."""
+    same inputs, or by ``merged`` for one merged elsewhere meanwhile (its outcome as the memo
+    keeps it, services/merger/ahead.py); new outcomes are remembered."""
 
     def handle_remembered(message: Message) -> list[Message]:
         assert isinstance(message, PlanetMatched)
@@ -71,6 +82,10 @@ def remembering(memo: Store, merge: Handler = handle) -> Handler:
         key = merge_key(message)
         if (stored := memo.get("merge", unit, key)) is not None:
             return [remembered_outcome(stored, message.run_id, message.commit)]
+        if (value := merged(message)) is not None:
+            memo.put("merge", unit, key, value)
+            # Its summary: the outcome itself is decoded only if its file is built.
+            return [remembered_summary(value, message.run_id, message.commit)]
         outputs = list(merge(message))
         (computed,) = outputs
         assert isinstance(computed, SystemChanged | PlanetUnchanged)
