@@ -13,6 +13,7 @@ import hashlib
 import math
 from collections import defaultdict, deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Protocol
 
 from lxml import etree
 from pydantic import BaseModel
@@ -486,6 +487,30 @@ class FileBuilt(BaseModel):
     conflicts: list[Conflict] = []
 
 
+BuildJob = tuple[str, list[SystemPatch | PatchRef], str | None]  # file, its patches, its text
+
+
+class BuiltElsewhere(Protocol):
+    """Builds files in other processes while :func:`build` goes on
+    (services/publisher/ahead.py)."""
+
+    def start(self, jobs: list[BuildJob]) -> None:
+        """Begin building these files, in this order."""
+        ...
+
+    def value(self, file: str) -> bytes | None:
+        """The JSON of ``file``'s :class:`FileBuilt` (waiting for it); None if it was not
+        built elsewhere."""
+        ...
+
+
+def built_json(job: BuildJob) -> bytes:
+    """What :func:`build` keeps of one file's build: the JSON of its :class:`FileBuilt`."""
+    file, patches, text = job
+    loaded = [p.load() if isinstance(p, PatchRef) else p for p in patches]
+    return build_file(file, loaded, text).model_dump_json().encode()
+
+
 def build_file(file: str, file_patches: list[SystemPatch], text: str | None) -> FileBuilt:
     """Fold every patch of ``file`` into its ``text`` (None: the file is missing)."""
     changed = any(not p.is_empty for p in file_patches)
@@ -526,6 +551,7 @@ def build(
     memo: Store | None = None,
     slots: int = 0,
     takes_slot: Callable[[Proposal], bool] = lambda proposal: True,
+    elsewhere: BuiltElsewhere | None = None,
 ) -> Built:
     """Every proposal of a run, sorted by file, every file refused with the reason, and every
     conflict, largest first.
@@ -541,7 +567,8 @@ def build(
     take a slot (``takes_slot``: a capped sink's rule); each edited file after that is only
     listed in ``deferred``, with no proposal, refusal or conflict this run. That is all a
     sink that caps in file order needs to choose. New systems are always built: the file
-    each one takes is known only then.
+    each one takes is known only then. An uncapped build hands the files the memo cannot
+    answer for to ``elsewhere`` first (other processes), and takes what it sends back.
     """
     memo = memo or Forgetful()
     by_file: dict[str, list[SystemPatch | PatchRef]] = defaultdict(list)
@@ -553,17 +580,19 @@ def build(
             by_file[patch.file].append(patch)
     built = Built()
     progress.stage("build", len(by_file) + bool(new_records))
-    new_proposals: list[Proposal] = []
-    new_refusals: list[Refusal] = []
-    if new_records:
-        new_proposals, new_refusals = new_system_proposals(new_records, base, blobs, memo)
-        progress.advance()
     keys = {
         file: digest(file, blobs.get(file, ""), *sorted(_patch_digest(p) for p in file_patches))
         for file, file_patches in by_file.items()
     }
     # Read in one call, before the loop: the texts of the files the memo cannot answer for.
     texts = read([file for file in sorted(by_file) if not memo.holds("build", file, keys[file])])
+    if elsewhere is not None and not slots:  # they build while the new systems are built here
+        elsewhere.start([(file, by_file[file], texts.get(file)) for file in sorted(texts)])
+    new_proposals: list[Proposal] = []
+    new_refusals: list[Refusal] = []
+    if new_records:
+        new_proposals, new_refusals = new_system_proposals(new_records, base, blobs, memo)
+        progress.advance()
     waiting = deque(sorted(new_proposals, key=lambda p: p.file))
     taken = 0
 
@@ -582,6 +611,9 @@ def build(
             continue
         if (stored := memo.get("build", file, keys[file])) is not None:
             result = FileBuilt.model_validate_json(stored)
+        elif elsewhere is not None and (sent := elsewhere.value(file)) is not None:
+            result = FileBuilt.model_validate_json(sent)
+            memo.put("build", file, keys[file], sent)
         else:
             loaded = [p.load() if isinstance(p, PatchRef) else p for p in file_patches]
             result = build_file(file, loaded, texts.get(file))

@@ -108,11 +108,11 @@ class Settings(BaseSettings):
         None, description="where PR drafts go without a GitHub token; default DATA_DIR/outbox"
     )
     max_prs: int = Field(20, ge=0, description="systems proposed per run; 0 means no cap")
-    merge_processes: int = Field(
+    processes: int = Field(
         default_factory=lambda: min(os.cpu_count() or 1, 4),
         ge=0,
-        description="processes an embedded run merges in (services/merger/ahead.py); "
-        "0 or 1 merges in the run's own; default the cores, at most 4",
+        description="processes an embedded run merges and builds in (runtime/forked.py); "
+        "0 or 1: its own alone; default the cores, at most 4",
     )
     max_open_prs: int = Field(
         0, ge=0, description="no new pull request while this many are open; 0 means no cap"

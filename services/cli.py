@@ -141,7 +141,7 @@ def run_command(
                 console,
                 sink,
                 full=full,
-                merge_processes=settings.merge_processes,
+                processes=settings.processes,
             )
         except NoCatalogueError as exc:
             for source, error in exc.failures.items():

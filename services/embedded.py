@@ -176,14 +176,14 @@ def run(
     console: Console | None = None,
     sink: Sink | None = None,
     full: bool = False,
-    merge_processes: int = 1,
+    processes: int = 1,
 ) -> RunState:
     """Fetch, match, merge and publish once; returns the publisher's state of the run.
 
     ``sink`` defaults to branches in ``repo`` and PR drafts in ``outbox``. Raises
     NoCatalogueError, having written nothing, when no catalogue could be read. ``full``
-    recomputes what earlier runs remembered; ``merge_processes`` (2 or more) merges a
-    catalogue's planets in that many child processes (services/merger/ahead.py).
+    recomputes what earlier runs remembered; with ``processes`` of 2 or more, the planets
+    and files are merged and built in that many child processes (runtime/forked.py).
     """
     messages = fetch(locations)
     failures = {m.source.value: m.error for m in messages if isinstance(m, CatalogueFailed)}
@@ -197,7 +197,7 @@ def run(
         console,
         sink=sink,
         full=full,
-        merge_processes=merge_processes,
+        processes=processes,
     )
     if not state.planned:
         raise NoCatalogueError({s.value: e for s, e in state.failed.items()})
@@ -213,15 +213,16 @@ def process(
     subscribers: Sequence[tuple[WorkQueue, Handler]] = (),
     sink: Sink | None = None,
     full: bool = False,
-    merge_processes: int = 1,
+    processes: int = 1,
 ) -> RunState:
     """Run the indexer, merger and publisher handlers on a run's first messages (run.started
     and its catalogue events), plus any ``subscribers``; the publisher's state of the run.
 
     What an earlier run computed from the same inputs is taken from the checkout's memo
     instead of computed again, unless ``full``; either way this run's results are
-    remembered once it has finished. With ``merge_processes`` of 2 or more, the planets of
-    each catalogue are merged in child processes while the run reads the next one.
+    remembered once it has finished. With ``processes`` of 2 or more, the planets of
+    each catalogue are merged in child processes while the run reads the next one, and a
+    large build is done in them too.
     """
     console = console or Console(stderr=True)
     repo = repo.resolve()
@@ -229,7 +230,7 @@ def process(
     with (
         _progress(console) as stages,
         Memo(memo_path(repo), reading=not full) as memo,
-        MergingAhead(merge_processes, merge_handler) as ahead,
+        MergingAhead(processes, merge_handler) as ahead,
     ):
         stages.stage("index", 1)
         index = load_index(repo, commit)
@@ -247,7 +248,9 @@ def process(
         sink = sink or LocalSink(repo, outbox)
         remember_tips(sink, memo)
         texts = IndexedTexts(repo, index)
-        publisher = PublisherHandler(sink, texts, max_prs, progress=stages, memo=memo)
+        publisher = PublisherHandler(
+            sink, texts, max_prs, progress=stages, memo=memo, build_processes=processes
+        )
 
         def planned(message: Message) -> Iterable[Message]:
             nonlocal planets

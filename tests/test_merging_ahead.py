@@ -1,5 +1,5 @@
-"""An embedded run merging in child processes (services/merger/ahead.py) gives what one
-process gives, a planet failing there still fails the usual way, and no child outlives
+"""An embedded run merging and building in child processes (runtime/forked.py) gives what
+one process gives, a planet failing there still fails the usual way, and no child outlives
 its run."""
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from common import proposals
 from common.interrupts import Interrupted
 from common.messages import Message, PlanetMatched
 from services import embedded
 from services.merger import ahead
+from services.publisher import ahead as publisher_ahead
 from tests.gitutil import make_repo
 from tests.test_embedded import branches, run
 from tests.test_incremental import branch_trees, drafts
@@ -27,7 +29,7 @@ def one_process(
 ) -> tuple[Path, dict[str, Any]]:
     """The sample run in the run's own process on the first of two identical checkouts:
     the checkout and its report."""
-    monkeypatch.setenv("OEC_SYNC_MERGE_PROCESSES", "1")
+    monkeypatch.setenv("OEC_SYNC_PROCESSES", "1")
     repo = twins[0]
     code, report = run(repo, repo.parent, "--max-prs", "0")
     assert code == 0 and report["systems"]
@@ -38,7 +40,7 @@ def one_process(
 def from_children(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Two merging processes for every catalogue, however small; the planets whose outcome
     came from a child, from now on."""
-    monkeypatch.setenv("OEC_SYNC_MERGE_PROCESSES", "2")
+    monkeypatch.setenv("OEC_SYNC_PROCESSES", "2")
     monkeypatch.setattr(ahead, "MIN_PLANETS", 1)
     answered: list[str] = []
     real = ahead.MergingAhead.value
@@ -138,7 +140,7 @@ def test_an_interrupted_run_leaves_no_child_behind(
 
     def start(self: ahead.MergingAhead, messages: Any) -> None:
         real_start(self, messages)
-        started.append(len(self._children))
+        started.append(len(self.ahead._children))
 
     def value(self: ahead.MergingAhead, planet: PlanetMatched) -> bytes | None:
         raise Interrupted(signal.SIGINT)  # Ctrl-C while the run waits for a child
@@ -153,3 +155,49 @@ def test_an_interrupted_run_leaves_no_child_behind(
     assert started and started[0] == 2
     assert multiprocessing.active_children() == []
     assert branches(repo) == {}
+
+
+@pytest.fixture
+def built_in_children(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Two building processes for any number of files; the files whose build came from a
+    child, from now on."""
+    monkeypatch.setenv("OEC_SYNC_PROCESSES", "2")
+    monkeypatch.setattr(publisher_ahead, "MIN_FILES", 1)
+    answered: list[str] = []
+    real = publisher_ahead.BuildingAhead.value
+
+    def value(self: publisher_ahead.BuildingAhead, file: str) -> bytes | None:
+        built = real(self, file)
+        if built is not None:
+            answered.append(file)
+        return built
+
+    monkeypatch.setattr(publisher_ahead.BuildingAhead, "value", value)
+    return answered
+
+
+def test_building_in_children_gives_what_one_process_gives(
+    one_process: tuple[Path, dict[str, Any]],
+    built_in_children: list[str],
+    twins: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_build = proposals.build_file
+    run_pid = os.getpid()
+
+    def build_file(file: str, *args: Any) -> proposals.FileBuilt:
+        if os.getpid() != run_pid and file == "systems/11 Com.xml":
+            raise ValueError("a bug only a child has")  # built again in the run's process
+        return real_build(file, *args)
+
+    monkeypatch.setattr(proposals, "build_file", build_file)
+    repo = twins[1]
+
+    code, report = run(repo, repo.parent, "--max-prs", "0")
+
+    assert code == 0
+    edited = [s["file"] for s in report["systems"] if not s["new"]]
+    assert "systems/11 Com.xml" in edited and "systems/11 Com.xml" not in built_in_children
+    assert set(edited) - {"systems/11 Com.xml"} <= set(built_in_children)
+    same_run(repo, report, *one_process)
+    assert multiprocessing.active_children() == []

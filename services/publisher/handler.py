@@ -37,6 +37,7 @@ from common.progress import QUIET, Progress
 from common.proposals import Built, Refusal, build
 from common.records import Source
 from runtime import alerts
+from services.publisher.ahead import BuildingAhead
 from services.publisher.model import CapsInFileOrder, Published, PublishState, Sink
 
 Outcome = SystemChanged | PlanetUnchanged | PlanetRemembered | PlanetFailed
@@ -212,9 +213,12 @@ class PublisherHandler:
         alert: Callable[[alerts.Alert], object] | None = None,
         progress: Progress = QUIET,
         memo: Store | None = None,
+        build_processes: int = 1,
     ) -> None:
         self.sink = sink
         self.memo = memo
+        # Processes a build may use (services/publisher/ahead.py); 1: this one alone.
+        self.build_processes = build_processes
         self.texts = texts
         self.alert = alert
         self.progress = progress
@@ -258,7 +262,10 @@ class PublisherHandler:
             rule = self.sink.takes_slot(base, files)
             built = build(patches, blobs, read, base, self.progress, self.memo, self.max_prs, rule)
         else:
-            built = build(patches, blobs, read, base, self.progress, self.memo)
+            with BuildingAhead(self.build_processes) as elsewhere:
+                built = build(
+                    patches, blobs, read, base, self.progress, self.memo, elsewhere=elsewhere
+                )
         if self.memo is not None:
             self.memo.save()
         return built

@@ -1,0 +1,148 @@
+"""Work done ahead in forked child processes, its results taken as they are needed.
+
+The embedded run is one process: its merges and its builds would keep one core busy while
+the others wait. When the run knows a batch of work (a catalogue's planets to merge, the
+files to build), :meth:`Ahead.start` forks a few children at that moment. They inherit the
+work (nothing is serialised on the way in), each does its share, in the order the run will
+ask for it, and sends back one ``bytes`` result per item (what the memo keeps of it), a
+group at a time. The run goes on meanwhile, and :meth:`Ahead.value` waits for an item's
+result only when the run reaches it.
+
+An item whose work raises in a child comes back as None, and so do the items of a child
+that died: the run then does them itself, so that an error takes the usual way. Children
+ignore SIGINT (Ctrl-C reaches the whole process group, and the run decides what it means)
+and are killed when the run ends or is interrupted. A child whose run was killed outright
+stops at its next send, the pipe broken.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import pickle
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from types import TracebackType
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+Results = list[tuple[str, bytes | None]]  # (item key, result or None)
+
+_FORK = multiprocessing.get_context("fork")
+
+
+@dataclass
+class _Child:
+    process: BaseProcess
+    connection: Connection
+    finished: bool = False
+
+
+class Ahead(Generic[Item]):
+    """Does ``work`` on what :meth:`start` is given in ``processes`` children (fewer than
+    two: nothing is done ahead, and :meth:`value` answers None)."""
+
+    def __init__(self, processes: int, work: Callable[[Item], bytes], name: str) -> None:
+        self.processes = processes
+        self.work = work
+        self.name = name
+        self._children: list[_Child] = []
+        self._owner: dict[str, _Child] = {}
+        self._results: dict[str, bytes | None] = {}
+        self._arrived = threading.Condition()
+
+    def __enter__(self) -> Ahead[Item]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def start(self, groups: Sequence[Sequence[tuple[str, Item]]]) -> None:
+        """Fork the children for ``groups`` of (key, item), in the order the run will ask
+        for them; each child takes every n-th group and sends its results a group at once."""
+        if self.processes < 2:
+            return
+        for share in (groups[k :: self.processes] for k in range(self.processes)):
+            receiving, sending = _FORK.Pipe(duplex=False)
+            process = _FORK.Process(
+                target=_work_share,
+                args=(self.work, share, sending, receiving),
+                name=f"oec-sync {self.name}",
+            )
+            process.start()
+            sending.close()
+            child = _Child(process, receiving)
+            self._children.append(child)
+            self._owner.update((key, child) for group in share for key, _ in group)
+            threading.Thread(target=self._receive, args=(child,), daemon=True).start()
+
+    def value(self, key: str) -> bytes | None:
+        """The result a child sent for ``key`` (waiting for it); None if no child was given
+        the item, or its work failed there."""
+        child = self._owner.pop(key, None)
+        if child is None:
+            return None
+        with self._arrived:
+            self._arrived.wait_for(lambda: key in self._results or child.finished)
+            return self._results.pop(key, None)
+
+    def _receive(self, child: _Child) -> None:
+        """Take in a child's results as they come, until it has sent all (or died)."""
+        try:
+            while True:
+                results: Results = pickle.loads(child.connection.recv_bytes())
+                with self._arrived:
+                    self._results.update(results)
+                    self._arrived.notify_all()
+        except (EOFError, OSError):
+            pass
+        finally:
+            with self._arrived:
+                child.finished = True
+                self._arrived.notify_all()
+
+    def close(self) -> None:
+        """Stop every child still working (an interrupted or failed run) and wait for all."""
+        for child in self._children:
+            if child.process.is_alive():
+                child.process.kill()
+            child.process.join()
+            child.connection.close()
+        self._children.clear()
+        self._owner.clear()
+        self._results.clear()
+
+
+def _work_share(
+    work: Callable[[Item], bytes],
+    share: Sequence[Sequence[tuple[str, Item]]],
+    sending: Connection,
+    receiving: Connection,
+) -> None:
+    """A child's part: ``work`` on each item of ``share``, one send per group."""
+    receiving.close()  # the run's end of the pipe: if the run dies, a send here fails
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # What the child inherited is never collected here: a collection would touch (and so
+    # copy) every page of the run's heap.
+    gc.freeze()
+    for group in share:
+        results: Results = []
+        for key, item in group:
+            result: bytes | None = None
+            try:
+                result = work(item)
+            except Exception:  # done again by the run, which reports it
+                result = None
+            results.append((key, result))
+        sending.send_bytes(pickle.dumps(results, pickle.HIGHEST_PROTOCOL))
+    sending.close()
