@@ -109,10 +109,11 @@ class Settings(BaseSettings):
     )
     max_prs: int = Field(20, ge=0, description="systems proposed per run; 0 means no cap")
     processes: int = Field(
-        default_factory=lambda: min(os.cpu_count() or 1, 4),
+        default_factory=lambda: min(os.cpu_count() or 1, 2),
         ge=0,
-        description="processes an embedded run merges and builds in (runtime/forked.py); "
-        "0 or 1: its own alone; default the cores, at most 4",
+        description="processes an embedded run merges and builds in, itself included "
+        "(runtime/forked.py); 0 or 1: itself alone; default 2 where there are 2 cores "
+        "(each further one adds ~90 MiB to a first run's peak)",
     )
     max_open_prs: int = Field(
         0, ge=0, description="no new pull request while this many are open; 0 means no cap"

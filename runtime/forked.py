@@ -5,8 +5,8 @@ the others wait. When the run knows a batch of work (a catalogue's planets to me
 files to build), :meth:`Ahead.start` forks a few children at that moment. They inherit the
 work (nothing is serialised on the way in), each does its share, in the order the run will
 ask for it, and sends back one ``bytes`` result per item (what the memo keeps of it), a
-group at a time. The run goes on meanwhile, and :meth:`Ahead.value` waits for an item's
-result only when the run reaches it.
+group at a time. The run goes on meanwhile and does its own share, and :meth:`Ahead.value`
+waits for a child's result only when the run reaches it.
 
 An item whose work raises in a child comes back as None, and so do the items of a child
 that died: the run then does them itself, so that an error takes the usual way. Children
@@ -43,8 +43,9 @@ class _Child:
 
 
 class Ahead(Generic[Item]):
-    """Does ``work`` on what :meth:`start` is given in ``processes`` children (fewer than
-    two: nothing is done ahead, and :meth:`value` answers None)."""
+    """Does ``work`` on what :meth:`start` is given in ``processes`` - 1 children, beside
+    the run (fewer than two processes: nothing is done ahead, and :meth:`value` answers
+    None)."""
 
     def __init__(self, processes: int, work: Callable[[Item], bytes], name: str) -> None:
         self.processes = processes
@@ -68,10 +69,14 @@ class Ahead(Generic[Item]):
 
     def start(self, groups: Sequence[Sequence[tuple[str, Item]]]) -> None:
         """Fork the children for ``groups`` of (key, item), in the order the run will ask
-        for them; each child takes every n-th group and sends its results a group at once."""
+        for them. The run is one of the ``processes``: of every n groups, it keeps the first
+        for itself (:meth:`value` answers None) and each child takes one, sending its
+        results a group at once. A child costs memory (what it makes, and the pages of the
+        run's heap it touches and so copies: ~70 MiB of a build), which the run's own share
+        does not."""
         if self.processes < 2:
             return
-        for share in (groups[k :: self.processes] for k in range(self.processes)):
+        for share in (groups[k :: self.processes] for k in range(1, self.processes)):
             receiving, sending = _FORK.Pipe(duplex=False)
             process = _FORK.Process(
                 target=_work_share,

@@ -1,6 +1,6 @@
-"""An embedded run merging and building in child processes (runtime/forked.py) gives what
-one process gives, a planet failing there still fails the usual way, and no child outlives
-its run."""
+"""An embedded run merging and building with a child process (runtime/forked.py) gives
+what one process gives, a planet or file failing there is done again by the run (and fails
+the usual way if it fails there too), and no child outlives its run."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from common import proposals
 from common.interrupts import Interrupted
 from common.messages import Message, PlanetMatched
+from common.records import Source
 from services import embedded
 from services.merger import ahead
 from services.publisher import ahead as publisher_ahead
@@ -38,8 +39,8 @@ def one_process(
 
 @pytest.fixture
 def from_children(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Two merging processes for every catalogue, however small; the planets whose outcome
-    came from a child, from now on."""
+    """Two merging processes (the run and a child) for every catalogue, however small; the
+    planets whose outcome came from the child, from now on."""
     monkeypatch.setenv("OEC_SYNC_PROCESSES", "2")
     monkeypatch.setattr(ahead, "MIN_PLANETS", 1)
     answered: list[str] = []
@@ -62,7 +63,11 @@ def same_run(repo: Path, report: dict[str, Any], other: Path, other_report: dict
         assert report[key] == other_report[key]
 
 
-def test_merging_in_children_gives_what_one_process_gives(
+def planets(report: dict[str, Any]) -> int:
+    return sum(c["records"] for c in report["catalogues"].values())
+
+
+def test_merging_with_a_child_gives_what_one_process_gives(
     one_process: tuple[Path, dict[str, Any]], from_children: list[str], twins: tuple[Path, Path]
 ) -> None:
     repo = twins[1]
@@ -70,22 +75,48 @@ def test_merging_in_children_gives_what_one_process_gives(
     code, report = run(repo, repo.parent, "--max-prs", "0")
 
     assert code == 0
-    planets = sum(c["records"] for c in report["catalogues"].values())
-    assert len(from_children) == planets  # every planet was merged in a child
+    assert 0 < len(from_children) < planets(report)  # the run merged its own share
     same_run(repo, report, *one_process)
     assert multiprocessing.active_children() == []
 
 
-def test_a_planet_failing_in_a_child_is_merged_again_here_and_reported_failed(
+def test_what_fails_or_dies_in_a_child_is_merged_by_the_run(
+    one_process: tuple[Path, dict[str, Any]],
+    from_children: list[str],
+    twins: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_merge = embedded.merge_handler
+    run_pid = os.getpid()
+
+    def merge(message: Message) -> list[Message]:
+        assert isinstance(message, PlanetMatched)
+        if os.getpid() != run_pid:  # one child per catalogue
+            if message.record.source is Source.NASA:
+                raise ValueError("a bug only NASA's child has")
+            os.kill(os.getpid(), signal.SIGKILL)  # exoplanet.eu's dies, as by the OOM killer
+        return real_merge(message)
+
+    monkeypatch.setattr(embedded, "merge_handler", merge)
+    repo = twins[1]
+
+    code, report = run(repo, repo.parent, "--max-prs", "0")
+
+    assert code == 0
+    assert from_children == []
+    assert report["failed_planets"] == []
+    same_run(repo, report, *one_process)
+    assert multiprocessing.active_children() == []
+
+
+def test_a_planet_failing_everywhere_is_reported_failed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, from_children: list[str]
 ) -> None:
     real_merge = embedded.merge_handler
-    tries: list[int] = []  # the processes that tried 11 Com b (a child's list is its own)
 
     def merge(message: Message) -> list[Message]:
         assert isinstance(message, PlanetMatched)
         if message.record.name == "11 Com b":
-            tries.append(os.getpid())
             raise ValueError("a bug this planet triggers")
         return real_merge(message)
 
@@ -100,36 +131,8 @@ def test_a_planet_failing_in_a_child_is_merged_again_here_and_reported_failed(
         "11 Com b",
         "ValueError: a bug this planet triggers",
     )
-    assert tries and set(tries) == {os.getpid()}  # here too, after the child's try
     assert "11 Com b" not in from_children and from_children
     assert "oec-sync/11_Com" not in " ".join(branches(repo))
-
-
-def test_the_planets_of_a_child_that_died_are_merged_here(
-    one_process: tuple[Path, dict[str, Any]],
-    from_children: list[str],
-    twins: tuple[Path, Path],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    real_merge = embedded.merge_handler
-    run_pid = os.getpid()
-
-    def merge(message: Message) -> list[Message]:
-        assert isinstance(message, PlanetMatched)
-        if os.getpid() != run_pid and message.record.name == "11 Com b":
-            os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
-        return real_merge(message)
-
-    monkeypatch.setattr(embedded, "merge_handler", merge)
-    repo = twins[1]
-
-    code, report = run(repo, repo.parent, "--max-prs", "0")
-
-    assert code == 0
-    planets = sum(c["records"] for c in report["catalogues"].values())
-    assert "11 Com b" not in from_children and 0 < len(from_children) < planets
-    same_run(repo, report, *one_process)
-    assert multiprocessing.active_children() == []
 
 
 def test_an_interrupted_run_leaves_no_child_behind(
@@ -140,7 +143,7 @@ def test_an_interrupted_run_leaves_no_child_behind(
 
     def start(self: ahead.MergingAhead, messages: Any) -> None:
         real_start(self, messages)
-        started.append(len(self.ahead._children))
+        started.append(len(multiprocessing.active_children()))
 
     def value(self: ahead.MergingAhead, planet: PlanetMatched) -> bytes | None:
         raise Interrupted(signal.SIGINT)  # Ctrl-C while the run waits for a child
@@ -152,17 +155,18 @@ def test_an_interrupted_run_leaves_no_child_behind(
     code, _ = run(repo, tmp_path, "--max-prs", "0")
 
     assert code == 130
-    assert started and started[0] == 2
+    assert started and started[0] == 1
     assert multiprocessing.active_children() == []
     assert branches(repo) == {}
 
 
 @pytest.fixture
 def built_in_children(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Two building processes for any number of files; the files whose build came from a
-    child, from now on."""
+    """Two building processes (the run and a child) for any number of files, a group per
+    file; the files whose build came from the child, from now on."""
     monkeypatch.setenv("OEC_SYNC_PROCESSES", "2")
     monkeypatch.setattr(publisher_ahead, "MIN_FILES", 1)
+    monkeypatch.setattr(publisher_ahead, "GROUP", 1)
     answered: list[str] = []
     real = publisher_ahead.BuildingAhead.value
 
@@ -176,7 +180,28 @@ def built_in_children(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return answered
 
 
-def test_building_in_children_gives_what_one_process_gives(
+def edited_files(report: dict[str, Any]) -> list[str]:
+    return [s["file"] for s in report["systems"] if not s["new"]]
+
+
+def test_building_with_a_child_gives_what_one_process_gives(
+    one_process: tuple[Path, dict[str, Any]],
+    built_in_children: list[str],
+    twins: tuple[Path, Path],
+) -> None:
+    repo = twins[1]
+
+    code, report = run(repo, repo.parent, "--max-prs", "0")
+
+    assert code == 0
+    edited = set(edited_files(report))
+    assert edited & set(built_in_children)  # the child built some
+    assert edited - set(built_in_children)  # and the run the others
+    same_run(repo, report, *one_process)
+    assert multiprocessing.active_children() == []
+
+
+def test_a_file_whose_build_fails_in_the_child_is_built_by_the_run(
     one_process: tuple[Path, dict[str, Any]],
     built_in_children: list[str],
     twins: tuple[Path, Path],
@@ -186,8 +211,8 @@ def test_building_in_children_gives_what_one_process_gives(
     run_pid = os.getpid()
 
     def build_file(file: str, *args: Any) -> proposals.FileBuilt:
-        if os.getpid() != run_pid and file == "systems/11 Com.xml":
-            raise ValueError("a bug only a child has")  # built again in the run's process
+        if os.getpid() != run_pid:
+            raise ValueError("a bug only the child has")
         return real_build(file, *args)
 
     monkeypatch.setattr(proposals, "build_file", build_file)
@@ -196,8 +221,5 @@ def test_building_in_children_gives_what_one_process_gives(
     code, report = run(repo, repo.parent, "--max-prs", "0")
 
     assert code == 0
-    edited = [s["file"] for s in report["systems"] if not s["new"]]
-    assert "systems/11 Com.xml" in edited and "systems/11 Com.xml" not in built_in_children
-    assert set(edited) - {"systems/11 Com.xml"} <= set(built_in_children)
+    assert built_in_children == []
     same_run(repo, report, *one_process)
-    assert multiprocessing.active_children() == []

@@ -22,8 +22,8 @@ MIN_PLANETS = 1000
 
 class MergingAhead:
     """Merges what :meth:`start` is given with ``merge`` (services/merger/handler.py
-    :func:`handle`) in ``processes`` children (fewer than two: none, every planet is merged
-    in the run's process); :meth:`value` is a planet's outcome."""
+    :func:`handle`) in ``processes`` - 1 children; the run merges the rest itself, as it
+    merges every planet with fewer than two processes. :meth:`value` is a planet's outcome."""
 
     def __init__(self, processes: int, merge: Handler) -> None:
         def merged(planet: PlanetMatched) -> bytes:
@@ -52,5 +52,5 @@ class MergingAhead:
 
     def value(self, planet: PlanetMatched) -> bytes | None:
         """The planet's outcome as the memo keeps it, merged in a child (waiting for it);
-        None if no child was given it or its merge failed there."""
+        None if no child was given it (the run merges it) or its merge failed there."""
         return self.ahead.value(planet.message_id)

@@ -18,8 +18,8 @@ GROUP = 16  # files sent back together: ~40 ms of building
 
 
 class BuildingAhead:
-    """Builds what :func:`common.proposals.build` starts in ``processes`` children (fewer
-    than two: none)."""
+    """Builds some of what :func:`common.proposals.build` starts in ``processes`` - 1
+    children; the run builds the rest itself (all of it with fewer than two processes)."""
 
     def __init__(self, processes: int) -> None:
         self.ahead = Ahead(processes, built_json, "builder")
