@@ -122,6 +122,7 @@ def main(settings: Settings, port: int | None) -> None:
         settings.max_prs,
         alerts.Notifier(settings),
         memo=Memo(settings.memo_path, autosave=True),
+        build_processes=settings.processes,
     )
     publisher = DurablePublisher(
         handler, RunStore(settings.data_dir / "publisher.sqlite3"), settings.run_timeout
