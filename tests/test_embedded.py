@@ -221,10 +221,15 @@ def test_dry_run_prints_each_system_it_would_open_update_or_queue(
     assert "opened" not in printed
 
 
+@pytest.mark.parametrize("processes", ["1", "2"], ids=["one process", "with a child"])
 def test_a_planet_whose_merge_raises_is_reported_failed_and_the_rest_published(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, processes: str
 ) -> None:
     from services import embedded
+    from services.merger import ahead
+
+    monkeypatch.setenv("OEC_SYNC_PROCESSES", processes)
+    monkeypatch.setattr(ahead, "MIN_PLANETS", 1)  # a child merges even the sample's planets
 
     _, clean = run(make_repo(tmp_path / "clean" / "oec"), tmp_path / "clean", "--max-prs", "0")
     real_merge = embedded.merge_handler

@@ -1,6 +1,7 @@
 """An embedded run merging and building with a child process (runtime/forked.py) gives
-what one process gives, a planet or file failing there is done again by the run (and fails
-the usual way if it fails there too), and no child outlives its run."""
+what one process gives, a planet or file failing there is done again by the run (a planet
+failing there too fails the usual way: tests/test_embedded.py), and no child outlives its
+run."""
 
 from __future__ import annotations
 
@@ -107,32 +108,6 @@ def test_what_fails_or_dies_in_a_child_is_merged_by_the_run(
     assert report["failed_planets"] == []
     same_run(repo, report, *one_process)
     assert multiprocessing.active_children() == []
-
-
-def test_a_planet_failing_everywhere_is_reported_failed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, from_children: list[str]
-) -> None:
-    real_merge = embedded.merge_handler
-
-    def merge(message: Message) -> list[Message]:
-        assert isinstance(message, PlanetMatched)
-        if message.record.name == "11 Com b":
-            raise ValueError("a bug this planet triggers")
-        return real_merge(message)
-
-    monkeypatch.setattr(embedded, "merge_handler", merge)
-    repo = make_repo(tmp_path / "oec")
-
-    code, report = run(repo, tmp_path, "--max-prs", "0")
-
-    assert code == 0
-    (failed,) = report["failed_planets"]
-    assert (failed["planet"], failed["error"]) == (
-        "11 Com b",
-        "ValueError: a bug this planet triggers",
-    )
-    assert "11 Com b" not in from_children and from_children
-    assert "oec-sync/11_Com" not in " ".join(branches(repo))
 
 
 def test_an_interrupted_run_leaves_no_child_behind(
