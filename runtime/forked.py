@@ -32,7 +32,8 @@ from typing import Generic, TypeVar
 Item = TypeVar("Item")
 Results = list[tuple[str, bytes | None]]  # (item key, result or None)
 
-_FORK = multiprocessing.get_context("fork")
+# Children inherit the work by fork (POSIX; OEC Sync runs where git, flock and /proc are).
+_FORKS = "fork" in multiprocessing.get_all_start_methods()
 
 
 @dataclass
@@ -72,13 +73,14 @@ class Ahead(Generic[Item]):
         for them. The run is one of the ``processes``: of every n groups, it keeps the first
         for itself (:meth:`value` answers None) and each child takes one, sending its
         results a group at once. A child costs memory (what it makes, and the pages of the
-        run's heap it touches and so copies: ~70 MiB of a build), which the run's own share
-        does not."""
-        if self.processes < 2:
+        run's heap it touches and so copies: a first run's build child grows to ~170 MiB
+        of its own), which the run's own share does not."""
+        if self.processes < 2 or not _FORKS:
             return
+        fork = multiprocessing.get_context("fork")
         for share in (groups[k :: self.processes] for k in range(1, self.processes)):
-            receiving, sending = _FORK.Pipe(duplex=False)
-            process = _FORK.Process(
+            receiving, sending = fork.Pipe(duplex=False)
+            process = fork.Process(
                 target=_work_share,
                 args=(self.work, share, sending, receiving),
                 name=f"oec-sync {self.name}",
