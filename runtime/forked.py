@@ -68,17 +68,28 @@ class Ahead(Generic[Item]):
     ) -> None:
         self.close()
 
-    def start(self, groups: Sequence[Sequence[tuple[str, Item]]]) -> None:
+    def start(self, groups: Sequence[Sequence[tuple[str, Item]]], busy: bool = False) -> None:
         """Fork the children for ``groups`` of (key, item), in the order the run will ask
-        for them. The run is one of the ``processes``: of every n groups, it keeps the first
+        for them. The run is one of the ``processes``: of every n groups it keeps the first
         for itself (:meth:`value` answers None) and each child takes one, sending its
-        results a group at once. A child costs memory (what it makes, and the pages of the
-        run's heap it touches and so copies: a first run's build child grows to ~170 MiB
-        of its own), which the run's own share does not."""
+        results a group at once; a run that is ``busy`` meanwhile (it has other work before
+        it needs these results) keeps none. A child costs memory (what it makes, and the
+        pages of the run's heap it touches and so copies: a first run's build child grows
+        to ~170 MiB of its own), which the run's own share does not."""
         if self.processes < 2 or not _FORKS:
             return
+        # One batch's children at a time: the run needs the earlier batch's results first
+        # anyway, and two batches' children side by side would add a child's memory.
+        for child in self._children:
+            child.process.join()
         fork = multiprocessing.get_context("fork")
-        for share in (groups[k :: self.processes] for k in range(1, self.processes)):
+        children = self.processes - 1
+        shares = (
+            [groups[k::children] for k in range(children)]
+            if busy
+            else [groups[k :: self.processes] for k in range(1, self.processes)]
+        )
+        for share in shares:
             receiving, sending = fork.Pipe(duplex=False)
             process = fork.Process(
                 target=_work_share,

@@ -39,6 +39,14 @@ def test_children_answer_for_their_groups_and_the_run_keeps_every_nth() -> None:
     assert multiprocessing.active_children() == []
 
 
+def test_a_busy_run_leaves_every_group_to_the_children() -> None:
+    with Ahead(3, squared, "test") as ahead:
+        ahead.start(groups(range(6), size=1), busy=True)
+        answers = [ahead.value(str(n)) for n in range(6)]
+
+    assert answers == [str(n * n).encode() for n in range(6)]  # none left to the run
+
+
 def test_an_item_that_fails_in_a_child_comes_back_as_none() -> None:
     with Ahead(2, squared, "test") as ahead:
         ahead.start(groups(range(10), size=1))  # 7 is a child's (odd groups)

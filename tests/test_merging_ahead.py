@@ -116,8 +116,8 @@ def test_an_interrupted_run_leaves_no_child_behind(
     started: list[int] = []
     real_start = ahead.MergingAhead.start
 
-    def start(self: ahead.MergingAhead, messages: Any) -> None:
-        real_start(self, messages)
+    def start(self: ahead.MergingAhead, messages: Any, busy: bool = False) -> None:
+        real_start(self, messages, busy)
         started.append(len(multiprocessing.active_children()))
 
     def value(self: ahead.MergingAhead, planet: PlanetMatched) -> bytes | None:
