@@ -5,7 +5,8 @@
 
 The floor is measured in this process: lxml parses every system file of the snapshot and
 pandas reads both catalogues. Each case runs ``oec-sync run`` as a child process (wall
-seconds, CPU seconds, peak resident memory) on a checkout unpacked beforehand (not timed):
+seconds, CPU seconds, peak resident memory of the largest process and of the run with its
+children together) on a checkout unpacked beforehand (not timed):
 
     cold          uncapped, nothing remembered: every branch written
     unchanged     the same run again
@@ -41,6 +42,7 @@ from lxml import etree
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.memory import PeakTreeMemory  # noqa: E402
 from bench.snapshot_repo import EU, NASA, git, unpack  # noqa: E402
 
 OEC_SYNC = str(REPO / ".venv/bin/oec-sync")
@@ -57,20 +59,25 @@ def floor(repo: Path, nasa: Path, eu: Path) -> float:
     return time.perf_counter() - start
 
 
-def timed(repo: Path, outbox: Path, downloads: Path, *extra: str) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds and peak MiB of one ``oec-sync run``."""
+def timed(
+    repo: Path, outbox: Path, downloads: Path, *extra: str
+) -> tuple[float, float, float, float]:
+    """Wall seconds, CPU seconds, the largest process's peak resident MiB and the peak MiB of
+    the run with its children (summed PSS, bench/memory.py) of one ``oec-sync run``."""
     command = [OEC_SYNC, "run", "--oec-repo", str(repo), "--outbox", str(outbox)]
     command += ["--nasa", str(downloads / "nasa.csv"), "--eu", str(downloads / "eu.csv")]
     command += ["--max-prs", "0", *extra] if "--max-prs" not in extra else list(extra)
     start = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    memory = PeakTreeMemory(child.pid)
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
+    together = memory.stop()
     child.returncode = os.waitstatus_to_exitcode(status)
     assert child.stderr is not None
     if child.returncode != 0:
         raise SystemExit(f"oec-sync run failed:\n{child.stderr.read().decode()[-2000:]}")
-    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, together
 
 
 def branches(repo: Path) -> dict[str, str]:
@@ -135,7 +142,7 @@ def move_head(repo: Path, count: int) -> list[str]:
     return touched
 
 
-Row = tuple[str, float, float, float, str]
+Row = tuple[str, float, float, float, float, str]
 
 
 def one_round(shared: Path, base: Path, work: Path) -> tuple[list[Row], bool, bool, float]:
@@ -149,8 +156,9 @@ def one_round(shared: Path, base: Path, work: Path) -> tuple[list[Row], bool, bo
 
     def case(name: str, repo: Path, note: str, *extra: str) -> None:
         before = branches(repo)
-        seconds, cpu, peak = timed(repo, repo.parent / "outbox", downloads, *extra)
-        rows.append((name, seconds, cpu, peak, f"{moved(before, branches(repo))} moved; {note}"))
+        seconds, cpu, peak, together = timed(repo, repo.parent / "outbox", downloads, *extra)
+        note = f"{moved(before, branches(repo))} moved; {note}"
+        rows.append((name, seconds, cpu, peak, together, note))
         print(f"  {name}: {seconds:.1f} s", file=sys.stderr)
 
     daily = work / "daily" / "oec"
@@ -168,7 +176,7 @@ def one_round(shared: Path, base: Path, work: Path) -> tuple[list[Row], bool, bo
     case("daily, capped at 20, cold", capped, "", "--max-prs", "20")
 
     full = work / "full" / "oec"
-    seconds, _, _ = timed(full, full.parent / "outbox", downloads, "--full")
+    seconds, *_ = timed(full, full.parent / "outbox", downloads, "--full")
     same_branches = branches(full) == branches(daily)
     same_drafts = drafts(full.parent / "outbox") == drafts(daily.parent / "outbox")
     return rows, same_branches, same_drafts, seconds
@@ -199,13 +207,19 @@ def main() -> None:
 
     print(f"\nfloor (lxml parse of all system files + pandas read of both): {floor_s:.2f} s\n")
     spread = " (median; min–max)" if args.repeat > 1 else ""
-    print(f"| case | wall s{spread} | × floor | CPU s | peak MiB | branches |")
-    print("|---|---|---|---|---|---|")
+    print(
+        f"| case | wall s{spread} | × floor | CPU s | peak MiB, largest process | "
+        "peak MiB, with its children (PSS) | branches |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for i, (name, *_, note) in enumerate(rounds[0]):
         walls = [r[i][1] for r in rounds]
-        wall, cpu_s, mib = (statistics.median(r[i][n] for r in rounds) for n in (1, 2, 3))
+        wall, cpu_s, mib, pss = (statistics.median(r[i][n] for r in rounds) for n in (1, 2, 3, 4))
         shown = f"{wall:.1f}" + (f" ({min(walls):.1f}–{max(walls):.1f})" if len(walls) > 1 else "")
-        print(f"| {name} | {shown} | {wall / floor_s:.0f}× | {cpu_s:.1f} | {mib:.0f} | {note} |")
+        print(
+            f"| {name} | {shown} | {wall / floor_s:.0f}× | {cpu_s:.1f} | {mib:.0f} | {pss:.0f} "
+            f"| {note} |"
+        )
     written = len(branches(work / f"round{args.repeat - 1}" / "full" / "oec"))
     print(
         f"\n--full on the HEAD-moved inputs: {seconds:.1f} s; branches and drafts equal to the "

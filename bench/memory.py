@@ -1,0 +1,65 @@
+"""The memory a process and its children use together, sampled from /proc (Linux).
+
+A run that forks children (runtime/forked.py) shares most of its pages with them, so
+neither the sum of their peak resident sizes nor the largest one says what the machine
+gives it. The proportional set size (PSS) counts a page shared by n processes as 1/n in
+each: summed over the tree, it is the memory the run takes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+
+PROC = Path("/proc")
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in (PROC / str(pid) / "task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        for line in (PROC / str(pid) / "smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_pss_mib(pid: int) -> float:
+    """The summed PSS of ``pid`` and all its descendants now, in MiB."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += _pss_kib(current)
+        todo += _children(current)
+    return total / 1024
+
+
+class PeakTreeMemory:
+    """Samples :func:`tree_pss_mib` of ``pid`` every ``interval`` seconds until stopped;
+    ``peak`` is the largest sample (0 where /proc has no smaps_rollup)."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, tree_pss_mib(self.pid))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
