@@ -209,7 +209,7 @@ def main() -> None:
     spread = " (median; min–max)" if args.repeat > 1 else ""
     print(
         f"| case | wall s{spread} | × floor | CPU s | peak MiB, largest process | "
-        "peak MiB, with its children (PSS) | branches |"
+        "peak MiB allocated, with its children (PSS) | branches |"
     )
     print("|---|---|---|---|---|---|---|")
     for i, (name, *_, note) in enumerate(rounds[0]):

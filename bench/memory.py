@@ -3,7 +3,7 @@
 A run that forks children (runtime/forked.py) shares most of its pages with them, so
 neither the sum of their peak resident sizes nor the largest one says what the machine
 gives it. The proportional set size (PSS) counts a page shared by n processes as 1/n in
-each: summed over the tree, it is the memory the run takes.
+each: summed over the tree, that of the pages they allocated is the memory the run takes.
 """
 
 from __future__ import annotations
@@ -24,17 +24,18 @@ def _children(pid: int) -> list[int]:
 
 
 def _pss_kib(pid: int) -> int:
+    """The process's anonymous and shared-memory PSS: what it allocated, not the files it
+    maps (git maps its pack files, which are page cache, not the run's memory)."""
     try:
-        for line in (PROC / str(pid) / "smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
+        rollup = (PROC / str(pid) / "smaps_rollup").read_text().splitlines()
     except OSError:
-        pass
-    return 0
+        return 0
+    fields = dict(line.split(":", 1) for line in rollup[1:])
+    return sum(int(fields[name].split()[0]) for name in ("Pss_Anon", "Pss_Shmem") if name in fields)
 
 
 def tree_pss_mib(pid: int) -> float:
-    """The summed PSS of ``pid`` and all its descendants now, in MiB."""
+    """The summed anonymous PSS of ``pid`` and all its descendants now, in MiB."""
     total, todo = 0, [pid]
     while todo:
         current = todo.pop()
