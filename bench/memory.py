@@ -34,14 +34,22 @@ def _pss_kib(pid: int) -> int:
     return sum(int(fields[name].split()[0]) for name in ("Pss_Anon", "Pss_Shmem") if name in fields)
 
 
-def tree_pss_mib(pid: int) -> float:
-    """The summed anonymous PSS of ``pid`` and all its descendants now, in MiB."""
-    total, todo = 0, [pid]
+def _tree(pid: int) -> list[int]:
+    found, todo = [], [pid]
     while todo:
         current = todo.pop()
-        total += _pss_kib(current)
+        found.append(current)
         todo += _children(current)
-    return total / 1024
+    return sorted(found)
+
+
+def tree_pss_mib(pid: int) -> float | None:
+    """The summed anonymous PSS of ``pid`` and all its descendants now, in MiB; None if a
+    process came or went while it was read (a fork between reading the parent and its new
+    child would count the shared pages one and a half times)."""
+    tree = _tree(pid)
+    total = sum(_pss_kib(p) for p in tree)
+    return total / 1024 if _tree(pid) == tree else None
 
 
 class PeakTreeMemory:
@@ -58,7 +66,8 @@ class PeakTreeMemory:
 
     def _sample(self) -> None:
         while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, tree_pss_mib(self.pid))
+            if (sample := tree_pss_mib(self.pid)) is not None:
+                self.peak = max(self.peak, sample)
 
     def stop(self) -> float:
         self._stop.set()
