@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -26,6 +27,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # interrupt a real run at a known point with a real signal.
 PAUSE_ENV = "OEC_SYNC_PAUSE_AT"
 PAUSE_SECONDS = 60.0
+WAKE_SECONDS = 0.05  # the longest the main thread waits without looking for a signal
 
 _signalled = threading.Event()  # set by a signal; ends a pause early
 _paused: set[str] = set()
@@ -118,4 +120,9 @@ def checkpoint(stage: str) -> None:
         return
     _paused.add(stage)
     print(f"paused at {stage}", file=sys.stderr, flush=True)
-    _signalled.wait(PAUSE_SECONDS)
+    # In slices: the kernel may hand the signal to another of the run's threads (draft
+    # writers, a child's receiver), and then nothing wakes a main thread blocked in one wait
+    # to run the handler; between slices it runs.
+    deadline = time.monotonic() + PAUSE_SECONDS
+    while not _signalled.wait(WAKE_SECONDS) and time.monotonic() < deadline:
+        pass

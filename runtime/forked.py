@@ -29,6 +29,8 @@ from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import Generic, TypeVar
 
+from common.interrupts import WAKE_SECONDS
+
 Item = TypeVar("Item")
 Results = list[tuple[str, bytes | None]]  # (item key, result or None)
 
@@ -110,7 +112,11 @@ class Ahead(Generic[Item]):
         if child is None:
             return None
         with self._arrived:
-            self._arrived.wait_for(lambda: key in self._results or child.finished)
+            # In slices, so that a Ctrl-C the kernel handed to another thread is seen here.
+            while not self._arrived.wait_for(
+                lambda: key in self._results or child.finished, WAKE_SECONDS
+            ):
+                pass
             return self._results.pop(key, None)
 
     def _receive(self, child: _Child) -> None:
