@@ -504,11 +504,16 @@ class BuiltElsewhere(Protocol):
         ...
 
 
-def built_json(job: BuildJob) -> bytes:
-    """What :func:`build` keeps of one file's build: the JSON of its :class:`FileBuilt`."""
+def build_job(job: BuildJob) -> FileBuilt:
+    """One file's build, its remembered patches loaded first."""
     file, patches, text = job
     loaded = [p.load() if isinstance(p, PatchRef) else p for p in patches]
-    return build_file(file, loaded, text).model_dump_json().encode()
+    return build_file(file, loaded, text)
+
+
+def built_json(job: BuildJob) -> bytes:
+    """What :func:`build` keeps of one file's build: the JSON of its :class:`FileBuilt`."""
+    return build_job(job).model_dump_json().encode()
 
 
 def build_file(file: str, file_patches: list[SystemPatch], text: str | None) -> FileBuilt:
@@ -615,8 +620,7 @@ def build(
             result = FileBuilt.model_validate_json(sent)
             memo.put("build", file, keys[file], sent)
         else:
-            loaded = [p.load() if isinstance(p, PatchRef) else p for p in file_patches]
-            result = build_file(file, loaded, texts.get(file))
+            result = build_job((file, file_patches, texts.get(file)))
             memo.put("build", file, keys[file], result.model_dump_json().encode())
         built.conflicts += result.conflicts
         if result.proposal is not None:
