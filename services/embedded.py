@@ -252,22 +252,17 @@ def process(
             sink, texts, max_prs, progress=stages, memo=memo, build_processes=processes
         )
 
-        # Catalogues the indexer has still to read: while there are, the run is busy and
-        # leaves the merging of the ones read to a child.
-        unread = sum(isinstance(m, CatalogueDownloaded) for m in messages)
-
         def planned(message: Message) -> Iterable[Message]:
-            nonlocal planets, unread
+            nonlocal planets
             # One process, one memo: the indexer answers for every planet merged before.
             outputs = IndexerHandler(index, memo, merges=memo)(message)
-            unread -= 1
             for output in outputs:
                 if isinstance(output, RunPlanned):
                     planets += output.planets
                     stages.stage("merge", planets)
                 elif isinstance(output, PlanetOutcomes):  # answered for by the indexer
                     stages.advance(len(output.remembered))
-            ahead.start(outputs, busy=unread > 0)
+            ahead.start(outputs)
             return outputs
 
         for queue, handler in subscribers:

@@ -27,29 +27,61 @@ def groups(items: range, size: int = 2) -> list[list[tuple[str, int]]]:
     return [keyed[i : i + size] for i in range(0, len(keyed), size)]
 
 
-def test_children_answer_for_their_groups_and_the_run_keeps_every_nth() -> None:
-    with Ahead(3, squared, "test") as ahead:
-        ahead.start(groups(range(12)))
-        answers = {n: ahead.value(str(n)) for n in range(12)}
-
-    # Groups (0,1) (2,3) (4,5) (6,7) (8,9) (10,11): the run keeps the 1st and 4th.
-    kept = {0, 1, 6, 7}
-    assert {n for n, a in answers.items() if a is None} == kept
-    assert all(answers[n] == str(n * n).encode() for n in set(range(12)) - kept)
+def children_done(timeout: float = 30.0) -> None:
+    """Wait until every child has sent all it will and ended: a run busy elsewhere."""
+    deadline = time.monotonic() + timeout
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert multiprocessing.active_children() == []
 
 
-def test_a_busy_run_leaves_every_group_to_the_children() -> None:
+def test_a_run_busy_elsewhere_leaves_every_group_to_the_children() -> None:
     with Ahead(3, squared, "test") as ahead:
-        ahead.start(groups(range(6), size=1), busy=True)
-        answers = [ahead.value(str(n)) for n in range(6)]
+        ahead.start(groups(range(12)))
+        children_done()
+        answers = {n: ahead.value(str(n)) for n in range(12)}
 
-    assert answers == [str(n * n).encode() for n in range(6)]  # none left to the run
+    assert answers == {n: None if n == 7 else str(n * n).encode() for n in range(12)}
+
+
+done_by_run: list[int] = []
+
+
+def slower_in_children(n: int) -> bytes:
+    if os.getpid() == RUN:
+        done_by_run.append(n)
+    time.sleep(0.05 if os.getpid() != RUN else 0.01)
+    return str(n * n).encode()
+
+
+def test_a_run_that_catches_up_with_a_child_does_the_last_groups_meanwhile() -> None:
+    done_by_run.clear()
+    answers: dict[int, bytes] = {}
+    ahead_of_time: set[int] = set()
+    with Ahead(2, slower_in_children, "test") as ahead:
+        ahead.start(groups(range(40)))
+        time.sleep(0.3)  # the child claims the first groups
+        for n in range(40):
+            done = set(done_by_run)
+            answer = ahead.value(str(n))
+            if answer is None:  # the run's group: it does it itself
+                answer = slower_in_children(n)
+            elif n in done:
+                ahead_of_time.add(n)
+            answers[n] = answer
+
+    assert answers == {n: str(n * n).encode() for n in range(40)}
+    from_children = set(range(40)) - set(done_by_run)
+    assert 0 in from_children
+    # Done by the run while it waited, from the last group down, and never again.
+    assert 39 in ahead_of_time
+    assert sorted(done_by_run) == sorted(set(done_by_run))
 
 
 def test_an_item_that_fails_in_a_child_comes_back_as_none() -> None:
     with Ahead(2, squared, "test") as ahead:
-        ahead.start(groups(range(10), size=1))  # 7 is a child's (odd groups)
+        ahead.start(groups(range(10), size=1))
+        children_done()
         answers = {n: ahead.value(str(n)) for n in range(10)}
 
     assert answers[7] is None
@@ -64,11 +96,11 @@ def dies_at_five(n: int) -> bytes:
 
 def test_the_items_of_a_child_that_died_come_back_as_none_without_waiting_for_ever() -> None:
     with Ahead(2, dies_at_five, "test") as ahead:
-        ahead.start(groups(range(10), size=1))  # the child has 1, 3, 5, 7, 9
-        answers = {n: ahead.value(str(n)) for n in range(10)}
+        ahead.start(groups(range(10), size=1))
+        children_done()  # it died at 5: 6 to 9 nobody claimed, and the run does them
+        answers = [ahead.value(str(n)) for n in range(10)]
 
-    assert [answers[n] for n in (1, 3)] == [b"1", b"3"]
-    assert [answers[n] for n in (5, 7, 9)] == [None, None, None]
+    assert answers == [b"0", b"1", b"2", b"3", b"4", None, None, None, None, None]
 
 
 def sleeps(n: int) -> bytes:

@@ -39,17 +39,17 @@ class MergingAhead:
     def __exit__(self, *exc: object) -> None:
         self.ahead.close()
 
-    def start(self, messages: Iterable[Message], busy: bool = False) -> None:
+    def start(self, messages: Iterable[Message]) -> None:
         """Merge ahead the planets of these planets.matched (the indexer's output for one
-        catalogue), a message's planets sent back together; all of them in children if the
-        run is ``busy`` meanwhile (another catalogue to read and match first)."""
+        catalogue), a message's planets sent back together. While the run reads and matches
+        another catalogue, the children merge all of them."""
         groups = [
             [(planet.message_id, planet) for planet in message.planets]
             for message in messages
             if isinstance(message, PlanetsMatched)
         ]
         if sum(len(group) for group in groups) >= MIN_PLANETS:
-            self.ahead.start(groups, busy)
+            self.ahead.start(groups)
 
     def value(self, planet: PlanetMatched) -> bytes | None:
         """The planet's outcome as the memo keeps it, merged in a child (waiting for it);
