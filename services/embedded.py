@@ -8,9 +8,10 @@ common/oec/index.py, the run's report and quality page in services/publisher/rep
 
 from __future__ import annotations
 
+import pickle
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from rich.console import Console
@@ -41,9 +42,10 @@ from common.records import Source
 from common.topology import WorkQueue
 from runtime.bus import Handler
 from runtime.bus.memory import MemoryBus
+from runtime.forked import Ahead
 from runtime.memo import Memo
 from services.fetcher.handler import fetch
-from services.indexer.handler import IndexerHandler
+from services.indexer.handler import IndexerHandler, Read, read_download
 from services.merger.ahead import MergingAhead
 from services.merger.handler import each_planet, remembering
 from services.merger.handler import handle as merge_handler
@@ -204,6 +206,10 @@ def run(
     return state
 
 
+def _built_index(job: tuple[Path, str]) -> bytes:
+    return pickle.dumps(AliasIndex.build(*job), pickle.HIGHEST_PROTOCOL)
+
+
 def process(
     repo: Path,
     messages: Sequence[Message],
@@ -233,7 +239,23 @@ def process(
         MergingAhead(processes, merge_handler) as ahead,
     ):
         stages.stage("index", 1)
-        index = load_index(repo, commit)
+        read_before: dict[str, Read] = {}
+
+        def build_reading(repo: Path, commit: str) -> AliasIndex:
+            """The index built from nothing (a first run), in a child while this process
+            reads the downloads: each costs ~0.7 s."""
+            with Ahead(processes, _built_index, "indexer") as building:
+                building.start([[("index", (repo, commit))]])
+                for message in messages:
+                    if isinstance(message, CatalogueDownloaded):
+                        # What cannot be read here is read again by the indexer, which
+                        # reports it as usual.
+                        with suppress(Exception):
+                            read_before[message.message_id] = read_download(message, memo)
+                built = building.value("index")
+            return pickle.loads(built) if built is not None else AliasIndex.build(repo, commit)
+
+        index = load_index(repo, commit, build_reading)
         stages.advance()
         stages.stage("merge", None)
         planets = 0
@@ -255,7 +277,7 @@ def process(
         def planned(message: Message) -> Iterable[Message]:
             nonlocal planets
             # One process, one memo: the indexer answers for every planet merged before.
-            outputs = IndexerHandler(index, memo, merges=memo)(message)
+            outputs = IndexerHandler(index, memo, merges=memo, read=read_before)(message)
             for output in outputs:
                 if isinstance(output, RunPlanned):
                     planets += output.planets

@@ -15,10 +15,12 @@ import pytest
 
 from common import proposals
 from common.interrupts import Interrupted
-from common.messages import Message, PlanetMatched
+from common.messages import CatalogueDownloaded, Message, PlanetMatched
+from common.oec.index import AliasIndex, index_cache
 from common.records import Source
 from runtime import forked
 from services import embedded
+from services.indexer import handler as indexer_handler
 from services.merger import ahead
 from services.publisher import ahead as publisher_ahead
 from tests.gitutil import make_repo
@@ -211,3 +213,38 @@ def test_a_file_whose_build_fails_in_the_child_is_built_by_the_run(
     assert code == 0
     assert built_in_children == []
     same_run(repo, report, *one_process)
+
+
+def test_a_first_run_builds_its_index_in_a_child_while_it_reads_the_catalogues(
+    one_process: tuple[Path, dict[str, Any]],
+    twins: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OEC_SYNC_PROCESSES", "2")
+    repo = twins[1]
+    run_pid = os.getpid()
+    built_here: list[str] = []
+    read_before: list[str] = []
+    real_build, real_read = AliasIndex.build, indexer_handler.read_download
+
+    def build(repo: Path, commit: str | None = None) -> AliasIndex:
+        if os.getpid() == run_pid:
+            built_here.append(str(repo))
+        return real_build(repo, commit)
+
+    def read_download(message: CatalogueDownloaded, memo: Any) -> indexer_handler.Read:
+        read_before.append(message.source.value)  # before the run has an index
+        assert not index_cache(repo).exists()
+        return real_read(message, memo)
+
+    monkeypatch.setattr(AliasIndex, "build", staticmethod(build))
+    monkeypatch.setattr(embedded, "read_download", read_download)
+
+    code, report = run(repo, repo.parent, "--max-prs", "0")
+
+    assert code == 0
+    assert built_here == []
+    assert sorted(read_before) == ["exoplanet.eu", "nasa"]
+    assert index_cache(repo).exists()
+    same_run(repo, report, *one_process)
+    assert multiprocessing.active_children() == []

@@ -24,7 +24,7 @@ import hashlib
 import math
 import pickle
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -589,8 +589,11 @@ def index_cache(repo: Path) -> Path:
     return repo / ".git" / "oec-sync" / "index.pickle"
 
 
-def load_index(repo: Path, commit: str) -> AliasIndex:
-    """The index at ``commit``: from the cache, refreshed incrementally, or built anew."""
+def load_index(
+    repo: Path, commit: str, build: Callable[[Path, str], AliasIndex] = AliasIndex.build
+) -> AliasIndex:
+    """The index at ``commit``: from the cache, refreshed incrementally, or built anew with
+    ``build`` (the embedded run builds it in a child while it reads the catalogues)."""
     cache = index_cache(repo)
     index: AliasIndex | None = None
     if cache.exists():
@@ -600,7 +603,7 @@ def load_index(repo: Path, commit: str) -> AliasIndex:
             index = None
     if index is not None and index.commit == commit:
         return index
-    index = index.refresh(repo, commit) if index is not None else AliasIndex.build(repo, commit)
+    index = index.refresh(repo, commit) if index is not None else build(repo, commit)
     cache.parent.mkdir(parents=True, exist_ok=True)
     index.save(cache)
     return index

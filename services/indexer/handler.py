@@ -80,6 +80,28 @@ def known_rows(value: bytes) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in value.decode().split("\n") if line)
 
 
+# The memo's key for the rows of a catalogue's last download: the readers' code (CODE_VERSION).
+ROWS_KEY = digest("rows")
+
+Read = tuple[Catalogue, dict[str, str]]  # a download read, and the last one's rows by key
+
+
+def read_download(message: CatalogueDownloaded, memo: Store) -> Read:
+    """The download read, and the records of the last download by row key (in ``memo``): a
+    new download's rows that repeat them are not read again (reading both catalogues costs
+    1.5 s)."""
+    stored = memo.get("rows", message.source.value, ROWS_KEY)
+    known = known_rows(stored) if stored else {}
+    catalogue = read_source(
+        message.content(),
+        message.url,
+        message.source,
+        message.fetched_at.date(),
+        known.keys(),
+    )
+    return catalogue, known
+
+
 class KnownMatches(BaseModel):
     """The matches of a catalogue's last download, by record digest: a new download's rows
     that repeat it are not matched again (matching both catalogues costs 0.6 s)."""
@@ -91,14 +113,20 @@ class IndexerHandler:
     """Reads a download, matches its records against ``index`` and sends each planet to a
     merger, or, with ``merges`` (the store the mergers remember in, when this process
     shares it: the embedded run), a planet.remembered (in a planet.outcomes) for a planet
-    merged before from the same inputs."""
+    merged before from the same inputs. ``read`` holds downloads read beforehand
+    (:func:`read_download`), by message id."""
 
     def __init__(
-        self, index: AliasIndex, memo: Store | None = None, merges: Store | None = None
+        self,
+        index: AliasIndex,
+        memo: Store | None = None,
+        merges: Store | None = None,
+        read: dict[str, Read] | None = None,
     ) -> None:
         self.index = index
         self.memo = memo or Forgetful()
         self.merges = merges
+        self.read = read or {}
 
     def matched(self, message: CatalogueDownloaded) -> MatchedCatalogue:
         """The download read and matched, or what an earlier run read and matched from the
@@ -115,18 +143,8 @@ class IndexerHandler:
         unit = message.source.value
         if (stored := self.memo.get("catalogue", unit, key)) is not None:
             return MatchedCatalogue.from_value(stored)
-        # The rows of the last download: a new download's rows that repeat them are not
-        # read again (reading both catalogues costs 1.5 s).
-        rows_key = digest("rows")  # the readers' code: CODE_VERSION
-        stored = self.memo.get("rows", unit, rows_key)
-        known = known_rows(stored) if stored else {}
-        catalogue = read_source(
-            message.content(),
-            message.url,
-            message.source,
-            message.fetched_at.date(),
-            known.keys(),
-        )
+        before = self.read.pop(message.message_id, None)
+        catalogue, known = before if before is not None else read_download(message, self.memo)
         read = {r.row: r for r in catalogue.records}
         texts: list[str] = []
         keys: list[str] = []
@@ -161,7 +179,7 @@ class IndexerHandler:
             for i, d in enumerate(digests)
         ]
         self.memo.put("catalogue", unit, key, result.value())
-        self.memo.put("rows", unit, rows_key, known_rows_value(dict(zip(keys, texts, strict=True))))
+        self.memo.put("rows", unit, ROWS_KEY, known_rows_value(dict(zip(keys, texts, strict=True))))
         remembered = KnownMatches(by_digest=dict(zip(digests, result.matches, strict=True)))
         self.memo.put("matches", unit, known_key, remembered.model_dump_json().encode())
         return result
