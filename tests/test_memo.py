@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import zlib
 from pathlib import Path
 
 from common import matching
@@ -72,6 +73,18 @@ def test_what_a_run_saves_it_finds_again_though_it_read_the_keys_before(
         memo.save()  # as the publisher saves once it has built
         assert memo.get("build", "systems/11 Com.xml", "new") == b"2"
         assert memo.get("build", "systems/11 Com.xml", "old") is None
+
+
+def test_a_memo_an_earlier_version_compressed_with_zlib_is_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "memo.sqlite3"
+    with Memo(path) as memo:
+        memo.put("merge", "eu:1", "k", b"new")
+    with sqlite3.connect(path) as db:  # as the version before LZ4 wrote its values
+        db.execute("INSERT INTO memo VALUES ('merge', 'eu:2', 'k', ?)", (zlib.compress(b"old", 1),))
+    for autosave in (False, True):
+        with Memo(path, autosave=autosave) as memo:
+            assert memo.get("merge", "eu:1", "k") == b"new"
+            assert memo.get("merge", "eu:2", "k") == b"old"
 
 
 def test_full_reads_nothing_but_remembers(tmp_path: Path) -> None:
