@@ -674,6 +674,22 @@ def test_save_and_load(tmp_path: Path, repo: Path, index: AliasIndex) -> None:
     assert AliasIndex.load(path, repo=moved).repo == moved
 
 
+def test_a_loaded_index_keeps_the_matching_digest_of_its_own_files(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    index = AliasIndex.build(repo)
+    before = index.matching_digest()
+    kepler11 = repo / "systems" / "Kepler-11.xml"
+    text = kepler11.read_text(encoding="utf-8")
+    kepler11.write_text(text.replace("<name>KOI-157.06</name>", "<name>KOI-157.6</name>"))
+    git(repo, "commit", "-q", "-am", "an alias spelled anew")
+    path = tmp_path / "index.pkl"
+
+    index.refresh(repo).save(path)
+
+    loaded = AliasIndex.load(path)
+    assert loaded.matching_digest() == AliasIndex.build(repo).matching_digest() != before
+
+
 def test_load_rejects_other_pickles(tmp_path: Path) -> None:
     path = tmp_path / "x.pkl"
     path.write_bytes(pickle.dumps({"not": "an index"}))
