@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import ClassVar, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr, field_serializer
 
 from common.changes import SystemPatch
 from common.matching import Match, MatchKind
@@ -79,7 +79,10 @@ class CatalogueDownloaded(Message):
     sha256: str
     size: int
     fetched_at: dt.datetime
+    # The bytes, gzipped, on the wire only: made when the message is serialised (the
+    # embedded run hands the bytes on as they are; compressing both cost every run 0.08 s).
     content_gzip_b64: str
+    _content: bytes | None = PrivateAttr(default=None)
 
     def identity(self) -> tuple[object, ...]:
         return (self.source, self.sha256)
@@ -88,25 +91,33 @@ class CatalogueDownloaded(Message):
     def from_bytes(
         cls, run_id: str, source: Source, url: str, data: bytes, fetched_at: dt.datetime
     ) -> CatalogueDownloaded:
-        return cls(
+        message = cls(
             run_id=run_id,
             source=source,
             url=url,
             sha256=cls.digest(data),
             size=len(data),
             fetched_at=fetched_at,
-            # Level 1: a fifteenth of level 9's time (0.04 s for 3 MB), a quarter larger.
-            content_gzip_b64=base64.b64encode(
-                gzip.compress(data, compresslevel=1, mtime=0)
-            ).decode(),
+            content_gzip_b64="",
         )
+        message._content = data
+        return message
+
+    @field_serializer("content_gzip_b64")
+    def _on_the_wire(self, packed: str) -> str:
+        if packed or self._content is None:
+            return packed
+        # Level 1: a fifteenth of level 9's time (0.04 s for 3 MB), a quarter larger.
+        return base64.b64encode(gzip.compress(self._content, compresslevel=1, mtime=0)).decode()
 
     @staticmethod
     def digest(data: bytes) -> str:
         return hashlib.sha256(data).hexdigest()
 
     def content(self) -> bytes:
-        return gzip.decompress(base64.b64decode(self.content_gzip_b64))
+        if self._content is None:
+            self._content = gzip.decompress(base64.b64decode(self.content_gzip_b64))
+        return self._content
 
 
 class CatalogueFailed(Message):
