@@ -24,6 +24,9 @@ def report(state: RunState, dry_run: bool = False) -> dict[str, Any]:
     """The JSON report of a run: per-catalogue counts and every proposed system.
 
     In a dry run's report (``dry_run``: true) each state says what would have happened."""
+    # First: the quality section decodes every planet's patch, and that much more memory is
+    # let go before the systems' changes are listed (22 MB of JSON as Python objects).
+    quality = report_of(state).model_dump(mode="json")
     counts = state.counts()
     catalogues: dict[str, Any] = {}
     for source, planned in state.planned.items():
@@ -83,7 +86,7 @@ def report(state: RunState, dry_run: bool = False) -> dict[str, Any]:
             {"source": o.source.value, "row": o.row, "planet": o.planet, "reason": o.reason}
             for o in state.not_added()
         ],
-        "quality": report_of(state).model_dump(mode="json"),
+        "quality": quality,
     }
 
 
