@@ -8,6 +8,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -235,6 +236,7 @@ def test_a_first_run_builds_its_index_in_a_child_while_it_reads_the_catalogues(
     def read_download(message: CatalogueDownloaded, memo: Any) -> indexer_handler.Read:
         read_before.append(message.source.value)  # before the run has an index
         assert not index_cache(repo).exists()
+        time.sleep(0.3)  # as long as the full data's take: the child is at work by then
         return real_read(message, memo)
 
     monkeypatch.setattr(AliasIndex, "build", staticmethod(build))
