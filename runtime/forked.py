@@ -105,9 +105,9 @@ class Ahead(Generic[Item]):
         for its first item and does that group itself (:meth:`value` answers None), and
         while it waits for a child it does the last groups nobody has. So a run busy
         elsewhere leaves every group to the children, and one that is not takes its part at
-        its own pace. A child costs memory (what it
-        makes, and the pages of the run's heap it touches and so copies: a first run's build
-        child grows to ~170 MiB of its own), which the run's own share does not."""
+        its own pace. A child costs memory (what it makes, and the pages of the run's heap
+        it touches and so copies: a first run's build child grows to ~170 MiB of its own),
+        which the run's own part does not."""
         if self.processes < 2 or not _FORKS:
             return
         # One batch's children at a time: the run needs the earlier batch's results first
