@@ -131,6 +131,9 @@ class IndexerHandler:
     def matched(self, message: CatalogueDownloaded) -> MatchedCatalogue:
         """The download read and matched, or what an earlier run read and matched from the
         same bytes against an index that matches the same way."""
+        # Taken out whether or not it is needed: a read the memo makes useless is not held
+        # for the rest of the run.
+        before = self.read.pop(message.message_id, None)
         # Only NASA's TAP downloads are dated by the day they were fetched.
         fetched = message.fetched_at.date().isoformat() if message.source is Source.NASA else ""
         key = digest(
@@ -143,7 +146,6 @@ class IndexerHandler:
         unit = message.source.value
         if (stored := self.memo.get("catalogue", unit, key)) is not None:
             return MatchedCatalogue.from_value(stored)
-        before = self.read.pop(message.message_id, None)
         catalogue, known = before if before is not None else read_download(message, self.memo)
         read = {r.row: r for r in catalogue.records}
         texts: list[str] = []
