@@ -84,6 +84,7 @@ class Ahead(Generic[Item]):
         self.name = name
         self._children: list[_Child] = []
         self._group_of: dict[str, tuple[_Batch[Item], int]] = {}
+        self._batch: _Batch[Item] | None = None  # the last one started
         self._results: dict[str, bytes | None] = {}
         self._arrived = threading.Condition()
 
@@ -111,7 +112,10 @@ class Ahead(Generic[Item]):
         if self.processes < 2 or not _FORKS:
             return
         # One batch's children at a time: the run needs the earlier batch's results first
-        # anyway, and two batches' children side by side would add a child's memory.
+        # anyway, and two batches' children side by side would add a child's memory. The
+        # run does the earlier batch's last free groups meanwhile, rather than wait idle.
+        if (earlier := self._batch) is not None:
+            self._do_last_groups(earlier, lambda: all(c.finished for c in earlier.children))
         for child in self._children:
             child.process.join()
         fork = multiprocessing.get_context("fork")
@@ -135,6 +139,7 @@ class Ahead(Generic[Item]):
         self._group_of.update(
             (key, (batch, index)) for index, group in enumerate(groups) for key, _ in group
         )
+        self._batch = batch
 
     def value(self, key: str) -> bytes | None:
         """The result a child sent for ``key``; None if the run does the item itself (it
@@ -157,15 +162,34 @@ class Ahead(Generic[Item]):
         if owner == _RUN_AHEAD:
             return self._results.pop(key, None)
         child = batch.children[owner - 1]
-        while not self._came(key, child) and (ahead := batch.claim_last()) is not None:
-            results = _worked(self.work, batch.groups[ahead])
-            with self._arrived:
-                self._results.update(results)
+        self._do_last_groups(batch, lambda: self._came(key, child))
         with self._arrived:
             # In slices, so that a Ctrl-C the kernel handed to another thread is seen here.
             while not self._arrived.wait_for(lambda: self._came(key, child), WAKE_SECONDS):
                 pass
             return self._results.pop(key, None)
+
+    def arrived(self, key: str) -> bool:
+        """Whether :meth:`value` would answer for ``key`` without waiting for a child: its
+        result has come (or its child died), or no child was given it. A group no child has
+        claimed yet has not arrived: its child is about to claim it."""
+        found = self._group_of.get(key)
+        if found is None:
+            return True
+        batch, index = found
+        owner: int = batch.claims[index]
+        if owner <= 0:
+            return owner != 0
+        with self._arrived:
+            return self._came(key, batch.children[owner - 1])
+
+    def _do_last_groups(self, batch: _Batch[Item], until: Callable[[], bool]) -> None:
+        """Do the last groups of ``batch`` nobody has claimed, until ``until()`` or none is
+        left, keeping their results for when the run asks for them."""
+        while not until() and (ahead := batch.claim_last()) is not None:
+            results = _worked(self.work, batch.groups[ahead])
+            with self._arrived:
+                self._results.update(results)
 
     def _came(self, key: str, child: _Child) -> bool:
         """Whether ``child`` has sent ``key``'s result or will send nothing more."""
@@ -194,6 +218,7 @@ class Ahead(Generic[Item]):
             child.process.join()
             child.connection.close()
         self._children.clear()
+        self._batch = None
         self._group_of.clear()
         self._results.clear()
 

@@ -24,7 +24,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from common import topology
+from common import matching, topology
 from common.errors import GitError, NoCatalogueError, RepositoryBusyError
 from common.gitrepo import head_commit
 from common.interrupts import Interrupted, checkpoint, interruption, raising
@@ -252,6 +252,13 @@ def process(
                         # reports it as usual.
                         with suppress(Exception):
                             read_before[message.message_id] = read_download(message, memo)
+                # Until the index comes: the names normalised here are not normalised again
+                # when matched (the child's cache is not the run's).
+                records = [r for catalogue, _ in read_before.values() for r in catalogue.records]
+                for start in range(0, len(records), 100):
+                    if building.arrived("index"):
+                        break
+                    matching.prepare(records[start : start + 100])
                 built = building.value("index")
             return pickle.loads(built) if built is not None else AliasIndex.build(repo, commit)
 

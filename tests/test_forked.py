@@ -78,6 +78,38 @@ def test_a_run_that_catches_up_with_a_child_does_the_last_groups_meanwhile() -> 
     assert sorted(done_by_run) == sorted(set(done_by_run))
 
 
+def test_a_new_batch_waits_for_the_earlier_one_doing_its_last_groups_meanwhile() -> None:
+    done_by_run.clear()
+    with Ahead(2, slower_in_children, "test") as ahead:
+        ahead.start(groups(range(40)))
+        time.sleep(0.3)  # the child claims the first groups
+        ahead.start(groups(range(100, 104)))  # the child of the first batch has ended
+        helped = set(done_by_run)
+        first = {n: ahead.value(str(n)) for n in range(40)}
+        second = {n: ahead.value(str(n)) for n in range(100, 104)}
+
+    # The run did the first batch's last groups while it waited, and kept their results.
+    assert 39 in helped
+    assert all(first[n] == str(n * n).encode() for n in helped)
+    assert all(first[n] in (None, str(n * n).encode()) for n in range(40))
+    assert set(range(40)) - helped  # and the child the first ones
+    assert all(second[n] in (None, str(n * n).encode()) for n in range(100, 104))
+
+
+def test_arrived_says_whether_a_value_would_wait_for_a_child() -> None:
+    with Ahead(2, sleeps, "test") as ahead:
+        ahead.start(groups(range(4)))  # the child sleeps on the first group
+        assert not ahead.arrived("0")  # claimed by the child (or about to be)
+        assert not ahead.arrived("3")  # nobody has claimed its group yet
+        assert ahead.value("3") is None  # the run claims it: done here
+        assert ahead.arrived("3")
+        assert ahead.arrived("not given")
+    with Ahead(2, squared, "test") as ahead:
+        ahead.start(groups(range(4)))
+        children_done()
+        assert ahead.arrived("0") and ahead.value("0") == b"0"
+
+
 def test_an_item_that_fails_in_a_child_comes_back_as_none() -> None:
     with Ahead(2, squared, "test") as ahead:
         ahead.start(groups(range(10), size=1))
