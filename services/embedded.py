@@ -71,12 +71,15 @@ class IndexedTexts(GitTexts):
         return super().read(commit, files)
 
 
-def remember_tips(sink: Sink, memo: Memo) -> None:
+def equip_local(sink: Sink, memo: Memo, processes: int) -> None:
     """A local sink keeps what its branches hold in the run's memo (tips are facts of the
-    checkout; an unchanged run then looks up none of its 4,330 branches' files: 0.2 s)."""
+    checkout; an unchanged run then looks up none of its 4,330 branches' files: 0.2 s), and
+    writes many branches in a child while the run writes the drafts."""
     local = sink.sink if isinstance(sink, DryRun) else sink
-    if isinstance(local, LocalSink) and local.memo is None:
-        local.memo = memo
+    if isinstance(local, LocalSink):
+        if local.memo is None:
+            local.memo = memo
+        local.processes = processes
 
 
 def memo_path(repo: Path) -> Path:
@@ -275,7 +278,7 @@ def process(
 
         bus = MemoryBus(delivered)
         sink = sink or LocalSink(repo, outbox)
-        remember_tips(sink, memo)
+        equip_local(sink, memo, processes)
         texts = IndexedTexts(repo, index)
         publisher = PublisherHandler(
             sink, texts, max_prs, progress=stages, memo=memo, build_processes=processes
