@@ -11,3 +11,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
   touch "$stamp"
 fi
+# The editable install leaves our own modules uncompiled, and where PYTHONDONTWRITEBYTECODE
+# is set every run would compile them again (0.15 s a run); compiled ones are still read.
+.venv/bin/python -m compileall -q common runtime services >/dev/null
