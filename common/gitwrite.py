@@ -29,7 +29,6 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -380,7 +379,20 @@ class Writer:
         """
         if not commits:
             return {}
+        # common/gitpack.py names objects by SHA-1, as OEC's repository (and GitHub) do.
+        object_format = git(self.repo, "rev-parse", "--show-object-format").strip()
+        if object_format != "sha1":
+            raise GitError(
+                "rev-parse",
+                1,
+                f"{self.repo} stores {object_format} objects; OEC Sync writes branches only "
+                "into SHA-1 repositories, as OEC's is",
+            )
+        stamp = int((when or dt.datetime.now(dt.UTC)).timestamp())
         progress.stage("branches", len(commits))
+        shutil.rmtree(self.staging, ignore_errors=True)
+        packs = self.staging / "objects" / "pack"
+        packs.mkdir(parents=True)
         done = 0
         counting = threading.Lock()
 
@@ -393,36 +405,11 @@ class Writer:
             if done > len(commits) // 2 and threading.current_thread() is threading.main_thread():
                 checkpoint("branches")
 
-        ids = self.write_staged(commits, when, workers, advance)
-        self.move_staged()
+        ids = write_packs(self.repo, packs, commits, stamp, workers, advance)
+        self._move_packs()
         return ids
 
-    def write_staged(
-        self,
-        commits: list[BranchCommit],
-        when: dt.datetime | None = None,
-        workers: int = 1,
-        advance: Callable[[int], object] = lambda n: None,
-    ) -> dict[str, str]:
-        """:meth:`stage`'s first half: the objects written into the staging repository
-        (whatever it held is removed first), where :meth:`move_staged` takes them from. Each
-        branch's new commit id; ``advance`` hears each commit done."""
-        # common/gitpack.py names objects by SHA-1, as OEC's repository (and GitHub) do.
-        object_format = git(self.repo, "rev-parse", "--show-object-format").strip()
-        if object_format != "sha1":
-            raise GitError(
-                "rev-parse",
-                1,
-                f"{self.repo} stores {object_format} objects; OEC Sync writes branches only "
-                "into SHA-1 repositories, as OEC's is",
-            )
-        stamp = int((when or dt.datetime.now(dt.UTC)).timestamp())
-        shutil.rmtree(self.staging, ignore_errors=True)
-        packs = self.staging / "objects" / "pack"
-        packs.mkdir(parents=True)
-        return write_packs(self.repo, packs, commits, stamp, workers, advance)
-
-    def move_staged(self) -> None:
+    def _move_packs(self) -> None:
         """The staging repository's packs into the repository's, each index last."""
         target = self.objects / "pack"
         target.mkdir(parents=True, exist_ok=True)

@@ -71,15 +71,12 @@ class IndexedTexts(GitTexts):
         return super().read(commit, files)
 
 
-def equip_local(sink: Sink, memo: Memo, processes: int) -> None:
+def remember_tips(sink: Sink, memo: Memo) -> None:
     """A local sink keeps what its branches hold in the run's memo (tips are facts of the
-    checkout; an unchanged run then looks up none of its 4,330 branches' files: 0.2 s), and
-    writes many branches in a child while the run writes the drafts."""
+    checkout; an unchanged run then looks up none of its 4,330 branches' files: 0.2 s)."""
     local = sink.sink if isinstance(sink, DryRun) else sink
-    if isinstance(local, LocalSink):
-        if local.memo is None:
-            local.memo = memo
-        local.processes = processes
+    if isinstance(local, LocalSink) and local.memo is None:
+        local.memo = memo
 
 
 def memo_path(repo: Path) -> Path:
@@ -278,7 +275,7 @@ def process(
 
         bus = MemoryBus(delivered)
         sink = sink or LocalSink(repo, outbox)
-        equip_local(sink, memo, processes)
+        remember_tips(sink, memo)
         texts = IndexedTexts(repo, index)
         publisher = PublisherHandler(
             sink, texts, max_prs, progress=stages, memo=memo, build_processes=processes

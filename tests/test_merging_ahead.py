@@ -8,7 +8,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from typing import Any
 import pytest
 
 from common import proposals
-from common.gitwrite import Writer
 from common.interrupts import Interrupted
 from common.messages import CatalogueDownloaded, Message, PlanetMatched
 from common.oec.index import AliasIndex, index_cache
@@ -26,7 +24,6 @@ from services import embedded
 from services.indexer import handler as indexer_handler
 from services.merger import ahead
 from services.publisher import ahead as publisher_ahead
-from services.publisher import local
 from tests.gitutil import make_repo
 from tests.test_embedded import branches, run
 from tests.test_incremental import branch_trees, drafts
@@ -253,63 +250,3 @@ def test_a_first_run_builds_its_index_in_a_child_while_it_reads_the_catalogues(
     assert index_cache(repo).exists()
     same_run(repo, report, *one_process)
     assert multiprocessing.active_children() == []
-
-
-@pytest.fixture
-def branches_in_child(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Two processes, and a first run's branches (however few) written in a child while
-    the run writes the drafts; each process that wrote them adds its pid to the file
-    returned."""
-    monkeypatch.setenv("OEC_SYNC_PROCESSES", "2")
-    monkeypatch.setattr(local, "MIN_BRANCHES_ELSEWHERE", 1)
-    writers = tmp_path / "writers"
-    real = Writer.write_staged
-
-    def write_staged(self: Writer, *args: Any) -> dict[str, str]:
-        with writers.open("a") as out:
-            out.write(f"{os.getpid()}\n")
-        return real(self, *args)
-
-    monkeypatch.setattr(Writer, "write_staged", write_staged)
-    return writers
-
-
-def test_branches_written_in_a_child_are_those_one_process_writes(
-    one_process: tuple[Path, dict[str, Any]], branches_in_child: Path, twins: tuple[Path, Path]
-) -> None:
-    repo = twins[1]
-
-    code, report = run(repo, repo.parent, "--max-prs", "0")
-
-    assert code == 0
-    (writer,) = branches_in_child.read_text().split()
-    assert writer != str(os.getpid())  # a child wrote them
-    same_run(repo, report, *one_process)
-    assert multiprocessing.active_children() == []
-    assert subprocess.run(["git", "-C", str(repo), "fsck", "--strict"]).returncode == 0
-
-
-def test_branches_a_child_failed_to_write_are_written_by_the_run(
-    one_process: tuple[Path, dict[str, Any]],
-    branches_in_child: Path,
-    twins: tuple[Path, Path],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    real = local._written_objects
-    run_pid = os.getpid()
-
-    def written_objects(job: Any) -> bytes:
-        if os.getpid() != run_pid:
-            real(job)  # half a write left in the staging repository
-            raise OSError("No space left on device")
-        return real(job)
-
-    monkeypatch.setattr(local, "_written_objects", written_objects)
-    repo = twins[1]
-
-    code, report = run(repo, repo.parent, "--max-prs", "0")
-
-    assert code == 0
-    assert branches_in_child.read_text().split()[-1] == str(run_pid)
-    same_run(repo, report, *one_process)
-    assert subprocess.run(["git", "-C", str(repo), "fsck", "--strict"]).returncode == 0

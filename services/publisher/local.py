@@ -10,7 +10,6 @@ temporary draft a killed run left (``*.tmp``, written only under the writer's lo
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
@@ -35,16 +34,12 @@ from common.interrupts import checkpoint, deferred
 from common.memo import Store
 from common.progress import QUIET, Progress
 from common.proposals import Proposal
-from runtime.forked import Ahead
 from services.publisher.model import Published, PublishState
 
 TMP = ".tmp"
 # Creating a file costs this disk ~0.3 ms of waiting, done one after the other 2-3 s for the
 # 8,660 drafts of a first run; threads wait side by side (the GIL is let go meanwhile).
 DRAFT_WRITERS = 8
-# At least this many branches are written in a child process (``processes`` > 1) while the
-# run writes the drafts: a first run's 4,330 take ~0.6 s; a day's few are not worth a fork.
-MIN_BRANCHES_ELSEWHERE = 200
 # Drafts handed to a writer at once: a task per file cost the run 0.3 s of submitting.
 WRITES_PER_TASK = 64
 
@@ -53,13 +48,10 @@ class LocalSink:
     """Writes each proposal as a branch of ``repo`` and its PR text into ``outbox``;
     ``memo`` remembers what its branches hold (:func:`common.gitrepo.existing_tips`)."""
 
-    def __init__(
-        self, repo: Path, outbox: Path, memo: Store | None = None, processes: int = 1
-    ) -> None:
+    def __init__(self, repo: Path, outbox: Path, memo: Store | None = None) -> None:
         self.repo = repo
         self.outbox = outbox
         self.memo = memo
-        self.processes = processes  # runtime/forked.py: 2 or more writes branches in a child
         # What the last publish put in place (branches, drafts); None until its commit.
         self.written: tuple[int, int] | None = None
 
@@ -126,19 +118,11 @@ class LocalSink:
             if r.state in {PublishState.OPENED, PublishState.UPDATED}
         ]
         drafts = [r.proposal for r in results if r.state is not PublishState.QUEUED]
-        when = dt.datetime.now(dt.UTC)
-        with (
-            Writer(self.repo) as writer,
-            Ahead(self.processes, _written_objects, "branches") as elsewhere,
-        ):
+        with Writer(self.repo) as writer:
             cleaned = writer.cleaned + self._clean_outbox(writer.locked_at)
             if cleaned:
                 progress.note(cleaned_line(cleaned))
-            ids: dict[str, str] | None = None
-            if len(todo) >= MIN_BRANCHES_ELSEWHERE and self.processes > 1:
-                elsewhere.start([[("branches", (writer, todo, when))]])
-            else:
-                ids = writer.stage(todo, when, os.cpu_count() or 1, progress)
+            ids = writer.stage(todo, workers=os.cpu_count() or 1, progress=progress)
             staged: list[StagedDraft] = []
             moved = 0  # of staged, in place
             changed = 0
@@ -168,12 +152,6 @@ class LocalSink:
                 writers.shutdown(wait=True)
                 for write in writes:
                     write.result()  # a draft that could not be written fails the run here
-                if ids is None:  # written in a child, or here if the child failed
-                    if (sent := elsewhere.value("branches")) is not None:
-                        ids = json.loads(sent)
-                        writer.move_staged()
-                    else:
-                        ids = writer.stage(todo, when, os.cpu_count() or 1, progress)
                 progress.stage("refs", len(todo))
                 with writer.transaction(updates_for(todo, ids, tips)) as refs:
                     if todo:
@@ -255,13 +233,6 @@ class StagedDraft:
     temporary: str
     final: str
     digest: str
-
-
-def _written_objects(job: tuple[Writer, list[BranchCommit], dt.datetime]) -> bytes:
-    """In a child: the commits' objects written into the writer's staging repository; the
-    JSON of each branch's commit id."""
-    writer, commits, when = job
-    return json.dumps(writer.write_staged(commits, when)).encode()
 
 
 def _write_all(files: list[tuple[str, bytes]]) -> None:
