@@ -15,6 +15,13 @@ children together) on a checkout unpacked beforehand (not timed):
     HEAD moved    again, after one upstream commit touching 10 systems that have branches
     capped cold   ``--max-prs 20`` on a fresh checkout, nothing remembered
 
+With ``--reference DIR`` (a checkout of the code the issue was measured on, a8c95b3, with
+its own venv: ``git worktree add DIR a8c95b3 && DIR/scripts/setup.sh``), every round
+also runs that code cold and again, beside the cases: its seconds now against the issue's
+(24.6 s and 15.7 s) say how fast the machine is this hour, and each goal is shown at that
+speed as well (the goals are "on this machine"; the same code's cold run took 17 s one day
+and 31 s another).
+
 Each incremental case also counts the branches it moved. After the last one, the same
 inputs are run with ``--full`` in a copy of the checkout taken just before it, and the
 branches (tree, parent, message) and drafts of both are compared: they must be equal.
@@ -60,11 +67,11 @@ def floor(repo: Path, nasa: Path, eu: Path) -> float:
 
 
 def timed(
-    repo: Path, outbox: Path, downloads: Path, *extra: str
+    repo: Path, outbox: Path, downloads: Path, *extra: str, program: str = OEC_SYNC
 ) -> tuple[float, float, float, float]:
     """Wall seconds, CPU seconds, the largest process's peak resident MiB and the peak MiB of
     the run with its children (summed PSS, bench/memory.py) of one ``oec-sync run``."""
-    command = [OEC_SYNC, "run", "--oec-repo", str(repo), "--outbox", str(outbox)]
+    command = [program, "run", "--oec-repo", str(repo), "--outbox", str(outbox)]
     command += ["--nasa", str(downloads / "nasa.csv"), "--eu", str(downloads / "eu.csv")]
     command += ["--max-prs", "0", *extra] if "--max-prs" not in extra else list(extra)
     start = time.perf_counter()
@@ -145,14 +152,40 @@ def move_head(repo: Path, count: int) -> list[str]:
 Row = tuple[str, float, float, float, float, str]
 
 
-def one_round(shared: Path, base: Path, work: Path) -> tuple[list[Row], bool, bool, float]:
+# The issue's own measurements of the code it was written against (reference runs).
+ISSUE_COLD_S, ISSUE_AGAIN_S = 24.6, 15.7
+GOALS_S = {
+    "cold, uncapped": 10.0,
+    "again, nothing changed": 2.0,
+    "again, 1 % of rows changed": 3.0,
+    "again, HEAD moved (10 systems)": 3.0,
+    "daily, capped at 20, cold": 8.0,
+}
+
+
+def reference_runs(reference: Path, base: Path, work: Path, downloads: Path) -> tuple[float, float]:
+    """The reference code's cold run and the same run again, wall seconds."""
+    repo = work / "reference" / "oec"
+    shutil.copytree(base, repo, symlinks=True)
+    program = str(reference / ".venv" / "bin" / "oec-sync")
+    cold, *_ = timed(repo, repo.parent / "outbox", downloads, program=program)
+    again, *_ = timed(repo, repo.parent / "outbox", downloads, program=program)
+    print(f"  the issue's code: cold {cold:.1f} s, again {again:.1f} s", file=sys.stderr)
+    return cold, again
+
+
+def one_round(
+    shared: Path, base: Path, work: Path, reference: Path | None = None
+) -> tuple[list[Row], bool, bool, float, tuple[float, float] | None]:
     """Every case once, in ``work``: the rows, whether ``--full`` gave the same branches and
-    drafts as the incremental run, and the ``--full`` run's seconds."""
+    drafts as the incremental run, the ``--full`` run's seconds, and the reference code's
+    cold and again seconds (with ``reference``)."""
     downloads = work / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
     shutil.copy(shared / NASA, downloads / "nasa.csv")
     shutil.copy(shared / EU, downloads / "eu.csv")
     rows: list[Row] = []
+    measured = reference_runs(reference, base, work, downloads) if reference else None
 
     def case(name: str, repo: Path, note: str, *extra: str) -> None:
         before = branches(repo)
@@ -179,7 +212,7 @@ def one_round(shared: Path, base: Path, work: Path) -> tuple[list[Row], bool, bo
     seconds, *_ = timed(full, full.parent / "outbox", downloads, "--full")
     same_branches = branches(full) == branches(daily)
     same_drafts = drafts(full.parent / "outbox") == drafts(daily.parent / "outbox")
-    return rows, same_branches, same_drafts, seconds
+    return rows, same_branches, same_drafts, seconds, measured
 
 
 def main() -> None:
@@ -189,36 +222,63 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="rounds of every case; the table shows medians"
     )
+    parser.add_argument(
+        "--reference", type=Path, help="a checkout of a8c95b3 with its venv (see above)"
+    )
     args = parser.parse_args()
     shared = args.shared.resolve()
     if not (shared / NASA).exists():
         raise SystemExit(f"no real data at {shared}")
     work = args.keep or Path(tempfile.mkdtemp(prefix="oec-incremental-"))
     work.mkdir(parents=True, exist_ok=True)
+    # As setup.sh does: runs where PYTHONDONTWRITEBYTECODE is set would compile our modules.
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "common", "runtime", "services"],
+        cwd=REPO,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     base = unpack(shared, work / "base")
     floor_s = floor(base, shared / NASA, shared / EU)
     rounds: list[list[Row]] = []
+    references: list[tuple[float, float]] = []
     for k in range(args.repeat):
         print(f"round {k + 1} of {args.repeat}", file=sys.stderr)
-        rows, same_branches, same_drafts, seconds = one_round(shared, base, work / f"round{k}")
+        rows, same_branches, same_drafts, seconds, measured = one_round(
+            shared, base, work / f"round{k}", args.reference
+        )
         rounds.append(rows)
+        references += [measured] if measured else []
         if not (same_branches and same_drafts):
             raise SystemExit("incremental and --full runs differ")
 
-    print(f"\nfloor (lxml parse of all system files + pandas read of both): {floor_s:.2f} s\n")
+    print(f"\nfloor (lxml parse of all system files + pandas read of both): {floor_s:.2f} s")
+    speed = 0.0
+    if references:
+        cold_now = statistics.median(r[0] for r in references)
+        again_now = statistics.median(r[1] for r in references)
+        speed = statistics.mean([cold_now / ISSUE_COLD_S, again_now / ISSUE_AGAIN_S])
+        print(
+            f"the issue's code here this hour: cold {cold_now:.1f} s, again {again_now:.1f} s "
+            f"(issue: {ISSUE_COLD_S} s, {ISSUE_AGAIN_S} s): this hour the machine takes "
+            f"{cold_now / ISSUE_COLD_S:.2f}× / {again_now / ISSUE_AGAIN_S:.2f}× as long; "
+            f"goals scaled by the mean, {speed:.2f}×"
+        )
     spread = " (median; min–max)" if args.repeat > 1 else ""
+    scaled = " goal at this hour's speed |" if speed else ""
     print(
-        f"| case | wall s{spread} | × floor | CPU s | peak MiB, largest process | "
-        "peak MiB allocated, with its children (PSS) | branches |"
+        f"\n| case | wall s{spread} | × floor | CPU s | peak MiB, largest process | "
+        f"peak MiB allocated, with its children (PSS) | branches |{scaled}"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|" + ("---|" if speed else ""))
     for i, (name, *_, note) in enumerate(rounds[0]):
         walls = [r[i][1] for r in rounds]
         wall, cpu_s, mib, pss = (statistics.median(r[i][n] for r in rounds) for n in (1, 2, 3, 4))
         shown = f"{wall:.1f}" + (f" ({min(walls):.1f}–{max(walls):.1f})" if len(walls) > 1 else "")
+        goal = f" ≤ {GOALS_S[name] * speed:.1f} s |" if speed else ""
         print(
             f"| {name} | {shown} | {wall / floor_s:.0f}× | {cpu_s:.1f} | {mib:.0f} | {pss:.0f} "
-            f"| {note} |"
+            f"| {note} |{goal}"
         )
     written = len(branches(work / f"round{args.repeat - 1}" / "full" / "oec"))
     print(
