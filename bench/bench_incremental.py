@@ -231,13 +231,9 @@ def main() -> None:
         raise SystemExit(f"no real data at {shared}")
     work = args.keep or Path(tempfile.mkdtemp(prefix="oec-incremental-"))
     work.mkdir(parents=True, exist_ok=True)
-    # As setup.sh does: runs where PYTHONDONTWRITEBYTECODE is set would compile our modules.
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", "common", "runtime", "services"],
-        cwd=REPO,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    # The venv as the README's commands leave it (our modules compiled: where
+    # PYTHONDONTWRITEBYTECODE is set, every run would compile them again).
+    subprocess.run([str(REPO / "scripts" / "setup.sh")], check=True, stdout=subprocess.DEVNULL)
     base = unpack(shared, work / "base")
     floor_s = floor(base, shared / NASA, shared / EU)
     rounds: list[list[Row]] = []
