@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from common.errors import GitError
+from common.gitpack import _TREE, FILE_MODE, Tree, object_id
 from common.gitrepo import (
     AUTHOR,
     BranchCommit,
@@ -206,3 +208,22 @@ def test_a_killed_writers_packed_refs_lock_is_removed_by_the_next(tmp_path: Path
         assert writer.cleaned == ["a stale packed-refs.lock"]
     assert len(write_branches(repo, commits_for(repo, base), WHEN)) == 19
     assert len(refs(repo)) == 20
+
+
+def test_a_trees_id_hashed_on_from_its_base_is_gits_id_of_its_bytes(tmp_path: Path) -> None:
+    """Tree.id_of hashes a changed tree from where its base's hash was at the changed
+    entry; git's id is the SHA-1 of the whole object, whichever entry changed."""
+    repo = make_repo(tmp_path / "oec")
+    raw = subprocess.run(
+        ["git", "-C", str(repo), "cat-file", "tree", "HEAD:systems"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    tree = Tree.parse(raw)
+    oid = bytes(range(20))
+    names = [k.rstrip(b"/") for k in tree.keys]
+    # Every entry replaced (same size: hashed on), then names new before, among and after.
+    for name in [*names, b"00 first.xml", names[3] + b"x", b"zzz last.xml"]:
+        pieces = tree.with_entry(FILE_MODE, name, oid)
+        data = b"".join(tree.raw[p[0] : p[0] + p[1]] if isinstance(p, tuple) else p for p in pieces)
+        assert tree.id_of(pieces, len(data)) == object_id(_TREE, data), name
