@@ -5,8 +5,8 @@
 
 The floor is measured in this process: lxml parses every system file of the snapshot and
 pandas reads both catalogues. Each case runs ``oec-sync run`` as a child process (wall
-seconds, CPU seconds, peak resident memory of the largest process and of the run with its
-children together) on a checkout unpacked beforehand (not timed):
+seconds, CPU seconds, peak resident memory of the largest process) on a checkout unpacked
+beforehand (not timed):
 
     cold          uncapped, nothing remembered: every branch written
     unchanged     the same run again
@@ -25,6 +25,8 @@ and 31 s another).
 Each incremental case also counts the branches it moved. After the last one, the same
 inputs are run with ``--full`` in a copy of the checkout taken just before it, and the
 branches (tree, parent, message) and drafts of both are compared: they must be equal.
+The memory of the run with its children together (PSS) is sampled in two more runs of
+each round, cold and unchanged, not in the timed ones: sampling slows a run down.
 With ``--repeat N`` every case runs N times, each round on fresh copies, and the table shows
 medians and the range of wall times: a cold run on a busy disk varies by seconds.
 """
@@ -67,19 +69,30 @@ def floor(repo: Path, nasa: Path, eu: Path) -> float:
 
 
 def timed(
-    repo: Path, outbox: Path, downloads: Path, *extra: str, program: str = OEC_SYNC
-) -> tuple[float, float, float, float]:
-    """Wall seconds, CPU seconds, the largest process's peak resident MiB and the peak MiB of
-    the run with its children (summed PSS, bench/memory.py) of one ``oec-sync run``."""
+    repo: Path,
+    outbox: Path,
+    downloads: Path,
+    *extra: str,
+    program: str = OEC_SYNC,
+    sample_memory: bool = False,
+) -> tuple[float, float, float, float | None]:
+    """Wall seconds, CPU seconds and the largest process's peak resident MiB of one
+    ``oec-sync run``; with ``sample_memory``, also the peak MiB of the run with its children
+    together (summed PSS, bench/memory.py), else None.
+
+    Sampling reads every process's page tables ten times a second, which takes the run's
+    memory lock and a core's share: it made a cold run 0.9 s slower on average (alternating
+    runs, 2 cores), so the timed runs are not sampled; the memory is sampled in runs of
+    its own (:func:`memory_runs`)."""
     command = [program, "run", "--oec-repo", str(repo), "--outbox", str(outbox)]
     command += ["--nasa", str(downloads / "nasa.csv"), "--eu", str(downloads / "eu.csv")]
     command += ["--max-prs", "0", *extra] if "--max-prs" not in extra else list(extra)
     start = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    memory = PeakTreeMemory(child.pid)
+    memory = PeakTreeMemory(child.pid) if sample_memory else None
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
-    together = memory.stop()
+    together = memory.stop() if memory is not None else None
     child.returncode = os.waitstatus_to_exitcode(status)
     assert child.stderr is not None
     if child.returncode != 0:
@@ -149,7 +162,7 @@ def move_head(repo: Path, count: int) -> list[str]:
     return touched
 
 
-Row = tuple[str, float, float, float, float, str]
+Row = tuple[str, float, float, float, float | None, str]
 
 
 # The issue's own measurements of the code it was written against (reference runs).
@@ -207,12 +220,29 @@ def one_round(
     capped = work / "capped" / "oec"
     shutil.copytree(base, capped, symlinks=True)
     case("daily, capped at 20, cold", capped, "", "--max-prs", "20")
+    memory_runs(base, work / "memory", shared, rows)
 
     full = work / "full" / "oec"
     seconds, *_ = timed(full, full.parent / "outbox", downloads, "--full")
     same_branches = branches(full) == branches(daily)
     same_drafts = drafts(full.parent / "outbox") == drafts(daily.parent / "outbox")
     return rows, same_branches, same_drafts, seconds, measured
+
+
+def memory_runs(base: Path, work: Path, shared: Path, rows: list[Row]) -> None:
+    """The cold and the unchanged case again on their own copies, memory sampled: their
+    rows take these runs' PSS (the other cases' stays unknown)."""
+    downloads = work / "downloads"
+    downloads.mkdir(parents=True)
+    shutil.copy(shared / NASA, downloads / "nasa.csv")
+    shutil.copy(shared / EU, downloads / "eu.csv")
+    repo = work / "oec"
+    shutil.copytree(base, repo, symlinks=True)
+    for i in (0, 1):  # "cold, uncapped" then "again, nothing changed", as in one_round
+        *_, together = timed(repo, work / "outbox", downloads, sample_memory=True)
+        name, seconds, cpu, peak, _, note = rows[i]
+        rows[i] = (name, seconds, cpu, peak, together, note)
+        print(f"  {name}, memory sampled: {together:.0f} MiB", file=sys.stderr)
 
 
 def main() -> None:
@@ -264,16 +294,18 @@ def main() -> None:
     scaled = " goal at this hour's speed |" if speed else ""
     print(
         f"\n| case | wall s{spread} | × floor | CPU s | peak MiB, largest process | "
-        f"peak MiB allocated, with its children (PSS) | branches |{scaled}"
+        f"peak MiB allocated, with its children (PSS, sampled runs) | branches |{scaled}"
     )
     print("|---|---|---|---|---|---|---|" + ("---|" if speed else ""))
     for i, (name, *_, note) in enumerate(rounds[0]):
         walls = [r[i][1] for r in rounds]
-        wall, cpu_s, mib, pss = (statistics.median(r[i][n] for r in rounds) for n in (1, 2, 3, 4))
+        wall, cpu_s, mib = (statistics.median(r[i][n] for r in rounds) for n in (1, 2, 3))
+        sampled = [pss for r in rounds if (pss := r[i][4]) is not None]
+        pss = f"{statistics.median(sampled):.0f}" if sampled else "–"
         shown = f"{wall:.1f}" + (f" ({min(walls):.1f}–{max(walls):.1f})" if len(walls) > 1 else "")
         goal = f" ≤ {GOALS_S[name] * speed:.1f} s |" if speed else ""
         print(
-            f"| {name} | {shown} | {wall / floor_s:.0f}× | {cpu_s:.1f} | {mib:.0f} | {pss:.0f} "
+            f"| {name} | {shown} | {wall / floor_s:.0f}× | {cpu_s:.1f} | {mib:.0f} | {pss} "
             f"| {note} |{goal}"
         )
     written = len(branches(work / f"round{args.repeat - 1}" / "full" / "oec"))
