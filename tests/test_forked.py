@@ -7,11 +7,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 import time
 
 import pytest
 
-from runtime.forked import Ahead
+from runtime.forked import Ahead, results_pipe
 
 RUN = os.getpid()
 
@@ -158,3 +159,23 @@ def test_with_fewer_than_two_processes_nothing_is_forked(processes: int) -> None
         ahead.start(groups(range(6)))
         assert multiprocessing.active_children() == []
         assert [ahead.value(str(n)) for n in range(6)] == [None] * 6
+
+
+def test_a_groups_results_go_into_the_pipe_while_the_run_is_busy() -> None:
+    """A child sends a group's results (150-220 kB on the full data) and goes on to its
+    next group even while the run does not read: the run's reader needs the GIL, which a
+    busy run lets go only every few milliseconds."""
+    receiving, sending = results_pipe()
+    sent = threading.Event()
+
+    def send() -> None:
+        sending.send_bytes(b"r" * 250_000)
+        sent.set()
+
+    threading.Thread(target=send, daemon=True).start()
+    try:
+        assert sent.wait(10), "the send waited for a reader"
+        assert receiving.recv_bytes() == b"r" * 250_000
+    finally:
+        sending.close()
+        receiving.close()
