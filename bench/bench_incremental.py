@@ -81,9 +81,9 @@ def timed(
     together (summed PSS, bench/memory.py), else None.
 
     Sampling reads every process's page tables ten times a second, which takes the run's
-    memory lock and a core's share: it made a cold run 0.9 s slower on average (alternating
-    runs, 2 cores), so the timed runs are not sampled; the memory is sampled in runs of
-    its own (:func:`memory_runs`)."""
+    memory lock and a core's share: it made a cold run 0.9 s slower on average (13
+    alternating pairs, 2 cores), so the timed runs are not sampled; the memory is sampled
+    in runs of its own (:func:`memory_runs`)."""
     command = [program, "run", "--oec-repo", str(repo), "--outbox", str(outbox)]
     command += ["--nasa", str(downloads / "nasa.csv"), "--eu", str(downloads / "eu.csv")]
     command += ["--max-prs", "0", *extra] if "--max-prs" not in extra else list(extra)

@@ -37,11 +37,12 @@ from common.proposals import Proposal
 from services.publisher.model import Published, PublishState
 
 TMP = ".tmp"
-# Creating a file here costs 0.1-0.4 ms of the kernel's CPU (ext4 finding the name a
-# place in the directory), not of waiting: more threads than one only contend for the
-# outbox's lock. 8,660 drafts of a first run with 8 writers: 1.5-2.5 s of wall and 2.6-3.5 s
-# of CPU; with 1: the same wall, 1.3-2 s of CPU. The one writer works beside the thread
-# that renders the drafts (the GIL is let go while it writes).
+# Creating a file costs the kernel's CPU, not waiting: ~0.02 ms, and up to 0.4 ms on an
+# ext4 without a journal (this machine's) in the minutes after many files were deleted,
+# whose inodes its allocator steps over one by one. More writers than one only spin on
+# the locks: 8,660 drafts with 8 writers took the same wall as with 1, and twice the CPU
+# (2.6-5 s against 1.3-2.5 s, perf: rwsem_spin_on_owner). The one writer works beside the
+# thread that renders the drafts (the GIL is let go while it writes).
 DRAFT_WRITERS = 1
 # Drafts handed to a writer at once: a task per file cost the run 0.3 s of submitting.
 WRITES_PER_TASK = 64
