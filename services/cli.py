@@ -15,7 +15,7 @@ from rich.table import Table
 
 from common.errors import NoCatalogueError
 from common.records import Source
-from runtime.collector import tune_for_batches
+from runtime.collector import spare_the_exit, tune_for_batches
 from runtime.config import Settings
 from services import commands, snapshots
 from services.options import (
@@ -200,7 +200,11 @@ def dry_run_table(state: RunState) -> Table:
 
 
 def main() -> None:
-    app()
+    """The ``oec-sync`` program (its commands are ``app``'s)."""
+    try:
+        app()
+    finally:
+        spare_the_exit()
 
 
 if __name__ == "__main__":
