@@ -126,7 +126,9 @@ class Tree:
             state = hashlib.sha1(b"tree %d\x00" % size)
         view = memoryview(self.raw)
         for piece in pieces:
-            state.update(piece if isinstance(piece, bytes) else view[piece[0] : sum(piece)])
+            state.update(
+                piece if isinstance(piece, bytes) else view[piece[0] : piece[0] + piece[1]]
+            )
         return state.digest()
 
     def _states(self) -> tuple[dict[int, int], list[Any]]:
