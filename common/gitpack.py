@@ -59,7 +59,7 @@ class Tree:
     keys: list[bytes]  # sort key of each entry: its name, plus "/" for a directory
     starts: list[int]
     names: dict[bytes, int]  # entry name -> index
-    _hashed: tuple[dict[int, int], list[Any]] | None = field(default=None, repr=False)
+    _states: list[Any] | None = field(default=None, repr=False)  # see hash_states
 
     @classmethod
     def parse(cls, raw: bytes) -> Tree:
@@ -118,9 +118,9 @@ class Tree:
         state = None
         head = pieces[0]
         if size == len(self.raw) and isinstance(head, tuple) and head[0] == 0:
-            at, states = self._states()
-            if head[1] in at:
-                state = states[at[head[1]]].copy()
+            at = bisect.bisect_left(self.starts, head[1])
+            if at < len(self.starts) and self.starts[at] == head[1]:
+                state = self.hash_states()[at].copy()
                 pieces = pieces[1:]
         if state is None:
             state = hashlib.sha1(b"tree %d\x00" % size)
@@ -131,11 +131,10 @@ class Tree:
             )
         return state.digest()
 
-    def _states(self) -> tuple[dict[int, int], list[Any]]:
-        """Each entry's start -> its index, and the SHA-1 state of this tree's object
-        (header and bytes) at each entry's start. Two threads may make them at once;
-        either is right."""
-        if self._hashed is None:
+    def hash_states(self) -> list[Any]:
+        """The SHA-1 state of this tree's object (header and bytes) at each entry's start.
+        Two threads may make them at once; either list is right."""
+        if self._states is None:
             state = hashlib.sha1(b"tree %d\x00" % len(self.raw))
             view = memoryview(self.raw)
             states = []
@@ -144,8 +143,8 @@ class Tree:
                 state.update(view[done:start])
                 done = start
                 states.append(state.copy())
-            self._hashed = ({start: i for i, start in enumerate(self.starts)}, states)
-        return self._hashed
+            self._states = states
+        return self._states
 
 
 def _varint(n: int) -> bytes:
