@@ -176,6 +176,14 @@ GOALS_S = {
 }
 
 
+def fresh_downloads(shared: Path, folder: Path) -> Path:
+    """``folder`` holding both real downloads as the runs read them (nasa.csv, eu.csv)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shared / NASA, folder / "nasa.csv")
+    shutil.copy(shared / EU, folder / "eu.csv")
+    return folder
+
+
 def reference_runs(reference: Path, base: Path, work: Path, downloads: Path) -> tuple[float, float]:
     """The reference code's cold run and the same run again, wall seconds."""
     repo = work / "reference" / "oec"
@@ -193,10 +201,7 @@ def one_round(
     """Every case once, in ``work``: the rows, whether ``--full`` gave the same branches and
     drafts as the incremental run, the ``--full`` run's seconds, and the reference code's
     cold and again seconds (with ``reference``)."""
-    downloads = work / "downloads"
-    downloads.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shared / NASA, downloads / "nasa.csv")
-    shutil.copy(shared / EU, downloads / "eu.csv")
+    downloads = fresh_downloads(shared, work / "downloads")
     rows: list[Row] = []
     measured = reference_runs(reference, base, work, downloads) if reference else None
 
@@ -232,10 +237,7 @@ def one_round(
 def memory_runs(base: Path, work: Path, shared: Path, rows: list[Row]) -> None:
     """The cold and the unchanged case again on their own copies, memory sampled: their
     rows take these runs' PSS (the other cases' stays unknown)."""
-    downloads = work / "downloads"
-    downloads.mkdir(parents=True)
-    shutil.copy(shared / NASA, downloads / "nasa.csv")
-    shutil.copy(shared / EU, downloads / "eu.csv")
+    downloads = fresh_downloads(shared, work / "downloads")  # one_round's were edited
     repo = work / "oec"
     shutil.copytree(base, repo, symlinks=True)
     for i in (0, 1):  # "cold, uncapped" then "again, nothing changed", as in one_round
