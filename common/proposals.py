@@ -45,7 +45,8 @@ class Proposal(BaseModel):
     text: str
     changes: list[FieldChange]
     new_planets: list[PlanetRecord]
-    conflicts: list[Conflict] = []
+    # The conflicts left to the maintainer are in the body; their records are the build's
+    # (FileBuilt.conflicts), not carried here a second time.
     title: str
     body: str
     commit_message: str
@@ -98,7 +99,6 @@ def describe(
         text=text,
         changes=changes,
         new_planets=planets,
-        conflicts=list(conflicts),
         title=prtext.title(system, changes, planets, new),
         body=prtext.body(file, system, changes, planets, new, list(conflicts)),
         commit_message=prtext.commit_message(file, system, changes, planets, new),
