@@ -8,7 +8,6 @@ common/oec/index.py, the run's report and quality page in services/publisher/rep
 
 from __future__ import annotations
 
-import pickle
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -37,7 +36,7 @@ from common.messages import (
     RunPlanned,
     RunStarted,
 )
-from common.oec.index import AliasIndex, load_index
+from common.oec.index import AliasIndex, load_index, pickled_index
 from common.records import Source
 from common.topology import WorkQueue
 from runtime.bus import Handler
@@ -45,6 +44,7 @@ from runtime.bus.memory import MemoryBus
 from runtime.forked import Ahead
 from runtime.memo import Memo
 from services.fetcher.handler import fetch
+from services.indexer.ahead import MatchingAhead
 from services.indexer.handler import IndexerHandler, Read, read_download
 from services.merger.ahead import MergingAhead
 from services.merger.handler import each_planet, remembering
@@ -207,7 +207,7 @@ def run(
 
 
 def _built_index(job: tuple[Path, str]) -> bytes:
-    return pickle.dumps(AliasIndex.build(*job), pickle.HIGHEST_PROTOCOL)
+    return pickled_index(*job)
 
 
 def process(
@@ -237,11 +237,12 @@ def process(
         _progress(console) as stages,
         Memo(memo_path(repo), reading=not full) as memo,
         MergingAhead(processes, merge_handler) as ahead,
+        MatchingAhead(processes) as matching_ahead,
     ):
         stages.stage("index", 1)
         read_before: dict[str, Read] = {}
 
-        def build_reading(repo: Path, commit: str) -> AliasIndex:
+        def build_reading(repo: Path, commit: str) -> bytes:
             """The index built from nothing (a first run), in a child while this process
             reads the downloads: each takes ~1 s on the full data."""
             with Ahead(processes, _built_index, "indexer") as building:
@@ -260,9 +261,12 @@ def process(
                         break
                     matching.prepare(records[start : start + 100])
                 built = building.value("index")
-            return pickle.loads(built) if built is not None else AliasIndex.build(repo, commit)
+            return built if built is not None else pickled_index(repo, commit)
 
         index = load_index(repo, commit, build_reading)
+        # What was read beside a new index is matched in full: all but the first catalogue
+        # in a child, while the run matches the first.
+        matching_ahead.start(index, [(key, read[0].records) for key, read in read_before.items()])
         stages.advance()
         stages.stage("merge", None)
         planets = 0
@@ -284,7 +288,10 @@ def process(
         def planned(message: Message) -> Iterable[Message]:
             nonlocal planets
             # One process, one memo: the indexer answers for every planet merged before.
-            outputs = IndexerHandler(index, memo, merges=memo, read=read_before)(message)
+            indexer = IndexerHandler(
+                index, memo, merges=memo, read=read_before, matched_ahead=matching_ahead.value
+            )
+            outputs = indexer(message)
             for output in outputs:
                 if isinstance(output, RunPlanned):
                     planets += output.planets

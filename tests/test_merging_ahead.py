@@ -1,7 +1,7 @@
-"""An embedded run merging and building with a child process (runtime/forked.py) gives
-what one process gives, a planet or file failing there is done again by the run (a planet
-failing there too fails the usual way: tests/test_embedded.py), and no child outlives its
-run."""
+"""An embedded run matching, merging, building and writing drafts with a child process
+(runtime/forked.py) gives what one process gives, a planet or file failing there is done
+again by the run (a planet failing there too fails the usual way: tests/test_embedded.py),
+and no child outlives its run."""
 
 from __future__ import annotations
 
@@ -15,15 +15,18 @@ from typing import Any
 import pytest
 
 from common import proposals
+from common.gitwrite import Writer
 from common.interrupts import Interrupted
 from common.messages import CatalogueDownloaded, Message, PlanetMatched
 from common.oec.index import AliasIndex, index_cache
 from common.records import Source
 from runtime import forked
 from services import embedded
+from services.indexer import ahead as indexer_ahead
 from services.indexer import handler as indexer_handler
 from services.merger import ahead
 from services.publisher import ahead as publisher_ahead
+from services.publisher import local
 from tests.gitutil import make_repo
 from tests.test_embedded import branches, run
 from tests.test_incremental import branch_trees, drafts
@@ -123,6 +126,62 @@ def test_what_fails_or_dies_in_a_child_is_merged_by_the_run(
     assert code == 0
     assert from_children == []
     assert report["failed_planets"] == []
+    same_run(repo, report, *one_process)
+    assert multiprocessing.active_children() == []
+
+
+@pytest.fixture
+def matched_in_children(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Two processes for a first run's matching, however few the records: the number of
+    matches each download's child sent back, from now on."""
+    monkeypatch.setenv("OEC_SYNC_PROCESSES", "2")
+    monkeypatch.setattr(indexer_ahead, "MIN_RECORDS", 1)
+    sent: list[int] = []
+    real = indexer_ahead.MatchingAhead.value
+
+    def value(self: indexer_ahead.MatchingAhead, key: str) -> bytes | None:
+        matches = real(self, key)
+        if matches is not None:
+            sent.append(len(indexer_handler.KnownMatches.model_validate_json(matches).by_digest))
+        return matches
+
+    monkeypatch.setattr(indexer_ahead.MatchingAhead, "value", value)
+    return sent
+
+
+def test_matching_the_later_catalogue_in_a_child_gives_what_one_process_gives(
+    one_process: tuple[Path, dict[str, Any]],
+    matched_in_children: list[int],
+    twins: tuple[Path, Path],
+) -> None:
+    repo = twins[1]
+
+    code, report = run(repo, repo.parent, "--max-prs", "0")
+
+    assert code == 0
+    # exoplanet.eu's records (the sample's second catalogue), all matched in the child
+    assert matched_in_children == [report["catalogues"]["exoplanet.eu"]["records"]]
+    same_run(repo, report, *one_process)
+    assert multiprocessing.active_children() == []
+
+
+def test_a_catalogue_whose_matching_dies_in_the_child_is_matched_by_the_run(
+    one_process: tuple[Path, dict[str, Any]],
+    matched_in_children: list[int],
+    twins: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def matched(records: Any) -> bytes:
+        os.kill(os.getpid(), signal.SIGKILL)  # as by the OOM killer
+        raise AssertionError("killed")
+
+    monkeypatch.setattr(indexer_ahead, "_matched", matched)
+    repo = twins[1]
+
+    code, report = run(repo, repo.parent, "--max-prs", "0")
+
+    assert code == 0
+    assert matched_in_children == []
     same_run(repo, report, *one_process)
     assert multiprocessing.active_children() == []
 

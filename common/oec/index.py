@@ -425,11 +425,17 @@ class AliasIndex:
     @classmethod
     def load(cls, path: Path, repo: Path | None = None) -> AliasIndex:
         """An index saved by :meth:`save`; ``repo`` overrides where its blobs are read from."""
-        index = pickle.loads(Path(path).read_bytes())
-        if not isinstance(index, cls):
-            raise TypeError(f"{path} does not hold an AliasIndex")
+        index = cls.unpickled(Path(path).read_bytes(), str(path))
         if repo is not None:
             index.repo = Path(repo)
+        return index
+
+    @classmethod
+    def unpickled(cls, data: bytes, origin: str) -> AliasIndex:
+        """The index of :meth:`save`'s bytes (``origin`` names where they come from)."""
+        index = pickle.loads(data)
+        if not isinstance(index, cls):
+            raise TypeError(f"{origin} does not hold an AliasIndex")
         return index
 
     # plain queries ---------------------------------------------------------------------------
@@ -592,11 +598,18 @@ def index_cache(repo: Path) -> Path:
     return repo / ".git" / "oec-sync" / "index.pickle"
 
 
+def pickled_index(repo: Path, commit: str) -> bytes:
+    """The index of ``commit`` built anew, as :meth:`AliasIndex.save` keeps it."""
+    return pickle.dumps(AliasIndex.build(repo, commit), protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def load_index(
-    repo: Path, commit: str, build: Callable[[Path, str], AliasIndex] = AliasIndex.build
+    repo: Path, commit: str, build: Callable[[Path, str], bytes] = pickled_index
 ) -> AliasIndex:
     """The index at ``commit``: from the cache, refreshed incrementally, or built anew with
-    ``build`` (the embedded run builds it in a child while it reads the catalogues)."""
+    ``build`` (:func:`pickled_index`; the embedded run builds it in a child while it reads
+    the catalogues). What ``build`` answers is the cache's bytes: the child pickled the
+    index to send it, and pickling it again here cost a first run 0.1 s."""
     cache = index_cache(repo)
     index: AliasIndex | None = None
     if cache.exists():
@@ -606,7 +619,10 @@ def load_index(
             index = None
     if index is not None and index.commit == commit:
         return index
-    index = index.refresh(repo, commit) if index is not None else build(repo, commit)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    index.save(cache)
-    return index
+    if index is not None:
+        index.refresh(repo, commit).save(cache)
+        return index
+    pickled = build(repo, commit)
+    cache.write_bytes(pickled)
+    return AliasIndex.unpickled(pickled, f"the index built for {commit[:12]}")

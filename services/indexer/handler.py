@@ -4,6 +4,7 @@ every :data:`~common.messages.PLANETS_PER_MESSAGE` of them, out."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable
 
 from pydantic import BaseModel, PrivateAttr
 
@@ -17,6 +18,7 @@ from common.memo import (
     digest,
     merge_inputs,
     merge_unit,
+    record_digest,
     remembered_summary,
     text_digest,
 )
@@ -109,12 +111,21 @@ class KnownMatches(BaseModel):
     by_digest: dict[str, Match]
 
 
+def matches_of(index: AliasIndex, records: Iterable[PlanetRecord]) -> bytes:
+    """The records matched against ``index``, as :class:`KnownMatches` JSON: what
+    :meth:`IndexerHandler.matched` finds for them, worked out in another process."""
+    by_digest = {record_digest(r): matching.match(index, r) for r in records}
+    return KnownMatches(by_digest=by_digest).model_dump_json().encode()
+
+
 class IndexerHandler:
     """Reads a download, matches its records against ``index`` and sends each planet to a
     merger, or, with ``merges`` (the store the mergers remember in, when this process
     shares it: the embedded run), a planet.remembered (in a planet.outcomes) for a planet
     merged before from the same inputs. ``read`` holds downloads read beforehand
-    (:func:`read_download`), by message id."""
+    (:func:`read_download`), by message id; ``matched_ahead``, by message id, what
+    :func:`matches_of` answered for a download's records in another process (None if
+    nothing was matched there)."""
 
     def __init__(
         self,
@@ -122,11 +133,13 @@ class IndexerHandler:
         memo: Store | None = None,
         merges: Store | None = None,
         read: dict[str, Read] | None = None,
+        matched_ahead: Callable[[str], bytes | None] | None = None,
     ) -> None:
         self.index = index
         self.memo = memo or Forgetful()
         self.merges = merges
         self.read = read or {}
+        self.matched_ahead = matched_ahead
 
     def matched(self, message: CatalogueDownloaded) -> MatchedCatalogue:
         """The download read and matched, or what an earlier run read and matched from the
@@ -167,6 +180,8 @@ class IndexerHandler:
         known_key = digest(self.index.matching_digest())
         stored = self.memo.get("matches", unit, known_key)
         known_matches = KnownMatches.model_validate_json(stored).by_digest if stored else {}
+        if self.matched_ahead is not None and (ahead := self.matched_ahead(message.message_id)):
+            known_matches.update(KnownMatches.model_validate_json(ahead).by_digest)
         result = MatchedCatalogue(
             catalogue=catalogue.model_copy(update={"records": [], "row_keys": {}}),
             records=texts,
