@@ -278,7 +278,7 @@ def process(
                 checkpoint("match")
 
         bus = MemoryBus(delivered)
-        sink = sink or LocalSink(repo, outbox)
+        sink = sink or LocalSink(repo, outbox, processes=processes)
         remember_tips(sink, memo)
         texts = IndexedTexts(repo, index)
         publisher = PublisherHandler(

@@ -309,3 +309,60 @@ def test_a_first_run_builds_its_index_in_a_child_while_it_reads_the_catalogues(
     assert index_cache(repo).exists()
     same_run(repo, report, *one_process)
     assert multiprocessing.active_children() == []
+
+
+@pytest.fixture
+def drafts_by_child(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Two processes for a run's drafts, however few: a child writes them while the run
+    writes the branches. Each process that writes drafts leaves a file named by its pid in
+    the folder returned."""
+    monkeypatch.setenv("OEC_SYNC_PROCESSES", "2")
+    monkeypatch.setattr(local, "MIN_FORKED_WRITES", 1)
+    writers = tmp_path / "writers"
+    writers.mkdir()
+    real = local._write_all
+
+    def write_all(files: list[tuple[str, bytes]]) -> bytes:
+        (writers / str(os.getpid())).touch()
+        return real(files)
+
+    monkeypatch.setattr(local, "_write_all", write_all)
+    return writers
+
+
+def test_writing_drafts_in_a_child_gives_what_one_process_gives(
+    one_process: tuple[Path, dict[str, Any]], drafts_by_child: Path, twins: tuple[Path, Path]
+) -> None:
+    repo = twins[1]
+
+    code, report = run(repo, repo.parent, "--max-prs", "0")
+
+    assert code == 0
+    assert {p.name for p in drafts_by_child.iterdir()} - {str(os.getpid())}  # a child wrote
+    same_run(repo, report, *one_process)
+    assert multiprocessing.active_children() == []
+
+
+def test_a_run_interrupted_while_its_child_writes_drafts_leaves_none(
+    drafts_by_child: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outbox = tmp_path / "outbox"
+    real_stage = Writer.stage
+
+    def stage(self: Writer, *args: Any, **kwargs: Any) -> dict[str, str]:
+        real_stage(self, *args, **kwargs)
+        deadline = time.monotonic() + 30
+        while not list(outbox.glob("*.tmp")):  # the child has begun
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        raise Interrupted(signal.SIGINT)  # Ctrl-C once the branches' objects are written
+
+    monkeypatch.setattr(Writer, "stage", stage)
+    repo = make_repo(tmp_path / "oec")
+
+    code, _ = run(repo, tmp_path, "--max-prs", "0")
+
+    assert code == 130
+    assert list(outbox.iterdir()) == []
+    assert branches(repo) == {}
+    assert multiprocessing.active_children() == []

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Collection
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,28 +33,25 @@ from common.interrupts import checkpoint, deferred
 from common.memo import Store
 from common.progress import QUIET, Progress
 from common.proposals import Proposal
+from runtime.forked import Ahead
 from services.publisher.model import Published, PublishState
 
 TMP = ".tmp"
-# Creating a file costs the kernel's CPU, not waiting: ~0.02 ms, and up to 0.4 ms on an
-# ext4 without a journal (this machine's) in the minutes after many files were deleted,
-# whose inodes its allocator steps over one by one. More writers than one only spin on
-# the locks: 8,660 drafts with 8 writers took the same wall as with 1, and twice the CPU
-# (2.6-5 s against 1.3-2.5 s, perf: rwsem_spin_on_owner). The one writer works beside the
-# thread that renders the drafts (the GIL is let go while it writes).
-DRAFT_WRITERS = 1
-# Drafts handed to a writer at once: a task per file cost the run 0.3 s of submitting.
-WRITES_PER_TASK = 64
 
 
 class LocalSink:
     """Writes each proposal as a branch of ``repo`` and its PR text into ``outbox``;
-    ``memo`` remembers what its branches hold (:func:`common.gitrepo.existing_tips`)."""
+    ``memo`` remembers what its branches hold (:func:`common.gitrepo.existing_tips`). With
+    ``processes`` of 2 or more, a child process writes the drafts while this one writes the
+    branches' objects."""
 
-    def __init__(self, repo: Path, outbox: Path, memo: Store | None = None) -> None:
+    def __init__(
+        self, repo: Path, outbox: Path, memo: Store | None = None, processes: int = 1
+    ) -> None:
         self.repo = repo
         self.outbox = outbox
         self.memo = memo
+        self.processes = processes
         # What the last publish put in place (branches, drafts); None until its commit.
         self.written: tuple[int, int] | None = None
 
@@ -126,36 +122,31 @@ class LocalSink:
             cleaned = writer.cleaned + self._clean_outbox(writer.locked_at)
             if cleaned:
                 progress.note(cleaned_line(cleaned))
-            ids = writer.stage(todo, workers=os.cpu_count() or 1, progress=progress)
             staged: list[StagedDraft] = []
             moved = 0  # of staged, in place
             changed = 0
-            writers = ThreadPoolExecutor(DRAFT_WRITERS, thread_name_prefix="draft-writer")
             try:
                 progress.stage("drafts", len(drafts))
                 self.outbox.mkdir(parents=True, exist_ok=True)
                 present = {entry.name: entry for entry in os.scandir(self.outbox)}
-                writes: list[Future[None]] = []
-                batch: list[tuple[str, bytes]] = []
-                try:
-                    for proposal in drafts:
-                        files = self._stage_draft(proposal, present)
-                        batch += ((d.temporary, data) for d, data in files)
-                        staged += (draft for draft, _ in files)
-                        changed += bool(files)
-                        if len(batch) >= WRITES_PER_TASK:
-                            writes.append(writers.submit(_write_all, batch))
-                            batch = []
-                        progress.advance()
-                        checkpoint("drafts")
-                    writes.append(writers.submit(_write_all, batch))
-                except BaseException:
-                    # Stopped: what is not yet written never will be; the rest is removed below.
-                    writers.shutdown(wait=True, cancel_futures=True)
-                    raise
-                writers.shutdown(wait=True)
-                for write in writes:
-                    write.result()  # a draft that could not be written fails the run here
+                files: list[tuple[str, bytes]] = []
+                for proposal in drafts:
+                    draft_changes = self._stage_draft(proposal, present)
+                    files += ((d.temporary, data) for d, data in draft_changes)
+                    staged += (draft for draft, _ in draft_changes)
+                    changed += bool(draft_changes)
+                    progress.advance()
+                    checkpoint("drafts")
+                # Creating 8,660 files is the kernel's CPU (~0.4 s), hashing and packing the
+                # branches this process's: a child creates the files meanwhile. Closed (the
+                # child killed) before the finally below removes what it wrote.
+                with Ahead(self.processes, _write_all, "draft writer") as writing:
+                    if len(files) >= MIN_FORKED_WRITES:
+                        writing.start([[("drafts", files)]])
+                    ids = writer.stage(todo, workers=os.cpu_count() or 1, progress=progress)
+                    if writing.value("drafts") is None:  # not given, or failed there
+                        _write_all(files)  # a draft that cannot be written fails the run here
+                del files
                 progress.stage("refs", len(todo))
                 with writer.transaction(updates_for(todo, ids, tips)) as refs:
                     if todo:
@@ -239,10 +230,16 @@ class StagedDraft:
     digest: str
 
 
-def _write_all(files: list[tuple[str, bytes]]) -> None:
+# Fewer drafts than this are written by the run itself: a fork costs more than they do.
+MIN_FORKED_WRITES = 500
+
+
+def _write_all(files: list[tuple[str, bytes]]) -> bytes:
+    """Write each (path, data); nothing to send back."""
     for path, data in files:
         with open(path, "wb") as out:
             out.write(data)
+    return b""
 
 
 def draft_files(stem: str, proposal: Proposal) -> dict[str, str]:

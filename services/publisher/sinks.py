@@ -25,4 +25,6 @@ def sink_from_settings(
         return GitHubSink.from_settings(settings)
     from services.publisher.local import LocalSink
 
-    return LocalSink(repo or settings.oec_repo, outbox or settings.outbox_dir)
+    return LocalSink(
+        repo or settings.oec_repo, outbox or settings.outbox_dir, processes=settings.processes
+    )
