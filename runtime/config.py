@@ -111,8 +111,8 @@ class Settings(BaseSettings):
     processes: int = Field(
         default_factory=lambda: min(os.cpu_count() or 1, 2),
         ge=0,
-        description="processes an embedded run merges and builds in, itself included "
-        "(runtime/forked.py); 0 or 1: itself alone; default 2 where there are 2 cores "
+        description="processes a run matches, merges, builds and writes drafts in, itself "
+        "included (runtime/forked.py); 0 or 1: itself alone; default 2 where there are 2 cores "
         "(each further one adds ~90 MiB to a first run's peak)",
     )
     max_open_prs: int = Field(
