@@ -214,6 +214,11 @@ class Ahead(Generic[Item]):
                     self._arrived.notify_all()
         except (EOFError, OSError):
             pass
+        except BaseException:
+            # What is not taken in, the run does itself (its items come back as None); the
+            # child, blocked on a full pipe, would wait for ever, and a next batch with it.
+            child.process.kill()
+            raise
         finally:
             with self._arrived:
                 child.finished = True

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 import time
 
 import pytest
 
+from runtime import forked
 from runtime.forked import Ahead, results_pipe
 
 RUN = os.getpid()
@@ -179,3 +181,33 @@ def test_a_groups_results_go_into_the_pipe_while_the_run_is_busy() -> None:
     finally:
         sending.close()
         receiving.close()
+
+
+def large(n: int) -> bytes:
+    return bytes(400_000)  # three fill the pipe
+
+
+def test_a_result_the_run_cannot_take_in_stops_its_child(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def loads(data: bytes) -> object:
+        raise pickle.UnpicklingError("a result that cannot be read")
+
+    monkeypatch.setattr(forked.pickle, "loads", loads)
+    monkeypatch.setattr(threading, "excepthook", lambda args: None)  # the thread's traceback
+    with Ahead(2, large, "test") as ahead:
+        ahead.start(groups(range(20), size=1))
+        deadline = time.monotonic() + 30
+        while not ahead.arrived("0"):  # the child's first result came, and was not taken in
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        answers = {n: ahead.value(str(n)) for n in range(20)}
+        # A new batch waits for the earlier one's child: it must not wait for ever.
+        starting = threading.Thread(target=ahead.start, args=(groups(range(20, 22)),))
+        starting.start()
+        starting.join(timeout=30)
+        assert not starting.is_alive()
+
+    assert answers[0] is None  # for the run to do itself
+    assert all(answer in (None, large(n)) for n, answer in answers.items())
+    assert multiprocessing.active_children() == []
