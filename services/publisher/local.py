@@ -131,10 +131,10 @@ class LocalSink:
                 present = {entry.name: entry for entry in os.scandir(self.outbox)}
                 files: list[tuple[str, bytes]] = []
                 for proposal in drafts:
-                    draft_changes = self._stage_draft(proposal, present)
-                    files += ((d.temporary, data) for d, data in draft_changes)
-                    staged += (draft for draft, _ in draft_changes)
-                    changed += bool(draft_changes)
+                    to_write = self._stage_draft(proposal, present)
+                    files += ((d.temporary, data) for d, data in to_write)
+                    staged += (draft for draft, _ in to_write)
+                    changed += bool(to_write)
                     progress.advance()
                     checkpoint("drafts")
                 # Creating 8,660 files is the kernel's CPU (~0.4 s), hashing and packing the
