@@ -21,11 +21,11 @@ from services.indexer.handler import matches_of
 # than the ~0.07 ms a record takes to match.
 MIN_RECORDS = 1000
 
-Records = tuple[AliasIndex, Sequence[PlanetRecord]]
+MatchJob = tuple[AliasIndex, Sequence[PlanetRecord]]  # records, and the index to match them in
 
 
-def _matched(records: Records) -> bytes:
-    return matches_of(*records)
+def _matched(job: MatchJob) -> bytes:
+    return matches_of(*job)
 
 
 class MatchingAhead:
