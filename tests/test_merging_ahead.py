@@ -343,6 +343,32 @@ def test_writing_drafts_in_a_child_gives_what_one_process_gives(
     assert multiprocessing.active_children() == []
 
 
+def test_drafts_a_child_failed_to_write_are_written_by_the_run(
+    one_process: tuple[Path, dict[str, Any]],
+    drafts_by_child: Path,
+    twins: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = local._write_all
+    run_pid = os.getpid()
+
+    def write_all(files: list[tuple[str, bytes]]) -> bytes:
+        if os.getpid() != run_pid:
+            real(files[: len(files) // 2])  # half the drafts written, then the disk is full
+            raise OSError("No space left on device")
+        return real(files)
+
+    monkeypatch.setattr(local, "_write_all", write_all)
+    repo = twins[1]
+
+    code, report = run(repo, repo.parent, "--max-prs", "0")
+
+    assert code == 0
+    same_run(repo, report, *one_process)
+    assert not list((repo.parent / "outbox").glob("*.tmp"))
+    assert multiprocessing.active_children() == []
+
+
 def test_a_run_interrupted_while_its_child_writes_drafts_leaves_none(
     drafts_by_child: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
